@@ -1,0 +1,216 @@
+//! The rules stage: Sigma documents → one compiled matcher for the whole rule set.
+
+mod error;
+mod index;
+pub mod loader;
+pub mod matcher;
+pub mod sigma;
+pub mod testing;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_yaml_ng::Value as Yaml;
+
+pub use error::{DocError, RuleError};
+pub use index::{anchor_of, Anchor};
+pub use sigma::{Rule, RuleMeta};
+
+use index::Index;
+use matcher::EvalCtx;
+use sigma::Parsed;
+
+use crate::trail::{FieldSet, Record};
+
+/// Sigma severity levels, in increasing order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "informational" => Level::Informational,
+            "low" => Level::Low,
+            "medium" => Level::Medium,
+            "high" => Level::High,
+            "critical" => Level::Critical,
+            _ => {
+                return Err(format!(
+                    "{s:?} is not a level (informational, low, medium, high, critical)"
+                ))
+            }
+        })
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        })
+    }
+}
+
+/// A compiled, indexed set of rules. Cheap to share between threads.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    fields: FieldSet,
+    index: Index,
+}
+
+impl RuleSet {
+    /// The fields records must be read with for this rule set.
+    pub fn fields(&self) -> &FieldSet {
+        &self.fields
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Calls `hit` for every rule that matches the record, in rule order. `scratch` is reused
+    /// between calls to avoid allocating per record.
+    pub fn for_each_match<'s>(
+        &'s self,
+        record: &Record,
+        scratch: &mut Vec<u32>,
+        mut hit: impl FnMut(&'s Rule),
+    ) {
+        self.index.candidates(&record.fields, scratch);
+        let ctx = EvalCtx::new(&record.fields, record.raw);
+        for &i in scratch.iter() {
+            let rule = &self.rules[i as usize];
+            if rule.detection.condition.eval(&rule.detection.searches, &ctx) {
+                hit(rule);
+            }
+        }
+    }
+
+    /// Keeps only the named rules (by `name` or `id`); unknown names are an error.
+    pub fn retain_named(self, names: &[String]) -> Result<RuleSet, String> {
+        if names.is_empty() {
+            return Ok(self);
+        }
+        for n in names {
+            if !self.rules.iter().any(|r| r.meta.name == *n || r.meta.id == *n) {
+                return Err(format!("no rule named {n:?} is loaded"));
+            }
+        }
+        let rules: Vec<Rule> = self
+            .rules
+            .into_iter()
+            .filter(|r| names.iter().any(|n| r.meta.name == *n || r.meta.id == *n))
+            .collect();
+        let index = Index::build(&rules);
+        Ok(RuleSet {
+            rules,
+            fields: self.fields,
+            index,
+        })
+    }
+}
+
+/// Collects rule documents from any number of files, then compiles them into a [`RuleSet`].
+#[derive(Default)]
+pub struct RuleSetBuilder {
+    fields: FieldSet,
+    rules: Vec<Rule>,
+    errors: Vec<RuleError>,
+    /// Documents skipped on purpose, with the reason, for the user to see.
+    pub notes: Vec<String>,
+}
+
+impl RuleSetBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds every document of one YAML file. `file` names it in errors and notes.
+    pub fn add_yaml(&mut self, file: &str, text: &str) {
+        use serde::Deserialize;
+        for (n, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+            let doc = match Yaml::deserialize(doc) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.errors.push(RuleError {
+                        file: file.to_string(),
+                        title: None,
+                        key: None,
+                        message: format!("invalid YAML in document {}: {e}", n + 1),
+                    });
+                    // The YAML stream cannot be resumed after a syntax error.
+                    return;
+                }
+            };
+            if doc.is_null() {
+                continue; // an empty document, e.g. after a trailing `---`
+            }
+            let title = sigma::rule::title_of(&doc).map(str::to_string);
+            match sigma::rule::parse(&doc, file, &mut self.fields) {
+                Ok(Parsed::Rule(rule)) => self.rules.push(*rule),
+                Ok(Parsed::Skipped(why)) => self.notes.push(format!(
+                    "{file}: skipped {}: {why}",
+                    title.map_or_else(|| format!("document {}", n + 1), |t| format!("rule {t:?}"))
+                )),
+                Err(e) => self.errors.push(e.into_rule_error(file, title.as_deref())),
+            }
+        }
+    }
+
+    pub fn add_error(&mut self, error: RuleError) {
+        self.errors.push(error);
+    }
+
+    /// Compiles the rules, refusing duplicate names or ids. All problems are reported at once.
+    pub fn build(mut self) -> Result<RuleSet, Vec<RuleError>> {
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for rule in &self.rules {
+            let mut keys = vec![("name", &rule.meta.name)];
+            if rule.meta.id != rule.meta.name {
+                keys.push(("id", &rule.meta.id));
+            }
+            for (what, key) in keys {
+                if let Some(first) = seen.insert(key.clone(), rule.meta.file.clone()) {
+                    self.errors.push(RuleError {
+                        file: rule.meta.file.clone(),
+                        title: Some(rule.meta.title.clone()),
+                        key: Some(what.into()),
+                        message: format!("{key:?} is already used by a rule in {first}"),
+                    });
+                }
+            }
+        }
+        if !self.errors.is_empty() {
+            return Err(self.errors);
+        }
+        let index = Index::build(&self.rules);
+        Ok(RuleSet {
+            rules: self.rules,
+            fields: self.fields,
+            index,
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! One Sigma rule document: metadata, log source check, and its compiled detection.
+
+use serde_yaml_ng::Value as Yaml;
+
+use super::super::error::DocError;
+use super::super::Level;
+use super::detection::{self, Detection};
+use crate::trail::FieldSet;
+
+/// What a rule says about itself; this is what alerts carry.
+#[derive(Debug, Clone)]
+pub struct RuleMeta {
+    pub id: String,
+    pub name: String,
+    pub title: String,
+    pub level: Level,
+    pub status: Option<String>,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub references: Vec<String>,
+    pub falsepositives: Vec<String>,
+    /// Where the rule was loaded from.
+    pub file: String,
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub meta: RuleMeta,
+    pub detection: Detection,
+}
+
+/// The outcome of reading one YAML document.
+#[derive(Debug)]
+pub enum Parsed {
+    Rule(Box<Rule>),
+    /// A valid document trailwatch does not run, and why (shown as a note).
+    Skipped(String),
+}
+
+/// The title, if the document has one: used to name the rule in errors.
+pub fn title_of(doc: &Yaml) -> Option<&str> {
+    doc.get("title").and_then(Yaml::as_str)
+}
+
+pub fn parse(doc: &Yaml, file: &str, fields: &mut FieldSet) -> Result<Parsed, DocError> {
+    if !doc.is_mapping() {
+        return Err(DocError::doc("a rule document must be a YAML map"));
+    }
+    if doc.get("correlation").is_some() {
+        return Ok(Parsed::Skipped("correlation rules are not supported yet".into()));
+    }
+    if doc.get("filter").is_some() {
+        return Ok(Parsed::Skipped("filter documents are not supported yet".into()));
+    }
+    if let Some(action) = doc.get("action") {
+        return Err(DocError::at(
+            "action",
+            format!(
+                "rule collections (action: {}) are not supported: write each rule as a complete document",
+                action.as_str().unwrap_or("?")
+            ),
+        ));
+    }
+    let title = string(doc, "title")?.ok_or_else(|| DocError::at("title", "missing"))?;
+
+    let logsource = doc.get("logsource").ok_or_else(|| DocError::at("logsource", "missing"))?;
+    if !logsource.is_mapping() {
+        return Err(DocError::at("logsource", "must be a map"));
+    }
+    let product = logsource.get("product").and_then(Yaml::as_str).unwrap_or("");
+    let service = logsource.get("service").and_then(Yaml::as_str).unwrap_or("");
+    if !product.eq_ignore_ascii_case("aws") || !service.eq_ignore_ascii_case("cloudtrail") {
+        return Ok(Parsed::Skipped(format!(
+            "log source is product {product:?}, service {service:?}, not aws/cloudtrail"
+        )));
+    }
+
+    let name = match string(doc, "name")? {
+        Some(n) if is_slug(&n) => n,
+        Some(n) => {
+            return Err(DocError::at(
+                "name",
+                format!("{n:?} must be lower-case letters, digits, '-' and '_'"),
+            ))
+        }
+        None => slug(&title),
+    };
+    let id = string(doc, "id")?.unwrap_or_else(|| name.clone());
+    let level = match string(doc, "level")? {
+        Some(l) => l.parse().map_err(|m: String| DocError::at("level", m))?,
+        None => Level::Medium,
+    };
+    let detection = doc
+        .get("detection")
+        .ok_or_else(|| DocError::at("detection", "missing"))?;
+    let detection = detection::compile(detection, fields)?;
+    Ok(Parsed::Rule(Box::new(Rule {
+        meta: RuleMeta {
+            id,
+            name,
+            title,
+            level,
+            status: string(doc, "status")?,
+            description: string(doc, "description")?.unwrap_or_default(),
+            tags: strings(doc, "tags")?,
+            references: strings(doc, "references")?,
+            falsepositives: strings(doc, "falsepositives")?,
+            file: file.to_string(),
+        },
+        detection,
+    })))
+}
+
+fn string(doc: &Yaml, key: &str) -> Result<Option<String>, DocError> {
+    match doc.get(key) {
+        None | Some(Yaml::Null) => Ok(None),
+        Some(Yaml::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(Yaml::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(DocError::at(key, "must be a string")),
+    }
+}
+
+/// A list of strings; a single string is accepted as a list of one.
+fn strings(doc: &Yaml, key: &str) -> Result<Vec<String>, DocError> {
+    match doc.get(key) {
+        None | Some(Yaml::Null) => Ok(vec![]),
+        Some(Yaml::String(s)) => Ok(vec![s.clone()]),
+        Some(Yaml::Sequence(items)) => items
+            .iter()
+            .map(|i| match i {
+                Yaml::String(s) => Ok(s.clone()),
+                Yaml::Number(n) => Ok(n.to_string()),
+                _ => Err(DocError::at(key, "must be a list of strings")),
+            })
+            .collect(),
+        Some(_) => Err(DocError::at(key, "must be a list of strings")),
+    }
+}
+
+fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// A name for rules that have none: the title, lower-cased, with runs of other characters as '-'.
+pub fn slug(title: &str) -> String {
+    let mut out = String::new();
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() {
+        out.push_str("rule");
+    }
+    out
+}

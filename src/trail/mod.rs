@@ -1,0 +1,97 @@
+//! The trail stage: bytes in any CloudTrail shape → records, streamed one at a time.
+//!
+//! Any source (a local file, an S3 object body, an SQS message) hands a byte stream to
+//! [`read_stream`], which detects gzip by magic bytes, frames JSON values, classifies them
+//! and calls back once per record while the record is still in the buffer.
+
+mod error;
+pub mod fields;
+mod framer;
+mod record;
+
+use std::io::{self, BufReader, Cursor, Read};
+
+use flate2::read::MultiGzDecoder;
+
+pub use error::{Position, TrailError};
+pub use fields::{FieldId, FieldSet, Fields, Value};
+pub use record::{classify, Document, Record};
+
+use framer::Framer;
+
+/// Counts of what one stream held.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StreamStats {
+    pub records: u64,
+    pub digests: u64,
+    /// Records that could not be used (reported through the callback).
+    pub record_errors: u64,
+    /// Decompressed bytes read.
+    pub bytes: u64,
+}
+
+/// True for the key or file name of a CloudTrail digest file, which holds no events.
+pub fn is_digest_name(name: &str) -> bool {
+    name.contains("CloudTrail-Digest")
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Wraps a raw stream in a gzip decoder when it starts with the gzip magic bytes (whatever its
+/// name says). Every member of a multi-member gzip stream is read.
+pub fn decode<'r, R: Read + Send + 'r>(mut input: R) -> io::Result<(Box<dyn Read + Send + 'r>, bool)> {
+    let mut head = [0u8; 2];
+    let mut n = 0;
+    while n < head.len() {
+        match input.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let stream = Cursor::new(head).take(n as u64).chain(input);
+    if n == 2 && head == GZIP_MAGIC {
+        let decoder = MultiGzDecoder::new(BufReader::with_capacity(128 * 1024, stream));
+        Ok((Box::new(decoder), true))
+    } else {
+        Ok((Box::new(stream), false))
+    }
+}
+
+/// Reads every record of a stream, calling `on_record` with each record or record-level error
+/// in order. Returns the counts and, if the stream could not be read to its end, why (records
+/// before that point were already delivered).
+pub fn read_stream<R: Read + Send>(
+    input: R,
+    set: &FieldSet,
+    mut on_record: impl FnMut(Result<Record<'_>, TrailError>),
+) -> (StreamStats, Option<TrailError>) {
+    let mut stats = StreamStats::default();
+    let (reader, gzip) = match decode(input) {
+        Ok(d) => d,
+        Err(e) => return (stats, Some(TrailError::from_read(e, false, 0))),
+    };
+    let mut framer = Framer::new(reader, gzip);
+    let error = loop {
+        let frame = match framer.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        };
+        let bytes = &framer.bytes()[frame.range.clone()];
+        match classify(set, bytes, frame.index, frame.offset) {
+            Ok(Document::Record(r)) => {
+                stats.records += 1;
+                on_record(Ok(r));
+            }
+            Ok(Document::Digest) => stats.digests += 1,
+            Err(e) => {
+                stats.record_errors += 1;
+                on_record(Err(e));
+            }
+        }
+    };
+    stats.bytes = framer.bytes_read();
+    (stats, error)
+}

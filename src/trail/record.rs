@@ -1,0 +1,123 @@
+//! Telling CloudTrail records apart from the other documents found in trails.
+
+use super::error::{Position, TrailError};
+use super::fields::{well_known as wk, FieldSet, Fields, Value};
+
+/// One CloudTrail record, borrowed from the reader's buffer.
+pub struct Record<'a> {
+    /// The record's JSON text (for EventBridge events: the `detail` object).
+    pub raw: &'a str,
+    pub fields: Fields<'a>,
+    /// Index of the record in its input (0-based).
+    pub index: u64,
+}
+
+/// What a frame turned out to be.
+pub enum Document<'a> {
+    Record(Record<'a>),
+    /// A CloudTrail digest file: valid, but holds no events.
+    Digest,
+}
+
+/// Parses one frame and decides what it is.
+pub fn classify<'a>(
+    set: &FieldSet,
+    bytes: &'a [u8],
+    index: u64,
+    offset: u64,
+) -> Result<Document<'a>, TrailError> {
+    let at = Position {
+        offset: Some(offset),
+        record: Some(index),
+    };
+    let raw = std::str::from_utf8(bytes).map_err(|e| TrailError::Json {
+        message: format!("invalid UTF-8 at byte {}", offset + e.valid_up_to() as u64),
+        at,
+    })?;
+    let json_err = |e: serde_json::Error| TrailError::Json {
+        message: e.to_string(),
+        at,
+    };
+    let not_ct = |message: String| TrailError::NotCloudTrail { message, at };
+    if !raw.starts_with('{') {
+        return Err(not_ct("expected a JSON object".into()));
+    }
+    let fields = set.extract(raw).map_err(json_err)?;
+
+    if let Some(kind) = fields.str(wk::DETAIL_TYPE) {
+        if !kind.ends_with("via CloudTrail") {
+            return Err(not_ct(format!(
+                "EventBridge event of type {kind:?} does not carry a CloudTrail record"
+            )));
+        }
+        let Some(Value::Raw(detail)) = fields.get(wk::DETAIL).first() else {
+            return Err(not_ct("EventBridge event without a `detail` object".into()));
+        };
+        let detail: &'a str = detail;
+        let fields = set.extract(detail).map_err(json_err)?;
+        return record(detail, fields, index).map_err(not_ct);
+    }
+    if !fields.get(wk::DIGEST_START_TIME).is_empty() {
+        return Ok(Document::Digest);
+    }
+    record(raw, fields, index).map_err(not_ct)
+}
+
+fn record<'a>(raw: &'a str, fields: Fields<'a>, index: u64) -> Result<Document<'a>, String> {
+    if !fields.get(wk::S3_NOTIFICATION).is_empty() || fields.str(wk::EVENT_SOURCE) == Some("aws:s3")
+    {
+        return Err("an S3 event notification, not a CloudTrail record".into());
+    }
+    let missing: Vec<&str> = [
+        (wk::EVENT_NAME, "eventName"),
+        (wk::EVENT_SOURCE, "eventSource"),
+    ]
+    .iter()
+    .filter(|(id, _)| fields.str(*id).is_none())
+    .map(|(_, name)| *name)
+    .collect();
+    if !missing.is_empty() {
+        return Err(format!("no {} in object", missing.join(" or ")));
+    }
+    Ok(Document::Record(Record { raw, fields, index }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(json: &str) -> String {
+        match classify(&FieldSet::new(), json.as_bytes(), 3, 100) {
+            Ok(Document::Record(r)) => format!("record {}", r.fields.str(wk::EVENT_NAME).unwrap()),
+            Ok(Document::Digest) => "digest".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn classifies_documents() {
+        assert_eq!(
+            kind(r#"{"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com"}"#),
+            "record ConsoleLogin"
+        );
+        assert_eq!(
+            kind(r#"{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":{"eventName":"CreateUser","eventSource":"iam.amazonaws.com"}}"#),
+            "record CreateUser"
+        );
+        assert_eq!(kind(r#"{"digestStartTime":"x","logFiles":[]}"#), "digest");
+        assert_eq!(
+            kind(r#"{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{}}"#),
+            "not CloudTrail: an S3 event notification, not a CloudTrail record (record 3, byte 100)"
+        );
+        assert_eq!(
+            kind(r#"{"hello":"world"}"#),
+            "not CloudTrail: no eventName or eventSource in object (record 3, byte 100)"
+        );
+        assert_eq!(
+            kind(r#"{"detail-type":"EC2 Instance State-change Notification","detail":{}}"#),
+            "not CloudTrail: EventBridge event of type \"EC2 Instance State-change Notification\" does not carry a CloudTrail record (record 3, byte 100)"
+        );
+        assert!(kind("[1]").contains("expected a JSON object"));
+        assert!(kind(r#"{"eventName":"#).starts_with("invalid JSON"));
+    }
+}
