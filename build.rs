@@ -1,1 +1,3 @@
-fn main(){println!("cargo:rerun-if-changed=rules");}
+fn main() {
+    println!("cargo:rerun-if-changed=rules");
+}

@@ -25,7 +25,11 @@ pub fn is_test_file(path: &Path) -> bool {
 
 /// Every file of the built-in pack that passes `keep`, as (display name, contents), sorted.
 pub fn built_in_files(keep: fn(&Path) -> bool) -> Vec<(String, &'static str)> {
-    fn walk(dir: &'static Dir<'static>, keep: fn(&Path) -> bool, out: &mut Vec<(String, &'static str)>) {
+    fn walk(
+        dir: &'static Dir<'static>,
+        keep: fn(&Path) -> bool,
+        out: &mut Vec<(String, &'static str)>,
+    ) {
         for f in dir.files() {
             if keep(f.path()) {
                 if let Some(text) = f.contents_utf8() {

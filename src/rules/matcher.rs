@@ -86,7 +86,10 @@ impl StrPred {
 
     fn matches_text(&self, text: &str, lower: impl FnOnce() -> String) -> bool {
         // ASCII on both sides (the common case) compares without allocating.
-        if !self.cased && self.kind != StrKind::Contains && text.is_ascii() && self.needle.is_ascii()
+        if !self.cased
+            && self.kind != StrKind::Contains
+            && text.is_ascii()
+            && self.needle.is_ascii()
         {
             let (h, n) = (text.as_bytes(), self.needle.as_bytes());
             return match self.kind {
@@ -133,7 +136,7 @@ pub enum Pred {
     Null,
     /// `exists: true|false`.
     Exists(bool),
-    Str(StrPred),
+    Str(Box<StrPred>),
     /// Wildcard patterns and `re`: matched against the field's text.
     Regex(Regex),
     Cidr(IpNet),
@@ -183,18 +186,23 @@ impl Pred {
             Pred::Null => values.iter().all(|v| matches!(v, Value::Null)),
             Pred::Exists(want) => values.iter().any(|v| !matches!(v, Value::Null)) == *want,
             Pred::Str(s) => values.iter().any(|v| s.matches(v)),
-            Pred::Regex(re) => values.iter().filter_map(Value::text).any(|t| re.is_match(t)),
+            Pred::Regex(re) => values
+                .iter()
+                .filter_map(Value::text)
+                .any(|t| re.is_match(t)),
             Pred::Cidr(net) => values
                 .iter()
                 .filter_map(Value::text)
                 .filter_map(|t| t.trim().parse::<IpAddr>().ok())
                 .any(|ip| net.contains(&ip)),
-            Pred::Number(cmp, bound) => values.iter().filter_map(Value::as_f64).any(|x| match cmp {
-                Cmp::Lt => x < *bound,
-                Cmp::Lte => x <= *bound,
-                Cmp::Gt => x > *bound,
-                Cmp::Gte => x >= *bound,
-            }),
+            Pred::Number(cmp, bound) => {
+                values.iter().filter_map(Value::as_f64).any(|x| match cmp {
+                    Cmp::Lt => x < *bound,
+                    Cmp::Lte => x <= *bound,
+                    Cmp::Gt => x > *bound,
+                    Cmp::Gte => x >= *bound,
+                })
+            }
             Pred::FieldRef { other, kind, cased } => {
                 let others = ctx.fields.get(*other);
                 values.iter().filter_map(Value::text).any(|t| {
@@ -219,7 +227,8 @@ impl Pred {
 
 impl FieldTest {
     fn matches(&self, ctx: &EvalCtx) -> bool {
-        let one = |alts: &Vec<Pred>| alts.iter().any(|p| p.matches(ctx, self.target)) != self.negate;
+        let one =
+            |alts: &Vec<Pred>| alts.iter().any(|p| p.matches(ctx, self.target)) != self.negate;
         if self.all {
             self.values.iter().all(one)
         } else {

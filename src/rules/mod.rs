@@ -103,7 +103,11 @@ impl RuleSet {
         let ctx = EvalCtx::new(&record.fields, record.raw);
         for &i in scratch.iter() {
             let rule = &self.rules[i as usize];
-            if rule.detection.condition.eval(&rule.detection.searches, &ctx) {
+            if rule
+                .detection
+                .condition
+                .eval(&rule.detection.searches, &ctx)
+            {
                 hit(rule);
             }
         }
@@ -115,7 +119,11 @@ impl RuleSet {
             return Ok(self);
         }
         for n in names {
-            if !self.rules.iter().any(|r| r.meta.name == *n || r.meta.id == *n) {
+            if !self
+                .rules
+                .iter()
+                .any(|r| r.meta.name == *n || r.meta.id == *n)
+            {
                 return Err(format!("no rule named {n:?} is loaded"));
             }
         }

@@ -58,9 +58,17 @@ pub fn parse_tests(file: &str, text: &str) -> Result<Vec<TestCase>, RuleError> {
     let mut out = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(text) {
         let tf = TestFile::deserialize(doc).map_err(|e| err(format!("invalid tests file: {e}")))?;
-        for t in tf.tests {
-            let event = serde_json::to_string(&t.event)
-                .map_err(|e| err(format!("test {:?}: event is not JSON-compatible: {e}", t.name)))?;
+        for mut t in tf.tests {
+            // `<<: *anchor` lets a near miss restate only what differs from the hit.
+            t.event
+                .apply_merge()
+                .map_err(|e| err(format!("test {:?}: {e}", t.name)))?;
+            let event = serde_json::to_string(&t.event).map_err(|e| {
+                err(format!(
+                    "test {:?}: event is not JSON-compatible: {e}",
+                    t.name
+                ))
+            })?;
             out.push(TestCase {
                 file: file.to_string(),
                 rule: tf.rule.clone(),
@@ -94,12 +102,13 @@ pub fn run(set: &RuleSet, cases: Vec<TestCase>) -> Vec<Outcome> {
             }
             let mut fired = false;
             let mut record_error = None;
-            let (stats, err) = trail::read_stream(case.event.as_bytes(), set.fields(), |rec| match rec {
-                Ok(rec) => set.for_each_match(&rec, &mut scratch, |rule| {
-                    fired |= rule.meta.name == case.rule;
-                }),
-                Err(e) => record_error = Some(e.to_string()),
-            });
+            let (stats, err) =
+                trail::read_stream(case.event.as_bytes(), set.fields(), |rec| match rec {
+                    Ok(rec) => set.for_each_match(&rec, &mut scratch, |rule| {
+                        fired |= rule.meta.name == case.rule;
+                    }),
+                    Err(e) => record_error = Some(e.to_string()),
+                });
             let failure = if let Some(e) = err.map(|e| e.to_string()).or(record_error) {
                 Some(format!("event could not be read: {e}"))
             } else if stats.records != 1 {

@@ -448,7 +448,10 @@ mod tests {
         let f = set.extract(json).unwrap();
         assert_eq!(texts(&f, cidr), ["0.0.0.0/0", "10.0.0.0/8"]);
         assert_eq!(texts(&f, mfa), ["No"]);
-        assert_eq!(f.str(well_known::EVENT_NAME), Some("AuthorizeSecurityGroupIngress"));
+        assert_eq!(
+            f.str(well_known::EVENT_NAME),
+            Some("AuthorizeSecurityGroupIngress")
+        );
         assert!(texts(&f, rp)[0].starts_with("{\"ipPermissions\""));
         assert!(f.get(well_known::ERROR_CODE).is_empty());
     }
@@ -460,7 +463,9 @@ mod tests {
         let re = set.intern("responseElements");
         let n = set.intern("n");
         let f = set
-            .extract(r#"{"readOnly":false,"responseElements":null,"n":12.5,"userAgent":"a\"b\u00e9"}"#)
+            .extract(
+                r#"{"readOnly":false,"responseElements":null,"n":12.5,"userAgent":"a\"b\u00e9"}"#,
+            )
             .unwrap();
         assert_eq!(texts(&f, ro), ["false"]);
         assert_eq!(texts(&f, re), ["<null>"]);

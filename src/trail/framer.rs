@@ -218,9 +218,7 @@ impl<R: Read> Framer<R> {
                 i += 1;
             }
             if !self.fill()? {
-                return Err(TrailError::Truncated {
-                    at: self.at(start),
-                });
+                return Err(TrailError::Truncated { at: self.at(start) });
             }
         }
     }
@@ -418,10 +416,7 @@ mod tests {
     #[test]
     fn records_container_yields_elements() {
         let got = both(r#"{"Records":[{"a":"x]}"},{"b":[1,{"c":"\"}"}]}]}"#);
-        assert_eq!(
-            got,
-            vec![r#"{"a":"x]}"}"#, r#"{"b":[1,{"c":"\"}"}]}"#]
-        );
+        assert_eq!(got, vec![r#"{"a":"x]}"}"#, r#"{"b":[1,{"c":"\"}"}]}"#]);
     }
 
     #[test]
@@ -434,10 +429,7 @@ mod tests {
     #[test]
     fn ndjson_and_arrays_and_single_objects() {
         let got = both("{\"a\":1}\n{\"b\":2}\n[{\"c\":3}]\n");
-        assert_eq!(
-            got,
-            vec!["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"]
-        );
+        assert_eq!(got, vec!["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"]);
     }
 
     #[test]

@@ -39,7 +39,9 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Wraps a raw stream in a gzip decoder when it starts with the gzip magic bytes (whatever its
 /// name says). Every member of a multi-member gzip stream is read.
-pub fn decode<'r, R: Read + Send + 'r>(mut input: R) -> io::Result<(Box<dyn Read + Send + 'r>, bool)> {
+pub fn decode<'r, R: Read + Send + 'r>(
+    mut input: R,
+) -> io::Result<(Box<dyn Read + Send + 'r>, bool)> {
     let mut head = [0u8; 2];
     let mut n = 0;
     while n < head.len() {

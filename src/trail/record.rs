@@ -101,7 +101,9 @@ mod tests {
             "record ConsoleLogin"
         );
         assert_eq!(
-            kind(r#"{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":{"eventName":"CreateUser","eventSource":"iam.amazonaws.com"}}"#),
+            kind(
+                r#"{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":{"eventName":"CreateUser","eventSource":"iam.amazonaws.com"}}"#
+            ),
             "record CreateUser"
         );
         assert_eq!(kind(r#"{"digestStartTime":"x","logFiles":[]}"#), "digest");

@@ -30,9 +30,11 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             out.push(Token::Close);
             chars.next();
         } else if c == '|' {
-            return Err("aggregation expressions ('| count() ...') are deprecated in Sigma and not \
+            return Err(
+                "aggregation expressions ('| count() ...') are deprecated in Sigma and not \
                  supported: write a correlation rule instead"
-                .into());
+                    .into(),
+            );
         } else if c.is_alphanumeric() || matches!(c, '_' | '*' | '-' | '.') {
             let mut end = i;
             while let Some(&(j, c)) = chars.peek() {
@@ -82,7 +84,10 @@ pub fn parse(text: &str, names: &[String]) -> Result<Expr, String> {
     }
     let expr = p.or()?;
     if let Some(t) = p.tokens.get(p.pos) {
-        return Err(format!("unexpected {} after a complete expression", describe(t)));
+        return Err(format!(
+            "unexpected {} after a complete expression",
+            describe(t)
+        ));
     }
     Ok(expr)
 }
@@ -172,7 +177,9 @@ impl Parser<'_> {
                 }
                 match self.names.iter().position(|n| *n == name) {
                     Some(i) => Ok(Expr::Search(i)),
-                    None => Err(format!("condition refers to '{name}', which is not defined in detection")),
+                    None => Err(format!(
+                        "condition refers to '{name}', which is not defined in detection"
+                    )),
                 }
             }
             Some(t) => Err(format!("unexpected {}", describe(&t))),
@@ -199,7 +206,12 @@ impl Parser<'_> {
                 }
                 found
             }
-            Some(t) => return Err(format!("expected a pattern or 'them', found {}", describe(&t))),
+            Some(t) => {
+                return Err(format!(
+                    "expected a pattern or 'them', found {}",
+                    describe(&t)
+                ))
+            }
             None => return Err("expected a pattern or 'them'".into()),
         };
         if matched.is_empty() {
@@ -295,10 +307,18 @@ mod tests {
     fn errors_are_specific() {
         assert!(p("selection and").unwrap_err().contains("ends too early"));
         assert!(p("(selection").unwrap_err().contains("missing ')'"));
-        assert!(p("nope").unwrap_err().contains("'nope', which is not defined"));
-        assert!(p("1 of x*").unwrap_err().contains("matches no search identifier"));
-        assert!(p("selection | count() > 5").unwrap_err().contains("correlation rule"));
-        assert!(p("selection filter_a").unwrap_err().contains("after a complete expression"));
+        assert!(p("nope")
+            .unwrap_err()
+            .contains("'nope', which is not defined"));
+        assert!(p("1 of x*")
+            .unwrap_err()
+            .contains("matches no search identifier"));
+        assert!(p("selection | count() > 5")
+            .unwrap_err()
+            .contains("correlation rule"));
+        assert!(p("selection filter_a")
+            .unwrap_err()
+            .contains("after a complete expression"));
         assert!(p("sel*").unwrap_err().contains("only allowed after"));
     }
 

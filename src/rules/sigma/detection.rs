@@ -18,14 +18,20 @@ pub struct Detection {
 
 pub fn compile(detection: &Yaml, fields: &mut FieldSet) -> Result<Detection, DocError> {
     let Yaml::Mapping(map) = detection else {
-        return Err(DocError::at("detection", "must be a map of search identifiers and a condition"));
+        return Err(DocError::at(
+            "detection",
+            "must be a map of search identifiers and a condition",
+        ));
     };
     let mut names = Vec::new();
     let mut searches = Vec::new();
     let mut condition_value = None;
     for (key, value) in map {
         let Some(name) = key.as_str() else {
-            return Err(DocError::at("detection", "search identifiers must be strings"));
+            return Err(DocError::at(
+                "detection",
+                "search identifiers must be strings",
+            ));
         };
         match name {
             "condition" => condition_value = Some(value),
@@ -51,8 +57,12 @@ pub fn compile(detection: &Yaml, fields: &mut FieldSet) -> Result<Detection, Doc
         Yaml::Sequence(items) => items
             .iter()
             .map(|v| {
-                v.as_str()
-                    .ok_or_else(|| DocError::at("detection.condition", "must be a string or a list of strings"))
+                v.as_str().ok_or_else(|| {
+                    DocError::at(
+                        "detection.condition",
+                        "must be a string or a list of strings",
+                    )
+                })
             })
             .collect::<Result<_, _>>()?,
         _ => return Err(DocError::at("detection.condition", "must be a string")),
@@ -76,30 +86,61 @@ pub fn compile(detection: &Yaml, fields: &mut FieldSet) -> Result<Detection, Doc
 fn compile_search(value: &Yaml, fields: &mut FieldSet, path: &str) -> Result<Search, DocError> {
     let alternatives = match value {
         Yaml::Mapping(map) => vec![compile_map(map, fields, path)?],
-        Yaml::Sequence(items) if items.iter().all(|i| matches!(i, Yaml::Mapping(_))) && !items.is_empty() => items
-            .iter()
-            .enumerate()
-            .map(|(n, item)| match item {
-                Yaml::Mapping(m) => compile_map(m, fields, &format!("{path}[{n}]")),
-                _ => unreachable!(),
-            })
-            .collect::<Result<_, _>>()?,
+        Yaml::Sequence(items)
+            if items.iter().all(|i| matches!(i, Yaml::Mapping(_))) && !items.is_empty() =>
+        {
+            items
+                .iter()
+                .enumerate()
+                .map(|(n, item)| match item {
+                    Yaml::Mapping(m) => compile_map(m, fields, &format!("{path}[{n}]")),
+                    _ => unreachable!(),
+                })
+                .collect::<Result<_, _>>()?
+        }
         // A plain list of values: keywords searched in the whole record.
         Yaml::Sequence(items) => {
-            if items.iter().any(|i| matches!(i, Yaml::Mapping(_) | Yaml::Sequence(_))) {
-                return Err(DocError::at(path, "a list must hold either maps or plain keyword values, not both"));
+            if items
+                .iter()
+                .any(|i| matches!(i, Yaml::Mapping(_) | Yaml::Sequence(_)))
+            {
+                return Err(DocError::at(
+                    path,
+                    "a list must hold either maps or plain keyword values, not both",
+                ));
             }
-            vec![vec![compile_test(Target::Keywords, &[], value, fields, path)?]]
+            vec![vec![compile_test(
+                Target::Keywords,
+                &[],
+                value,
+                fields,
+                path,
+            )?]]
         }
         Yaml::String(_) | Yaml::Number(_) => {
-            vec![vec![compile_test(Target::Keywords, &[], value, fields, path)?]]
+            vec![vec![compile_test(
+                Target::Keywords,
+                &[],
+                value,
+                fields,
+                path,
+            )?]]
         }
-        _ => return Err(DocError::at(path, "must be a map, a list of maps, or a list of keywords")),
+        _ => {
+            return Err(DocError::at(
+                path,
+                "must be a map, a list of maps, or a list of keywords",
+            ))
+        }
     };
     Ok(Search { alternatives })
 }
 
-fn compile_map(map: &Mapping, fields: &mut FieldSet, path: &str) -> Result<Vec<FieldTest>, DocError> {
+fn compile_map(
+    map: &Mapping,
+    fields: &mut FieldSet,
+    path: &str,
+) -> Result<Vec<FieldTest>, DocError> {
     let mut tests = Vec::new();
     for (key, value) in map {
         let key = match key {

@@ -36,7 +36,8 @@ pub struct Modifiers {
     encoding: Encoding,
 }
 
-pub const SUPPORTED: &str = "contains, startswith, endswith, all, cased, exists, neq, re (with i, m, \
+pub const SUPPORTED: &str =
+    "contains, startswith, endswith, all, cased, exists, neq, re (with i, m, \
      s), cidr, lt, lte, gt, gte, fieldref, base64, base64offset, utf16le, utf16be, utf16, wide";
 
 impl Modifiers {
@@ -105,13 +106,18 @@ impl Modifiers {
         }
         let special = m.re.is_some() || m.cidr || m.exists || m.cmp.is_some();
         if special && (m.kind.is_some() || m.base64 || m.base64offset || m.fieldref) {
-            return Err("re, cidr, exists and lt/lte/gt/gte cannot be combined with string modifiers".into());
+            return Err(
+                "re, cidr, exists and lt/lte/gt/gte cannot be combined with string modifiers"
+                    .into(),
+            );
         }
         if m.base64 && m.base64offset {
             return Err("use either base64 or base64offset".into());
         }
         if m.encoding != Encoding::Utf8 && !(m.base64 || m.base64offset) {
-            return Err("utf16le, utf16be, utf16 and wide only go with base64 or base64offset".into());
+            return Err(
+                "utf16le, utf16be, utf16 and wide only go with base64 or base64offset".into(),
+            );
         }
         if m.fieldref && (m.base64 || m.base64offset) {
             return Err("fieldref cannot be combined with base64".into());
@@ -193,7 +199,7 @@ impl Modifiers {
             };
             return Ok(encoded
                 .into_iter()
-                .map(|e| Pred::Str(StrPred::new(kind, e, true)))
+                .map(|e| Pred::Str(Box::new(StrPred::new(kind, e, true))))
                 .collect());
         }
         Ok(vec![pattern_pred(&text, kind, self.cased)?])
@@ -266,7 +272,9 @@ fn pieces(text: &str) -> Vec<Piece> {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => lit.push(chars.next().unwrap()),
+            '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => {
+                lit.push(chars.next().unwrap())
+            }
             '*' | '?' => {
                 if !lit.is_empty() {
                     out.push(Piece::Lit(std::mem::take(&mut lit)));
@@ -307,7 +315,7 @@ fn pattern_pred(text: &str, kind: StrKind, cased: bool) -> Result<Pred, String> 
             (true, false) => StrKind::Suffix,
             (true, true) => StrKind::Contains,
         };
-        return Ok(Pred::Str(StrPred::new(kind, lit, cased)));
+        return Ok(Pred::Str(Box::new(StrPred::new(kind, lit, cased))));
     }
     let mut re = String::from("^");
     for p in &ps {

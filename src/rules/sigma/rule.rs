@@ -47,10 +47,14 @@ pub fn parse(doc: &Yaml, file: &str, fields: &mut FieldSet) -> Result<Parsed, Do
         return Err(DocError::doc("a rule document must be a YAML map"));
     }
     if doc.get("correlation").is_some() {
-        return Ok(Parsed::Skipped("correlation rules are not supported yet".into()));
+        return Ok(Parsed::Skipped(
+            "correlation rules are not supported yet".into(),
+        ));
     }
     if doc.get("filter").is_some() {
-        return Ok(Parsed::Skipped("filter documents are not supported yet".into()));
+        return Ok(Parsed::Skipped(
+            "filter documents are not supported yet".into(),
+        ));
     }
     if let Some(action) = doc.get("action") {
         return Err(DocError::at(
@@ -63,12 +67,20 @@ pub fn parse(doc: &Yaml, file: &str, fields: &mut FieldSet) -> Result<Parsed, Do
     }
     let title = string(doc, "title")?.ok_or_else(|| DocError::at("title", "missing"))?;
 
-    let logsource = doc.get("logsource").ok_or_else(|| DocError::at("logsource", "missing"))?;
+    let logsource = doc
+        .get("logsource")
+        .ok_or_else(|| DocError::at("logsource", "missing"))?;
     if !logsource.is_mapping() {
         return Err(DocError::at("logsource", "must be a map"));
     }
-    let product = logsource.get("product").and_then(Yaml::as_str).unwrap_or("");
-    let service = logsource.get("service").and_then(Yaml::as_str).unwrap_or("");
+    let product = logsource
+        .get("product")
+        .and_then(Yaml::as_str)
+        .unwrap_or("");
+    let service = logsource
+        .get("service")
+        .and_then(Yaml::as_str)
+        .unwrap_or("");
     if !product.eq_ignore_ascii_case("aws") || !service.eq_ignore_ascii_case("cloudtrail") {
         return Ok(Parsed::Skipped(format!(
             "log source is product {product:?}, service {service:?}, not aws/cloudtrail"

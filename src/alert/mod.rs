@@ -1,0 +1,128 @@
+//! The alert stage: what fired, on which event, for whom — one JSON document per alert.
+//!
+//! The same document is written by `replay` and sent by the daemon's sinks, so its shape is
+//! part of trailwatch's interface (see the README's "Alert schema").
+
+mod summary;
+pub mod table;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::rules::{Level, RuleMeta};
+use crate::trail::fields::well_known as wk;
+use crate::trail::Record;
+
+pub use summary::{actor_name, summary};
+
+/// Namespace of alert ids: `alert_id` = UUIDv5(namespace, rule id + eventID), so the same rule
+/// on the same event always gives the same id, wherever and however often it is processed.
+const ALERT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5f0c_8a1e_8d2b_4e0e_9c39_7a51_0b3e_7d21);
+
+/// Where the event was read from.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Origin {
+    File { file: String },
+    S3 { bucket: String, key: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleInfo {
+    pub id: String,
+    pub name: String,
+    pub title: String,
+    pub level: Level,
+    pub tags: Vec<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Actor {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub arn: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventInfo {
+    pub id: Option<String>,
+    pub time: Option<String>,
+    pub name: Option<String>,
+    pub source: Option<String>,
+    pub region: Option<String>,
+    pub account: Option<String>,
+    pub actor: Actor,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_code: Option<String>,
+}
+
+/// One alert. Serialized as one line of JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub alert_id: String,
+    pub rule: RuleInfo,
+    pub event: EventInfo,
+    pub summary: String,
+    pub origin: Origin,
+    /// When trailwatch raised the alert (RFC 3339, UTC).
+    pub detected_at: String,
+    /// The CloudTrail record exactly as read.
+    pub record: Box<RawValue>,
+}
+
+impl Alert {
+    pub fn new(rule: &RuleMeta, record: &Record, origin: &Origin) -> Alert {
+        let f = &record.fields;
+        let s = |id| f.str(id).map(str::to_string);
+        let event = EventInfo {
+            id: s(wk::EVENT_ID),
+            time: s(wk::EVENT_TIME),
+            name: s(wk::EVENT_NAME),
+            source: s(wk::EVENT_SOURCE),
+            region: s(wk::AWS_REGION),
+            account: s(wk::RECIPIENT_ACCOUNT_ID).or_else(|| s(wk::ACTOR_ACCOUNT_ID)),
+            actor: Actor {
+                kind: s(wk::ACTOR_TYPE),
+                arn: s(wk::ACTOR_ARN),
+                name: actor_name(f),
+            },
+            source_ip: s(wk::SOURCE_IP),
+            user_agent: s(wk::USER_AGENT),
+            error_code: s(wk::ERROR_CODE),
+        };
+        // Without an eventID the record text itself is the identity of the event.
+        let event_key = event.id.as_deref().unwrap_or(record.raw);
+        let alert_id = Uuid::new_v5(
+            &ALERT_ID_NAMESPACE,
+            format!("{}\n{}", rule.id, event_key).as_bytes(),
+        );
+        Alert {
+            alert_id: alert_id.to_string(),
+            summary: summary(&rule.title, &event),
+            rule: RuleInfo {
+                id: rule.id.clone(),
+                name: rule.name.clone(),
+                title: rule.title.clone(),
+                level: rule.level,
+                tags: rule.tags.clone(),
+                description: rule.description.clone(),
+            },
+            event,
+            origin: origin.clone(),
+            detected_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            record: RawValue::from_string(record.raw.to_string())
+                .expect("a record's text is valid JSON"),
+        }
+    }
+
+    /// The alert as one line of JSON, newline included.
+    pub fn to_json_line(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec(self).expect("alerts always serialize");
+        out.push(b'\n');
+        out
+    }
+}

@@ -1,0 +1,58 @@
+//! One human sentence per alert: who did what, where, from which IP.
+
+use super::EventInfo;
+use crate::trail::fields::well_known as wk;
+use crate::trail::Fields;
+
+/// The most useful short name of whoever made the call.
+pub fn actor_name(f: &Fields) -> Option<String> {
+    let kind = f.str(wk::ACTOR_TYPE).unwrap_or("");
+    if kind == "Root" {
+        return Some("root".into());
+    }
+    if let Some(name) = f.str(wk::ACTOR_USER_NAME) {
+        return Some(name.to_string());
+    }
+    // Assumed roles: `arn:aws:sts::111122223333:assumed-role/RoleName/session` → RoleName/session.
+    if let Some(arn) = f.str(wk::ACTOR_ARN) {
+        if let Some((_, rest)) = arn.split_once(":assumed-role/") {
+            return Some(rest.to_string());
+        }
+        if let Some((_, last)) = arn.rsplit_once(':') {
+            return Some(last.trim_start_matches("user/").to_string());
+        }
+    }
+    f.str(wk::ACTOR_ISSUER_USER_NAME).map(str::to_string)
+}
+
+pub fn summary(title: &str, e: &EventInfo) -> String {
+    let who = match (e.actor.kind.as_deref(), e.actor.name.as_deref()) {
+        (Some("Root"), _) => "root".to_string(),
+        (Some(k), Some(n)) => format!("{k} {n}"),
+        (Some(k), None) => k.to_string(),
+        (None, Some(n)) => n.to_string(),
+        (None, None) => "an unknown principal".to_string(),
+    };
+    let service = e
+        .source
+        .as_deref()
+        .map(|s| s.trim_end_matches(".amazonaws.com"))
+        .unwrap_or("?");
+    let mut out = format!(
+        "{title}: {who} called {service}:{}",
+        e.name.as_deref().unwrap_or("?")
+    );
+    if let Some(account) = &e.account {
+        out.push_str(&format!(" in account {account}"));
+    }
+    if let Some(region) = &e.region {
+        out.push_str(&format!(" ({region})"));
+    }
+    if let Some(ip) = &e.source_ip {
+        out.push_str(&format!(" from {ip}"));
+    }
+    if let Some(code) = &e.error_code {
+        out.push_str(&format!(", which failed with {code}"));
+    }
+    out
+}

@@ -1,0 +1,110 @@
+//! Command-line interface: argument definitions and one function per subcommand.
+
+mod replay;
+mod rules;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use trailwatch::rules::loader::RuleSources;
+use trailwatch::rules::{RuleError, RuleSet};
+
+/// Exit statuses, as documented in the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Some input could not be read (the rest was processed).
+    pub const INPUT_FAILED: u8 = 1;
+    /// Bad usage or rules that do not load.
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "trailwatch",
+    version,
+    about = "Real-time AWS CloudTrail monitor and replay engine with Sigma detection rules",
+    long_about = "trailwatch matches every CloudTrail event against a compiled set of Sigma rules \
+        (a built-in pack covers root and console sign-ins, credentials, IAM policy changes, \
+        logging and defences, and the CIS monitoring set) and reports what fired.\n\n\
+        `replay` reads archived trails: CloudTrail log files (gzipped or not), JSON arrays, \
+        NDJSON, single records and EventBridge events, in directories walked recursively.\n\n\
+        Log level: set TRAILWATCH_LOG (e.g. TRAILWATCH_LOG=debug).",
+    after_help = "Exit status: 0 all inputs read, 1 some input failed, 2 usage or rule errors."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Match archived CloudTrail logs against the rules and print the alerts.
+    Replay(replay::ReplayArgs),
+    /// Validate, list and test rules.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+}
+
+/// Which rules to run; shared by every command that loads rules.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RuleArgs {
+    /// Rule file or directory replacing the built-in pack (repeatable).
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// Rule file or directory added to the rules in use (repeatable).
+    #[arg(long = "add-rules", value_name = "PATH")]
+    add_rules: Vec<PathBuf>,
+    /// Run only this rule, by name or id (repeatable).
+    #[arg(long = "rule", value_name = "NAME")]
+    only: Vec<String>,
+}
+
+impl RuleArgs {
+    fn sources(&self) -> RuleSources {
+        RuleSources {
+            replace: self.rules.clone(),
+            add: self.add_rules.clone(),
+        }
+    }
+
+    /// Loads the rules, printing notes and errors; None means the command must stop (exit 2).
+    fn load(&self) -> Option<RuleSet> {
+        let (set, notes) = match trailwatch::rules::loader::load(&self.sources()) {
+            Ok(loaded) => loaded,
+            Err(errors) => {
+                print_rule_errors(&errors);
+                return None;
+            }
+        };
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+        match set.retain_named(&self.only) {
+            Ok(set) => Some(set),
+            Err(e) => {
+                eprintln!("error: --rule: {e} (see `trailwatch rules list`)");
+                None
+            }
+        }
+    }
+}
+
+fn print_rule_errors(errors: &[RuleError]) {
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!(
+        "{} rule error{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    ExitCode::from(match cli.command {
+        Command::Replay(args) => replay::run(args),
+        Command::Rules(cmd) => rules::run(cmd),
+    })
+}

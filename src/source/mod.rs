@@ -1,0 +1,3 @@
+//! The source stage: where units of work come from. Each unit is read by the trail stage.
+
+pub mod local;
