@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::rules::{Level, RuleMeta};
 use crate::trail::fields::well_known as wk;
-use crate::trail::Record;
+use crate::trail::{self, Record};
 
 pub use summary::{actor_name, summary};
 
@@ -114,7 +114,7 @@ impl Alert {
             event,
             origin: origin.clone(),
             detected_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            record: RawValue::from_string(record.raw.to_string())
+            record: RawValue::from_string(trail::compact_json(record.raw).into_owned())
                 .expect("a record's text is valid JSON"),
         }
     }

@@ -143,6 +143,7 @@ pub fn run(
         summary.add(&r.stats, r.outside_window, &r.alerts, r.error.is_some());
     }
     summary.elapsed = started.elapsed();
+    summary.peak_rss = report::peak_rss();
     Ok(summary)
 }
 

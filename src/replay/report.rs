@@ -20,6 +20,16 @@ pub struct Summary {
     pub bytes_decoded: u64,
     pub alerts: BTreeMap<String, u64>,
     pub elapsed: Duration,
+    /// Peak resident memory of the process, where the platform tells it.
+    pub peak_rss: Option<u64>,
+}
+
+/// The process's peak resident set size (Linux: `VmHWM` in /proc/self/status).
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 impl Summary {
@@ -70,6 +80,9 @@ impl fmt::Display for Summary {
             "  skipped: {} digest files, {} records outside --since/--until, {} unusable records",
             self.digests, self.outside_window, self.unusable_records
         )?;
+        if let Some(rss) = self.peak_rss {
+            writeln!(f, "  peak memory: {:.1} MB", rss as f64 / 1e6)?;
+        }
         if !self.alerts.is_empty() {
             writeln!(f, "  alerts by rule:")?;
             let width = self.alerts.keys().map(String::len).max().unwrap_or(0);

@@ -97,3 +97,40 @@ pub fn read_stream<R: Read + Send>(
     stats.bytes = framer.bytes_read();
     (stats, error)
 }
+
+/// The JSON text without whitespace outside strings, so a pretty-printed record fits on one
+/// line of JSONL. Borrowed unchanged when there is nothing to remove.
+pub fn compact_json(raw: &str) -> std::borrow::Cow<'_, str> {
+    if !raw.bytes().any(|b| matches!(b, b'\n' | b'\r' | b'\t')) {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in raw.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_ascii_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compact_json_keeps_strings() {
+        assert_eq!(
+            super::compact_json("{\n  \"a b\": \"x \\\" y\",\n\t\"c\": [1, 2]\n}"),
+            "{\"a b\":\"x \\\" y\",\"c\":[1,2]}"
+        );
+        assert!(matches!(super::compact_json("{\"a\": 1}"), std::borrow::Cow::Borrowed(_)));
+    }
+}

@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use trailwatch::rules::{RuleSet, RuleSetBuilder};
+use trailwatch::trail;
+
+/// Runs the real `trailwatch` binary.
+pub fn trailwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+        .args(args)
+        .env("TRAILWATCH_LOG", "warn")
+        .output()
+        .expect("run trailwatch")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The alerts of a JSONL output, parsed.
+pub fn alerts(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// `rule.name` of each alert, in output order.
+pub fn rule_names(alerts: &[serde_json::Value]) -> Vec<String> {
+    alerts
+        .iter()
+        .map(|a| a["rule"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Compiles rules from YAML text.
+pub fn ruleset(yaml: &str) -> RuleSet {
+    let mut b = RuleSetBuilder::new();
+    b.add_yaml("test.yml", yaml);
+    b.build().unwrap_or_else(|e| panic!("rules do not load: {e:?}"))
+}
+
+/// Names of the rules that match each record of `json`, record by record.
+pub fn matches(set: &RuleSet, json: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut scratch = Vec::new();
+    let (_, err) = trail::read_stream(json.as_bytes(), set.fields(), |rec| {
+        let rec = rec.expect("valid record");
+        let mut hit = Vec::new();
+        set.for_each_match(&rec, &mut scratch, |r| hit.push(r.meta.name.clone()));
+        out.push(hit);
+    });
+    assert!(err.is_none(), "{err:?}");
+    out
+}
+
+/// A minimal CloudTrail record for `eventName` with the given extra JSON members.
+pub fn record(event_name: &str, extra: &str) -> String {
+    let sep = if extra.is_empty() { "" } else { "," };
+    format!(
+        r#"{{"eventVersion":"1.09","eventTime":"2026-11-20T09:00:00Z","eventSource":"iam.amazonaws.com","eventName":"{event_name}","awsRegion":"us-east-1","eventID":"e-{event_name}"{sep}{extra}}}"#
+    )
+}

@@ -1,0 +1,253 @@
+//! `trailwatch replay` end to end: the real binary on real files.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use common::{alerts, gzip, record, rule_names, samples, stderr, stdout, trailwatch};
+
+#[test]
+fn samples_fire_every_built_in_rule_and_skip_the_digest() {
+    let out = trailwatch(&["replay", samples().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let fired: BTreeSet<String> = rule_names(&alerts(&out)).into_iter().collect();
+    let listed = trailwatch(&["rules", "list"]);
+    let all: BTreeSet<String> = stdout(&listed)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect();
+    assert_eq!(all.len(), 37);
+    assert_eq!(fired, all, "every built-in rule fires on the samples");
+    let err = stderr(&out);
+    assert!(err.contains("skipped: 1 digest files"), "{err}");
+    assert!(err.contains("0 errors"), "{err}");
+}
+
+#[test]
+fn array_ndjson_and_eventbridge_give_exact_alerts_in_record_order() {
+    let expected = [
+        "iam-user-created",
+        "admin-policy-attached",
+        "iam-policy-change",
+        "access-key-created",
+        "cloudtrail-change",
+        "cloudtrail-stopped",
+    ];
+    for file in ["exports/detonation.json", "exports/shipper.ndjson"] {
+        let out = trailwatch(&["replay", samples().join(file).to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", stderr(&out));
+        assert_eq!(rule_names(&alerts(&out)), expected, "{file}");
+    }
+    let out = trailwatch(&[
+        "replay",
+        samples().join("eventbridge/root-console-login.json").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        rule_names(&alerts(&out)),
+        ["root-activity", "root-console-login"]
+    );
+}
+
+#[test]
+fn alert_document_has_the_documented_shape_and_a_stable_id() {
+    let file = samples().join("exports/detonation.json");
+    let out = trailwatch(&["replay", "--rule", "admin-policy-attached", file.to_str().unwrap()]);
+    let a = &alerts(&out)[0];
+    assert_eq!(a["rule"]["name"], "admin-policy-attached");
+    assert_eq!(a["rule"]["level"], "high");
+    assert!(a["rule"]["tags"].as_array().unwrap().iter().any(|t| t == "attack.t1098.003"));
+    assert_eq!(a["event"]["name"], "AttachUserPolicy");
+    assert_eq!(a["event"]["source"], "iam.amazonaws.com");
+    assert_eq!(a["event"]["region"], "us-east-1");
+    assert_eq!(a["event"]["account"], "111122223333");
+    assert_eq!(a["event"]["actor"]["type"], "IAMUser");
+    assert_eq!(a["event"]["actor"]["name"], "alice");
+    assert_eq!(a["event"]["actor"]["arn"], "arn:aws:iam::111122223333:user/alice");
+    assert_eq!(a["event"]["source_ip"], "192.0.2.66");
+    assert_eq!(a["event"]["error_code"], serde_json::Value::Null);
+    assert_eq!(a["origin"]["file"], file.to_str().unwrap());
+    assert_eq!(
+        a["summary"],
+        "AdministratorAccess attached: IAMUser alice called iam:AttachUserPolicy in account 111122223333 (us-east-1) from 192.0.2.66"
+    );
+    assert_eq!(a["record"]["requestParameters"]["userName"], "svc-backup");
+    assert_eq!(a["event"]["id"], a["record"]["eventID"]);
+
+    // The same event read from another shape gives the same alert_id.
+    let ndjson = samples().join("exports/shipper.ndjson");
+    let again = trailwatch(&["replay", "--rule", "admin-policy-attached", ndjson.to_str().unwrap()]);
+    assert_eq!(alerts(&again)[0]["alert_id"], a["alert_id"]);
+    assert_eq!(a["alert_id"].as_str().unwrap().len(), 36);
+}
+
+#[test]
+fn bad_inputs_are_reported_one_line_each_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = record("CreateUser", "");
+    let d = dir.path();
+    fs::write(d.join("a-good.json"), format!(r#"{{"Records":[{good}]}}"#)).unwrap();
+    let mut corrupt = gzip(format!(r#"{{"Records":[{good},{good}]}}"#).as_bytes());
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0xff;
+    corrupt[mid + 1] ^= 0xff;
+    fs::write(d.join("b-corrupt.json.gz"), corrupt).unwrap();
+    fs::write(d.join("c-truncated.json"), format!(r#"{{"Records":[{good},{{"eventName":"#)).unwrap();
+    fs::write(d.join("d-not-cloudtrail.json"), r#"{"Records":[{"hello":"world"}]}"#).unwrap();
+    fs::write(d.join("e-garbage.bin"), [0u8, 159, 146, 150, 7, 255]).unwrap();
+    std::os::unix::fs::symlink(d.join("missing"), d.join("f-dangling.json")).unwrap();
+    let also_good = d.join("z-good.json.gz");
+    fs::write(&also_good, gzip(good.as_bytes())).unwrap();
+
+    let out = trailwatch(&["replay", "--rule", "iam-user-created", d.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "some input failed");
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(lines.len(), 5, "{err}");
+    let line_for = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no error for {name}: {err}"))
+            .to_string()
+    };
+    assert!(line_for("b-corrupt.json.gz").contains("corrupt gzip data"));
+    let t = line_for("c-truncated.json");
+    assert!(t.contains("truncated JSON") && t.contains("record 1"), "{t}");
+    let n = line_for("d-not-cloudtrail.json");
+    assert!(n.contains("not CloudTrail") && n.contains("record 0"), "{n}");
+    let g = line_for("e-garbage.bin");
+    assert!(g.contains("invalid JSON") && g.contains("byte 0"), "{g}");
+    assert!(line_for("f-dangling.json").contains("cannot read"));
+    // Good files, and the good record before the truncation, still produce alerts.
+    let origins: Vec<String> = alerts(&out)
+        .iter()
+        .map(|a| a["origin"]["file"].as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(origins, ["a-good.json", "c-truncated.json", "z-good.json.gz"]);
+}
+
+#[test]
+fn since_and_until_filter_on_event_time() {
+    let file = samples().join("exports/detonation.json");
+    let f = file.to_str().unwrap();
+    // The detonation runs from 14:00:01 to 14:00:12; CreateAccessKey is at 14:00:09.
+    let out = trailwatch(&["replay", "--since", "2026-11-21T14:00:08Z", "--until", "2026-11-21T14:00:10Z", f]);
+    assert_eq!(rule_names(&alerts(&out)), ["access-key-created"]);
+    assert!(stderr(&out).contains("4 records outside --since/--until"));
+    let out = trailwatch(&["replay", "--since", "1h", f]);
+    assert!(alerts(&out).is_empty(), "everything is older than an hour");
+    let out = trailwatch(&["replay", "--since", "last tuesday", f]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--since"));
+}
+
+#[test]
+fn rule_selection_and_rule_errors_exit_2() {
+    let f = samples().join("exports/detonation.json");
+    let out = trailwatch(&["replay", "--rule", "no-such-rule", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no rule named \"no-such-rule\""));
+
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("broken.yml"),
+        "title: Broken\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName|startswith|endswith: x\n  condition: sel\n",
+    )
+    .unwrap();
+    let out = trailwatch(&["replay", "--add-rules", dir.path().to_str().unwrap(), f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("broken.yml: rule \"Broken\": detection.sel.eventName|startswith|endswith:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn own_rules_replace_the_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("mine.yml"),
+        "title: Any CreateUser\nname: any-create-user\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName: CreateUser\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    let f = samples().join("exports/detonation.json");
+    let out = trailwatch(&["replay", "--rules", dir.path().to_str().unwrap(), f.to_str().unwrap()]);
+    assert_eq!(rule_names(&alerts(&out)), ["any-create-user"]);
+}
+
+#[test]
+fn one_thread_and_many_threads_give_the_same_alerts() {
+    let s = samples();
+    let run = |threads: &str| {
+        let out = trailwatch(&["replay", "--threads", threads, s.to_str().unwrap()]);
+        let mut ids: Vec<String> = alerts(&out)
+            .iter()
+            .map(|a| a["alert_id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let one = run("1");
+    assert!(!one.is_empty());
+    assert_eq!(one, run("4"));
+}
+
+#[test]
+fn table_format_and_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("alerts.txt");
+    let f = samples().join("exports/detonation.json");
+    let out = trailwatch(&[
+        "replay",
+        "--format",
+        "table",
+        "--output",
+        out_file.to_str().unwrap(),
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).is_empty());
+    let text = fs::read_to_string(out_file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("TIME"));
+    assert_eq!(lines.len(), 7);
+    assert!(lines[1].contains("iam-user-created") && lines[1].contains("192.0.2.66"));
+}
+
+#[test]
+fn rules_commands() {
+    let out = trailwatch(&["rules", "test"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).trim_end().ends_with("0 failed"));
+
+    // A rule whose test expects an alert it does not raise makes `rules test` fail.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("r.yml"),
+        "title: R\nname: r\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName: CreateUser\n  condition: sel\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("r.tests.yml"),
+        format!(
+            "rule: r\ntests:\n  - name: hit\n    expect: alert\n    event: {}\n  - name: wrong\n    expect: alert\n    event: {}\n",
+            record("CreateUser", ""),
+            record("DeleteUser", "")
+        ),
+    )
+    .unwrap();
+    let out = trailwatch(&["rules", "test", "--rules", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("ok    r: hit"), "{text}");
+    assert!(text.contains("FAIL  r: wrong"), "{text}");
+    assert!(text.contains("1 passed, 1 failed"), "{text}");
+
+    let out = trailwatch(&["rules", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out).trim(), "1 rules OK");
+}
