@@ -8,4 +8,5 @@ pub mod alert;
 pub mod replay;
 pub mod rules;
 pub mod source;
+pub mod synth;
 pub mod trail;

@@ -18,9 +18,16 @@ fn write_single_line_log(path: &std::path::Path, target: usize) -> u64 {
             n % 250,
             "x".repeat(900)
         );
-        let rec = record(if n % 1000 == 0 { "CreateUser" } else { "GetUser" }, &extra)
-            .replace("\"e-CreateUser\"", &format!("\"e-{n}\""))
-            .replace("\"e-GetUser\"", &format!("\"e-{n}\""));
+        let rec = record(
+            if n % 1000 == 0 {
+                "CreateUser"
+            } else {
+                "GetUser"
+            },
+            &extra,
+        )
+        .replace("\"e-CreateUser\"", &format!("\"e-{n}\""))
+        .replace("\"e-GetUser\"", &format!("\"e-{n}\""));
         if n > 0 {
             f.write_all(b",").unwrap();
         }
@@ -37,7 +44,12 @@ fn a_large_single_line_file_replays_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.json");
     let records = write_single_line_log(&path, 300 << 20);
-    let out = trailwatch(&["replay", "--rule", "iam-user-created", path.to_str().unwrap()]);
+    let out = trailwatch(&[
+        "replay",
+        "--rule",
+        "iam-user-created",
+        path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains(&format!("{records} records")), "{err}");
@@ -48,5 +60,8 @@ fn a_large_single_line_file_replays_in_bounded_memory() {
         .find_map(|l| l.trim().strip_prefix("peak memory: "))
         .and_then(|v| v.trim_end_matches(" MB").parse().ok())
         .expect("the summary reports peak memory");
-    assert!(peak_mb < 100.0, "peak memory {peak_mb} MB for a 300 MB file");
+    assert!(
+        peak_mb < 100.0,
+        "peak memory {peak_mb} MB for a 300 MB file"
+    );
 }

@@ -41,7 +41,10 @@ fn array_ndjson_and_eventbridge_give_exact_alerts_in_record_order() {
     }
     let out = trailwatch(&[
         "replay",
-        samples().join("eventbridge/root-console-login.json").to_str().unwrap(),
+        samples()
+            .join("eventbridge/root-console-login.json")
+            .to_str()
+            .unwrap(),
     ]);
     assert_eq!(
         rule_names(&alerts(&out)),
@@ -52,18 +55,30 @@ fn array_ndjson_and_eventbridge_give_exact_alerts_in_record_order() {
 #[test]
 fn alert_document_has_the_documented_shape_and_a_stable_id() {
     let file = samples().join("exports/detonation.json");
-    let out = trailwatch(&["replay", "--rule", "admin-policy-attached", file.to_str().unwrap()]);
+    let out = trailwatch(&[
+        "replay",
+        "--rule",
+        "admin-policy-attached",
+        file.to_str().unwrap(),
+    ]);
     let a = &alerts(&out)[0];
     assert_eq!(a["rule"]["name"], "admin-policy-attached");
     assert_eq!(a["rule"]["level"], "high");
-    assert!(a["rule"]["tags"].as_array().unwrap().iter().any(|t| t == "attack.t1098.003"));
+    assert!(a["rule"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "attack.t1098.003"));
     assert_eq!(a["event"]["name"], "AttachUserPolicy");
     assert_eq!(a["event"]["source"], "iam.amazonaws.com");
     assert_eq!(a["event"]["region"], "us-east-1");
     assert_eq!(a["event"]["account"], "111122223333");
     assert_eq!(a["event"]["actor"]["type"], "IAMUser");
     assert_eq!(a["event"]["actor"]["name"], "alice");
-    assert_eq!(a["event"]["actor"]["arn"], "arn:aws:iam::111122223333:user/alice");
+    assert_eq!(
+        a["event"]["actor"]["arn"],
+        "arn:aws:iam::111122223333:user/alice"
+    );
     assert_eq!(a["event"]["source_ip"], "192.0.2.66");
     assert_eq!(a["event"]["error_code"], serde_json::Value::Null);
     assert_eq!(a["origin"]["file"], file.to_str().unwrap());
@@ -76,7 +91,12 @@ fn alert_document_has_the_documented_shape_and_a_stable_id() {
 
     // The same event read from another shape gives the same alert_id.
     let ndjson = samples().join("exports/shipper.ndjson");
-    let again = trailwatch(&["replay", "--rule", "admin-policy-attached", ndjson.to_str().unwrap()]);
+    let again = trailwatch(&[
+        "replay",
+        "--rule",
+        "admin-policy-attached",
+        ndjson.to_str().unwrap(),
+    ]);
     assert_eq!(alerts(&again)[0]["alert_id"], a["alert_id"]);
     assert_eq!(a["alert_id"].as_str().unwrap().len(), 36);
 }
@@ -92,8 +112,16 @@ fn bad_inputs_are_reported_one_line_each_and_the_rest_is_read() {
     corrupt[mid] ^= 0xff;
     corrupt[mid + 1] ^= 0xff;
     fs::write(d.join("b-corrupt.json.gz"), corrupt).unwrap();
-    fs::write(d.join("c-truncated.json"), format!(r#"{{"Records":[{good},{{"eventName":"#)).unwrap();
-    fs::write(d.join("d-not-cloudtrail.json"), r#"{"Records":[{"hello":"world"}]}"#).unwrap();
+    fs::write(
+        d.join("c-truncated.json"),
+        format!(r#"{{"Records":[{good},{{"eventName":"#),
+    )
+    .unwrap();
+    fs::write(
+        d.join("d-not-cloudtrail.json"),
+        r#"{"Records":[{"hello":"world"}]}"#,
+    )
+    .unwrap();
     fs::write(d.join("e-garbage.bin"), [0u8, 159, 146, 150, 7, 255]).unwrap();
     std::os::unix::fs::symlink(d.join("missing"), d.join("f-dangling.json")).unwrap();
     let also_good = d.join("z-good.json.gz");
@@ -113,20 +141,37 @@ fn bad_inputs_are_reported_one_line_each_and_the_rest_is_read() {
     };
     assert!(line_for("b-corrupt.json.gz").contains("corrupt gzip data"));
     let t = line_for("c-truncated.json");
-    assert!(t.contains("truncated JSON") && t.contains("record 1"), "{t}");
+    assert!(
+        t.contains("truncated JSON") && t.contains("record 1"),
+        "{t}"
+    );
     let n = line_for("d-not-cloudtrail.json");
-    assert!(n.contains("not CloudTrail") && n.contains("record 0"), "{n}");
+    assert!(
+        n.contains("not CloudTrail") && n.contains("record 0"),
+        "{n}"
+    );
     let g = line_for("e-garbage.bin");
     assert!(g.contains("invalid JSON") && g.contains("byte 0"), "{g}");
     assert!(line_for("f-dangling.json").contains("cannot read"));
     // Good files, and the good record before the truncation, still produce alerts.
     let origins: Vec<String> = alerts(&out)
         .iter()
-        .map(|a| a["origin"]["file"].as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .map(|a| {
+            a["origin"]["file"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(origins, ["a-good.json", "c-truncated.json", "z-good.json.gz"]);
+    assert_eq!(
+        origins,
+        ["a-good.json", "c-truncated.json", "z-good.json.gz"]
+    );
 }
 
 #[test]
@@ -134,7 +179,14 @@ fn since_and_until_filter_on_event_time() {
     let file = samples().join("exports/detonation.json");
     let f = file.to_str().unwrap();
     // The detonation runs from 14:00:01 to 14:00:12; CreateAccessKey is at 14:00:09.
-    let out = trailwatch(&["replay", "--since", "2026-11-21T14:00:08Z", "--until", "2026-11-21T14:00:10Z", f]);
+    let out = trailwatch(&[
+        "replay",
+        "--since",
+        "2026-11-21T14:00:08Z",
+        "--until",
+        "2026-11-21T14:00:10Z",
+        f,
+    ]);
     assert_eq!(rule_names(&alerts(&out)), ["access-key-created"]);
     assert!(stderr(&out).contains("4 records outside --since/--until"));
     let out = trailwatch(&["replay", "--since", "1h", f]);
@@ -157,7 +209,12 @@ fn rule_selection_and_rule_errors_exit_2() {
         "title: Broken\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName|startswith|endswith: x\n  condition: sel\n",
     )
     .unwrap();
-    let out = trailwatch(&["replay", "--add-rules", dir.path().to_str().unwrap(), f.to_str().unwrap()]);
+    let out = trailwatch(&[
+        "replay",
+        "--add-rules",
+        dir.path().to_str().unwrap(),
+        f.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -175,7 +232,12 @@ fn own_rules_replace_the_pack() {
     )
     .unwrap();
     let f = samples().join("exports/detonation.json");
-    let out = trailwatch(&["replay", "--rules", dir.path().to_str().unwrap(), f.to_str().unwrap()]);
+    let out = trailwatch(&[
+        "replay",
+        "--rules",
+        dir.path().to_str().unwrap(),
+        f.to_str().unwrap(),
+    ]);
     assert_eq!(rule_names(&alerts(&out)), ["any-create-user"]);
 }
 

@@ -46,7 +46,8 @@ fn map_is_and_list_of_values_is_or_and_matching_ignores_case() {
 
 #[test]
 fn list_of_maps_is_or() {
-    let det = "  sel:\n    - eventName: CreateUser\n    - errorCode: AccessDenied\n  condition: sel";
+    let det =
+        "  sel:\n    - eventName: CreateUser\n    - errorCode: AccessDenied\n  condition: sel";
     assert_eq!(
         hits(
             det,
@@ -119,7 +120,10 @@ fn keywords_search_the_whole_record() {
         hits(
             det,
             &[
-                record("A", r#""requestParameters":{"url":"https://EVIL.example/x"}"#),
+                record(
+                    "A",
+                    r#""requestParameters":{"url":"https://EVIL.example/x"}"#
+                ),
                 record("A", r#""userAgent":"bad-ish actor""#),
                 record("A", r#""userAgent":"good""#),
             ]
@@ -132,9 +136,14 @@ fn keywords_search_the_whole_record() {
 fn string_modifiers_and_all() {
     // `\*` is a literal star: a plain `*` would be a wildcard and also match "s3:*".
     let det = "  sel:\n    requestParameters.policyDocument|contains|all: ['\"Effect\":\"Allow\"', '\"Action\":\"\\*\"']\n  condition: sel";
-    let both = r#""requestParameters":{"policyDocument":"{\"Effect\":\"Allow\",\"Action\":\"*\"}"}"#;
-    let one = r#""requestParameters":{"policyDocument":"{\"Effect\":\"Allow\",\"Action\":\"s3:*\"}"}"#;
-    assert_eq!(hits(det, &[record("A", both), record("A", one)]), [true, false]);
+    let both =
+        r#""requestParameters":{"policyDocument":"{\"Effect\":\"Allow\",\"Action\":\"*\"}"}"#;
+    let one =
+        r#""requestParameters":{"policyDocument":"{\"Effect\":\"Allow\",\"Action\":\"s3:*\"}"}"#;
+    assert_eq!(
+        hits(det, &[record("A", both), record("A", one)]),
+        [true, false]
+    );
 
     let det = "  a:\n    eventName|startswith: Delete\n  b:\n    eventName|endswith: Policy\n  condition: a and b";
     assert_eq!(
@@ -156,7 +165,10 @@ fn cased_makes_matching_case_sensitive() {
     assert_eq!(
         hits(
             det,
-            &[record("A", r#""userAgent":"Boto3""#), record("A", r#""userAgent":"boto3""#)]
+            &[
+                record("A", r#""userAgent":"Boto3""#),
+                record("A", r#""userAgent":"boto3""#)
+            ]
         ),
         [true, false]
     );
@@ -168,22 +180,35 @@ fn regular_expressions_and_their_flags() {
     assert_eq!(
         hits(
             det,
-            &[record("A", r#""userAgent":"aws-cli/2.1""#), record("A", r#""userAgent":"AWS-CLI/2.1""#)]
+            &[
+                record("A", r#""userAgent":"aws-cli/2.1""#),
+                record("A", r#""userAgent":"AWS-CLI/2.1""#)
+            ]
         ),
         [true, false],
         "re is case-sensitive by default"
     );
     let det = "  sel:\n    userAgent|re|i: '^aws-cli/'\n  condition: sel";
-    assert_eq!(hits(det, &[record("A", r#""userAgent":"AWS-CLI/2.1""#)]), [true]);
+    assert_eq!(
+        hits(det, &[record("A", r#""userAgent":"AWS-CLI/2.1""#)]),
+        [true]
+    );
     let det = "  sel:\n    errorMessage|re|s: 'first.second'\n  condition: sel";
-    assert_eq!(hits(det, &[record("A", r#""errorMessage":"first\nsecond""#)]), [true]);
+    assert_eq!(
+        hits(det, &[record("A", r#""errorMessage":"first\nsecond""#)]),
+        [true]
+    );
     let det = "  sel:\n    errorMessage|re|m: '^second$'\n  condition: sel";
-    assert_eq!(hits(det, &[record("A", r#""errorMessage":"first\nsecond""#)]), [true]);
+    assert_eq!(
+        hits(det, &[record("A", r#""errorMessage":"first\nsecond""#)]),
+        [true]
+    );
 }
 
 #[test]
 fn cidr_exists_and_numeric_comparisons() {
-    let det = "  sel:\n    sourceIPAddress|cidr: ['192.0.2.0/24', '2001:db8::/32']\n  condition: sel";
+    let det =
+        "  sel:\n    sourceIPAddress|cidr: ['192.0.2.0/24', '2001:db8::/32']\n  condition: sel";
     assert_eq!(
         hits(
             det,
@@ -200,7 +225,10 @@ fn cidr_exists_and_numeric_comparisons() {
     assert_eq!(
         hits(
             det,
-            &[record("A", r#""userIdentity":{"invokedBy":"s3.amazonaws.com"}"#), record("A", "")]
+            &[
+                record("A", r#""userIdentity":{"invokedBy":"s3.amazonaws.com"}"#),
+                record("A", "")
+            ]
         ),
         [false, true]
     );
@@ -224,7 +252,13 @@ fn neq_and_fieldref() {
     let own = r#""userIdentity":{"userName":"alice"},"responseElements":{"accessKey":{"userName":"Alice"}}"#;
     let other = r#""userIdentity":{"userName":"alice"},"responseElements":{"accessKey":{"userName":"bob"}}"#;
     assert_eq!(
-        hits(det, &[record("CreateAccessKey", own), record("CreateAccessKey", other)]),
+        hits(
+            det,
+            &[
+                record("CreateAccessKey", own),
+                record("CreateAccessKey", other)
+            ]
+        ),
         [true, false]
     );
     let det = "  sel:\n    awsRegion|neq: us-east-1\n  condition: sel";
@@ -235,11 +269,15 @@ fn neq_and_fieldref() {
 #[test]
 fn base64_and_base64offset() {
     // "/bin/sh" inside base64 user data at each of the three byte offsets.
-    let det = "  sel:\n    requestParameters.userData|base64offset|contains: '/bin/sh'\n  condition: sel";
+    let det =
+        "  sel:\n    requestParameters.userData|base64offset|contains: '/bin/sh'\n  condition: sel";
     let with = |data: &str| {
         use base64::Engine;
         let enc = base64::engine::general_purpose::STANDARD.encode(data);
-        record("RunInstances", &format!(r#""requestParameters":{{"userData":"{enc}"}}"#))
+        record(
+            "RunInstances",
+            &format!(r#""requestParameters":{{"userData":"{enc}"}}"#),
+        )
     };
     assert_eq!(
         hits(
@@ -255,13 +293,19 @@ fn base64_and_base64offset() {
     );
     let det = "  sel:\n    requestParameters.tag|base64: secret\n  condition: sel";
     assert_eq!(
-        hits(det, &[record("A", r#""requestParameters":{"tag":"c2VjcmV0"}"#)]),
+        hits(
+            det,
+            &[record("A", r#""requestParameters":{"tag":"c2VjcmV0"}"#)]
+        ),
         [true]
     );
     let det = "  sel:\n    requestParameters.tag|wide|base64: ab\n  condition: sel";
     // "ab" in UTF-16LE is 61 00 62 00, base64 "YQBiAA==".
     assert_eq!(
-        hits(det, &[record("A", r#""requestParameters":{"tag":"YQBiAA=="}"#)]),
+        hits(
+            det,
+            &[record("A", r#""requestParameters":{"tag":"YQBiAA=="}"#)]
+        ),
         [true]
     );
 }
@@ -283,7 +327,14 @@ fn full_condition_grammar() {
     );
     let det = "  s1:\n    eventName: A\n  s2:\n    awsRegion: us-east-1\n  s3:\n    errorCode: X\n  condition: 2 of s*";
     assert_eq!(
-        hits(det, &[record("A", ""), record("B", r#""errorCode":"X""#), record("B", "")]),
+        hits(
+            det,
+            &[
+                record("A", ""),
+                record("B", r#""errorCode":"X""#),
+                record("B", "")
+            ]
+        ),
         [true, true, false]
     );
     let det = "  s1:\n    eventName: A\n  _s2:\n    eventName: B\n  condition: 1 of them";
@@ -318,7 +369,10 @@ fn unanchored_rules_still_see_every_event() {
          title: u\nname: unanchored\n{HEAD}detection:\n  sel:\n    awsRegion: us-east-1\n  condition: sel\n"
     ));
     assert_eq!(
-        matches(&set, &format!("{}\n{}", record("CreateUser", ""), record("Other", ""))),
+        matches(
+            &set,
+            &format!("{}\n{}", record("CreateUser", ""), record("Other", ""))
+        ),
         vec![
             vec!["anchored".to_string(), "unanchored".to_string()],
             vec!["unanchored".to_string()]
@@ -334,7 +388,11 @@ fn other_log_sources_are_skipped_with_a_note() {
         "title: Windows thing\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 4624\n  condition: sel\n",
     );
     assert_eq!(b.notes.len(), 1);
-    assert!(b.notes[0].contains("win.yml: skipped rule \"Windows thing\""), "{:?}", b.notes);
+    assert!(
+        b.notes[0].contains("win.yml: skipped rule \"Windows thing\""),
+        "{:?}",
+        b.notes
+    );
     assert!(b.build().unwrap().is_empty());
 }
 
@@ -380,12 +438,16 @@ fn bad_rules_are_refused_with_file_title_and_key() {
 
 #[test]
 fn duplicate_names_are_refused() {
-    let one = format!("title: One\nname: same\n{HEAD}detection:\n  sel:\n    eventName: x\n  condition: sel\n");
+    let one = format!(
+        "title: One\nname: same\n{HEAD}detection:\n  sel:\n    eventName: x\n  condition: sel\n"
+    );
     let mut b = RuleSetBuilder::new();
     b.add_yaml("a.yml", &one);
     b.add_yaml("b.yml", &one.replace("One", "Two"));
     let errors = b.build().unwrap_err();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].file, "b.yml");
-    assert!(errors[0].message.contains("already used by a rule in a.yml"));
+    assert!(errors[0]
+        .message
+        .contains("already used by a rule in a.yml"));
 }

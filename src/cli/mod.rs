@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and one function per subcommand.
 
+mod generate;
 mod replay;
 mod rules;
 
@@ -45,6 +46,8 @@ enum Command {
     /// Validate, list and test rules.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Write a deterministic synthetic CloudTrail archive (benchmarks, load tests).
+    Generate(generate::GenerateArgs),
 }
 
 /// Which rules to run; shared by every command that loads rules.
@@ -106,5 +109,6 @@ pub fn run(cli: Cli) -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Replay(args) => replay::run(args),
         Command::Rules(cmd) => rules::run(cmd),
+        Command::Generate(args) => generate::run(args),
     })
 }

@@ -63,9 +63,10 @@ fn list(args: &RuleArgs) -> u8 {
         return exit::USAGE;
     };
     for rule in set.rules() {
-        let anchor = match anchor_of(rule) {
+        let anchor = match anchor_of(rule, set.fields()) {
             Anchor::EventName(n) => format!("eventName={}", n.join(",")),
             Anchor::EventSource(s) => format!("eventSource={}", s.join(",")),
+            Anchor::Present(field) => format!("has:{field}"),
             Anchor::None => "any-event".to_string(),
         };
         let m = &rule.meta;

@@ -10,13 +10,18 @@ use std::collections::{HashMap, HashSet};
 use super::matcher::{Expr, Pred, Search, StrKind, Target};
 use super::sigma::Rule;
 use crate::trail::fields::well_known as wk;
-use crate::trail::{FieldId, Fields};
+use crate::trail::{FieldId, Fields, Value};
 
 #[derive(Debug, Default)]
 pub struct Index {
     by_name: HashMap<String, Vec<u32>>,
     by_source: HashMap<String, Vec<u32>>,
+    /// Rules without a literal anchor that still need some field to be present (most often
+    /// `errorCode`): skipped together when the record lacks it.
+    by_present_field: Vec<(FieldId, Vec<u32>)>,
     unanchored: Vec<u32>,
+    /// Per rule: a field the rule needs, checked before its condition is evaluated.
+    guards: Vec<Option<FieldId>>,
 }
 
 /// How a rule is filed, for `rules list` and the benchmarks.
@@ -24,18 +29,104 @@ pub struct Index {
 pub enum Anchor {
     EventName(Vec<String>),
     EventSource(Vec<String>),
+    /// Tested only on records that have this field (its dotted path).
+    Present(String),
     None,
 }
 
-pub fn anchor_of(rule: &Rule) -> Anchor {
+pub fn anchor_of(rule: &Rule, fields: &crate::trail::FieldSet) -> Anchor {
+    match anchor_id(rule) {
+        AnchorId::EventName(n) => Anchor::EventName(n),
+        AnchorId::EventSource(s) => Anchor::EventSource(s),
+        AnchorId::Present(id) => Anchor::Present(fields.path(id).to_string()),
+        AnchorId::None => Anchor::None,
+    }
+}
+
+enum AnchorId {
+    EventName(Vec<String>),
+    EventSource(Vec<String>),
+    Present(FieldId),
+    None,
+}
+
+fn anchor_id(rule: &Rule) -> AnchorId {
     let d = &rule.detection;
     if let Some(names) = literals(&d.condition, &d.searches, wk::EVENT_NAME) {
-        return Anchor::EventName(sorted(names));
+        return AnchorId::EventName(sorted(names));
     }
     if let Some(sources) = literals(&d.condition, &d.searches, wk::EVENT_SOURCE) {
-        return Anchor::EventSource(sorted(sources));
+        return AnchorId::EventSource(sorted(sources));
     }
-    Anchor::None
+    match guard_of(rule) {
+        Some(id) => AnchorId::Present(id),
+        None => AnchorId::None,
+    }
+}
+
+/// Fields every record carries make poor anchors; anything else is absent from most records.
+const EVERYWHERE: [FieldId; 10] = [
+    wk::EVENT_ID,
+    wk::EVENT_TIME,
+    wk::EVENT_NAME,
+    wk::EVENT_SOURCE,
+    wk::AWS_REGION,
+    wk::RECIPIENT_ACCOUNT_ID,
+    wk::ACTOR_TYPE,
+    wk::SOURCE_IP,
+    wk::USER_AGENT,
+    wk::EVENT_TYPE,
+];
+
+/// A field the rule cannot match without, preferring the rarest kind: `errorCode`, then any
+/// field that not every record carries.
+fn guard_of(rule: &Rule) -> Option<FieldId> {
+    let d = &rule.detection;
+    let required = required_fields(&d.condition, &d.searches);
+    if required.contains(&wk::ERROR_CODE) {
+        return Some(wk::ERROR_CODE);
+    }
+    required
+        .iter()
+        .filter(|f| !EVERYWHERE.contains(f))
+        .min()
+        .copied()
+}
+
+/// Fields that must be present (and not null) for `expr` to hold.
+fn required_fields(expr: &Expr, searches: &[Search]) -> HashSet<FieldId> {
+    let intersect = |sets: &mut dyn Iterator<Item = HashSet<FieldId>>| {
+        sets.reduce(|a, b| a.intersection(&b).copied().collect())
+            .unwrap_or_default()
+    };
+    match expr {
+        Expr::Search(i) => intersect(&mut searches[*i].alternatives.iter().map(|alt| {
+            alt.iter()
+                .filter(|t| !t.negate && !t.values.is_empty())
+                .filter_map(|t| match t.target {
+                    Target::Field(id) => t
+                        .values
+                        .iter()
+                        .flatten()
+                        .all(|p| !matches!(p, Pred::Null | Pred::Exists(false)))
+                        .then_some(id),
+                    Target::Keywords => None,
+                })
+                .collect()
+        })),
+        Expr::And(items) => items
+            .iter()
+            .flat_map(|e| required_fields(e, searches))
+            .collect(),
+        Expr::AtLeast(n, items) if *n >= items.len() => items
+            .iter()
+            .flat_map(|e| required_fields(e, searches))
+            .collect(),
+        Expr::Or(items) | Expr::AtLeast(_, items) => {
+            intersect(&mut items.iter().map(|e| required_fields(e, searches)))
+        }
+        Expr::Not(_) => HashSet::new(),
+    }
 }
 
 fn sorted(set: HashSet<String>) -> Vec<String> {
@@ -96,28 +187,43 @@ impl Index {
     pub fn build(rules: &[Rule]) -> Self {
         let mut index = Index::default();
         for (i, rule) in rules.iter().enumerate() {
+            index.guards.push(guard_of(rule));
             let i = i as u32;
-            match anchor_of(rule) {
-                Anchor::EventName(names) => {
+            match anchor_id(rule) {
+                AnchorId::EventName(names) => {
                     for n in names {
                         index.by_name.entry(n).or_default().push(i);
                     }
                 }
-                Anchor::EventSource(sources) => {
+                AnchorId::EventSource(sources) => {
                     for s in sources {
                         index.by_source.entry(s).or_default().push(i);
                     }
                 }
-                Anchor::None => index.unanchored.push(i),
+                AnchorId::Present(field) => {
+                    match index.by_present_field.iter_mut().find(|(f, _)| *f == field) {
+                        Some((_, rules)) => rules.push(i),
+                        None => index.by_present_field.push((field, vec![i])),
+                    }
+                }
+                AnchorId::None => index.unanchored.push(i),
             }
         }
         index
     }
 
+    /// False when the record lacks a field rule `i` needs: its condition cannot hold.
+    pub fn passes_guard(&self, i: u32, fields: &Fields) -> bool {
+        match self.guards[i as usize] {
+            Some(field) => fields.get(field).iter().any(|v| !matches!(v, Value::Null)),
+            None => true,
+        }
+    }
+
     /// Indices of the rules that could match a record, in rule order.
     pub fn candidates(&self, fields: &Fields, out: &mut Vec<u32>) {
         out.clear();
-        let mut key = String::new();
+        let mut key = String::with_capacity(64);
         let mut lookup = |map: &HashMap<String, Vec<u32>>, id: FieldId, out: &mut Vec<u32>| {
             if map.is_empty() {
                 return;
@@ -136,6 +242,11 @@ impl Index {
         };
         lookup(&self.by_name, wk::EVENT_NAME, out);
         lookup(&self.by_source, wk::EVENT_SOURCE, out);
+        for (field, rules) in &self.by_present_field {
+            if fields.get(*field).iter().any(|v| !matches!(v, Value::Null)) {
+                out.extend_from_slice(rules);
+            }
+        }
         out.extend_from_slice(&self.unanchored);
         out.sort_unstable();
     }

@@ -226,6 +226,28 @@ impl Pred {
 }
 
 impl FieldTest {
+    /// A rough rank of how expensive the test is to evaluate, cheapest first.
+    pub fn cost(&self) -> u8 {
+        let pred_cost = |p: &Pred| match p {
+            Pred::Null | Pred::Exists(_) => 0,
+            Pred::Str(s) if s.kind != StrKind::Contains => 1,
+            Pred::Number(..) | Pred::Cidr(_) | Pred::FieldRef { .. } => 2,
+            Pred::Str(_) => 3,
+            Pred::Regex(_) => 4,
+        };
+        let worst = self
+            .values
+            .iter()
+            .flatten()
+            .map(pred_cost)
+            .max()
+            .unwrap_or(0);
+        match self.target {
+            Target::Keywords => 5 + worst,
+            Target::Field(_) => worst,
+        }
+    }
+
     fn matches(&self, ctx: &EvalCtx) -> bool {
         let one =
             |alts: &Vec<Pred>| alts.iter().any(|p| p.matches(ctx, self.target)) != self.negate;

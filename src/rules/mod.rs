@@ -102,6 +102,9 @@ impl RuleSet {
         self.index.candidates(&record.fields, scratch);
         let ctx = EvalCtx::new(&record.fields, record.raw);
         for &i in scratch.iter() {
+            if !self.index.passes_guard(i, &record.fields) {
+                continue;
+            }
             let rule = &self.rules[i as usize];
             if rule
                 .detection

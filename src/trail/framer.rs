@@ -184,7 +184,13 @@ impl<R: Read> Framer<R> {
             while i < buf.len() {
                 if in_string {
                     // Strings are most of a record's bytes: jump to the next quote or escape.
-                    match memchr::memchr2(b'"', b'\\', &buf[i..]) {
+                    // Most strings are short, where a plain loop beats memchr's set-up cost.
+                    let short = buf.len().min(i + 16);
+                    let found = match buf[i..short].iter().position(|&b| b == b'"' || b == b'\\') {
+                        Some(k) => Some(k),
+                        None => memchr::memchr2(b'"', b'\\', &buf[short..]).map(|k| k + short - i),
+                    };
+                    match found {
                         None => i = buf.len(),
                         Some(k) => {
                             i += k;

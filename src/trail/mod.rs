@@ -131,6 +131,9 @@ mod tests {
             super::compact_json("{\n  \"a b\": \"x \\\" y\",\n\t\"c\": [1, 2]\n}"),
             "{\"a b\":\"x \\\" y\",\"c\":[1,2]}"
         );
-        assert!(matches!(super::compact_json("{\"a\": 1}"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            super::compact_json("{\"a\": 1}"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

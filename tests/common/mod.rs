@@ -55,7 +55,8 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 pub fn ruleset(yaml: &str) -> RuleSet {
     let mut b = RuleSetBuilder::new();
     b.add_yaml("test.yml", yaml);
-    b.build().unwrap_or_else(|e| panic!("rules do not load: {e:?}"))
+    b.build()
+        .unwrap_or_else(|e| panic!("rules do not load: {e:?}"))
 }
 
 /// Names of the rules that match each record of `json`, record by record.

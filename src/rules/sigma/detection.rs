@@ -162,6 +162,9 @@ fn compile_map(
     if tests.is_empty() {
         return Err(DocError::at(path, "empty map matches nothing; remove it"));
     }
+    // All tests of a map must hold, in any order: try the cheap ones first so most events are
+    // rejected before a substring search or regex runs.
+    tests.sort_by_key(FieldTest::cost);
     Ok(tests)
 }
 

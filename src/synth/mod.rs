@@ -1,0 +1,260 @@
+//! Deterministic synthetic CloudTrail archives, for benchmarks and load tests.
+//!
+//! The same seed always writes the same files. The record mix follows what busy accounts
+//! log: mostly read-only calls, S3 data events and role assumptions, with a small share of
+//! sign-ins, IAM changes and denied calls that the built-in rules care about.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Root directory; files go under `AWSLogs/...` inside it.
+    pub out: PathBuf,
+    /// Total uncompressed bytes to write (approximately).
+    pub bytes: u64,
+    /// Records per file (CloudTrail files hold a handful to tens of thousands).
+    pub records_per_file: usize,
+    pub seed: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Written {
+    pub files: u64,
+    pub records: u64,
+    pub bytes: u64,
+    pub compressed: u64,
+}
+
+const ACCOUNTS: [&str; 3] = ["111122223333", "444455556666", "777788889999"];
+const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "eu-central-1", "ap-southeast-2"];
+const USERS: [&str; 6] = ["alice", "bob", "carol", "deploy-bot", "backup", "dave"];
+const AGENTS: [&str; 4] = [
+    "aws-cli/2.15.30 Python/3.11.8 Linux/6.1 exe/x86_64.amzn.2023 prompt/off command/ec2.describe-instances",
+    "Boto3/1.34.60 md/Botocore#1.34.60 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.11.8 cfg/retry-mode#legacy Botocore/1.34.60",
+    "aws-sdk-go-v2/1.25.2 os/linux lang/go#1.22.1 md/GOOS#linux md/GOARCH#amd64 api/sts#1.28.1",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
+];
+
+/// (eventSource, eventName, read-only) with weights: the shape of a busy account's trail.
+const CALLS: [(&str, &str, bool, u32); 16] = [
+    ("ec2.amazonaws.com", "DescribeInstances", true, 120),
+    ("s3.amazonaws.com", "GetObject", true, 160),
+    ("s3.amazonaws.com", "PutObject", false, 80),
+    ("sts.amazonaws.com", "AssumeRole", true, 120),
+    ("kms.amazonaws.com", "Decrypt", true, 110),
+    ("logs.amazonaws.com", "PutLogEvents", false, 90),
+    ("dynamodb.amazonaws.com", "DescribeTable", true, 60),
+    ("lambda.amazonaws.com", "Invoke", false, 60),
+    ("iam.amazonaws.com", "GetRole", true, 40),
+    ("monitoring.amazonaws.com", "GetMetricData", true, 60),
+    ("signin.amazonaws.com", "ConsoleLogin", false, 8),
+    ("iam.amazonaws.com", "CreateAccessKey", false, 3),
+    ("iam.amazonaws.com", "AttachRolePolicy", false, 3),
+    (
+        "ec2.amazonaws.com",
+        "AuthorizeSecurityGroupIngress",
+        false,
+        4,
+    ),
+    ("cloudtrail.amazonaws.com", "StopLogging", false, 1),
+    ("iam.amazonaws.com", "CreateUser", false, 2),
+];
+
+struct Gen {
+    rng: fastrand::Rng,
+    n: u64,
+    total_weight: u32,
+}
+
+impl Gen {
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.rng.usize(..items.len())]
+    }
+
+    fn call(&mut self) -> (&'static str, &'static str, bool) {
+        let mut w = self.rng.u32(..self.total_weight);
+        for (s, n, ro, weight) in CALLS {
+            if w < weight {
+                return (s, n, ro);
+            }
+            w -= weight;
+        }
+        unreachable!("weights cover the range")
+    }
+
+    fn uuid(&mut self) -> String {
+        let (a, b) = (self.rng.u64(..), self.rng.u64(..));
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            (b >> 48) & 0x3fff | 0x8000,
+            b & 0xffff_ffff_ffff
+        )
+    }
+
+    fn record(&mut self, account: &str, region: &str, epoch: i64) -> serde_json::Value {
+        self.n += 1;
+        let (source, name, read_only) = self.call();
+        let user = *self.pick(&USERS);
+        let role_session = self.rng.bool();
+        let identity = if role_session {
+            json!({"type": "AssumedRole", "principalId": format!("AROAEXAMPLE{:09}:{user}", self.rng.u32(..1_000_000_000)),
+                   "arn": format!("arn:aws:sts::{account}:assumed-role/{user}-role/{user}"), "accountId": account,
+                   "accessKeyId": format!("ASIA{:016}", self.rng.u64(..10_000_000_000_000_000)),
+                   "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE000000001",
+                       "arn": format!("arn:aws:iam::{account}:role/{user}-role"), "accountId": account, "userName": format!("{user}-role")},
+                       "attributes": {"creationDate": chrono_time(epoch - 600), "mfaAuthenticated": "false"}}})
+        } else {
+            json!({"type": "IAMUser", "principalId": format!("AIDAEXAMPLE{:09}", self.rng.u32(..1_000_000_000)),
+                   "arn": format!("arn:aws:iam::{account}:user/{user}"), "accountId": account,
+                   "accessKeyId": format!("AKIA{:016}", self.rng.u64(..10_000_000_000_000_000)), "userName": user})
+        };
+        let ip = format!(
+            "{}.{}.{}.{}",
+            [198, 203, 192][self.rng.usize(..3)],
+            self.rng.u8(..),
+            self.rng.u8(..),
+            self.rng.u8(1..255)
+        );
+        let denied = self.rng.u32(..100) == 0;
+        let params = match name {
+            "GetObject" | "PutObject" => {
+                json!({"bucketName": "data-lake", "key": format!("raw/{}/{}.parquet", self.rng.u32(..1000), self.uuid()), "Host": "data-lake.s3.amazonaws.com"})
+            }
+            "DescribeInstances" => {
+                json!({"instancesSet": {"items": [{"instanceId": format!("i-{:017x}", self.rng.u64(..) >> 4)}]}, "filterSet": {}})
+            }
+            "AssumeRole" => {
+                json!({"roleArn": format!("arn:aws:iam::{account}:role/{user}-role"), "roleSessionName": user, "durationSeconds": 3600})
+            }
+            "AttachRolePolicy" => {
+                json!({"roleName": format!("{user}-role"), "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
+            }
+            "CreateAccessKey" | "CreateUser" => json!({"userName": user}),
+            _ => json!({"resource": format!("res-{}", self.rng.u32(..100_000))}),
+        };
+        let mut rec = json!({
+            "eventVersion": "1.09",
+            "userIdentity": identity,
+            "eventTime": chrono_time(epoch),
+            "eventSource": source,
+            "eventName": name,
+            "awsRegion": region,
+            "sourceIPAddress": ip,
+            "userAgent": *self.pick(&AGENTS),
+            "requestParameters": params,
+            "responseElements": if read_only { serde_json::Value::Null } else { json!({"requestId": self.uuid()}) },
+            "requestID": self.uuid(),
+            "eventID": self.uuid(),
+            "readOnly": read_only,
+            "eventType": if name == "ConsoleLogin" { "AwsConsoleSignIn" } else { "AwsApiCall" },
+            "managementEvent": !matches!(name, "GetObject" | "PutObject" | "Invoke"),
+            "recipientAccountId": account,
+            "eventCategory": "Management",
+            "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256", "clientProvidedHostHeader": format!("{}.{region}.amazonaws.com", source.split('.').next().unwrap_or("x"))}
+        });
+        if name == "ConsoleLogin" {
+            let ok = self.rng.u32(..4) != 0;
+            rec["responseElements"] =
+                json!({"ConsoleLogin": if ok { "Success" } else { "Failure" }});
+            rec["additionalEventData"] = json!({"MFAUsed": if self.rng.bool() { "Yes" } else { "No" }, "MobileVersion": "No"});
+            if !ok {
+                rec["errorMessage"] = json!("Failed authentication");
+            }
+        } else if denied {
+            rec["errorCode"] = json!("AccessDenied");
+            rec["errorMessage"] = json!(format!("User is not authorized to perform: {name}"));
+        }
+        rec
+    }
+}
+
+fn chrono_time(epoch: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Writes the archive and returns what was written.
+pub fn generate(plan: &Plan) -> io::Result<Written> {
+    let mut g = Gen {
+        rng: fastrand::Rng::with_seed(plan.seed),
+        n: 0,
+        total_weight: CALLS.iter().map(|c| c.3).sum(),
+    };
+    let mut written = Written::default();
+    // 2026-11-20T00:00:00Z; each file covers the next five minutes of one account and region.
+    let mut epoch: i64 = 1_795_132_800;
+    let mut slot = 0usize;
+    while written.bytes < plan.bytes {
+        let account = ACCOUNTS[slot % ACCOUNTS.len()];
+        let region = REGIONS[(slot / ACCOUNTS.len()) % REGIONS.len()];
+        slot += 1;
+        if slot % (ACCOUNTS.len() * REGIONS.len()) == 0 {
+            epoch += 300;
+        }
+        let day = chrono::DateTime::from_timestamp(epoch, 0).unwrap_or_default();
+        let dir = plan.out.join(format!(
+            "AWSLogs/{account}/CloudTrail/{region}/{}",
+            day.format("%Y/%m/%d")
+        ));
+        fs::create_dir_all(&dir)?;
+        let name = format!(
+            "{account}_CloudTrail_{region}_{}_{}.json.gz",
+            day.format("%Y%m%dT%H%MZ"),
+            (0..16).map(|_| g.rng.alphanumeric()).collect::<String>()
+        );
+        let (raw, packed) = write_file(&dir.join(name), &mut g, plan, account, region, epoch)?;
+        written.files += 1;
+        written.records += plan.records_per_file as u64;
+        written.bytes += raw;
+        written.compressed += packed;
+    }
+    Ok(written)
+}
+
+fn write_file(
+    path: &Path,
+    g: &mut Gen,
+    plan: &Plan,
+    account: &str,
+    region: &str,
+    epoch: i64,
+) -> io::Result<(u64, u64)> {
+    let file = BufWriter::new(File::create(path)?);
+    let mut gz = GzEncoder::new(file, Compression::default());
+    let mut raw = 0u64;
+    let mut put = |gz: &mut GzEncoder<BufWriter<File>>, bytes: &[u8]| -> io::Result<()> {
+        raw += bytes.len() as u64;
+        gz.write_all(bytes)
+    };
+    put(&mut gz, b"{\"Records\":[")?;
+    for i in 0..plan.records_per_file {
+        if i > 0 {
+            put(&mut gz, b",")?;
+        }
+        let rec = g.record(
+            account,
+            region,
+            epoch + (i as i64 * 300) / plan.records_per_file as i64,
+        );
+        put(&mut gz, &serde_json::to_vec(&rec)?)?;
+    }
+    put(&mut gz, b"]}")?;
+    let file = gz.finish()?;
+    let packed = file
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .metadata()?
+        .len();
+    Ok((raw, packed))
+}
