@@ -2,11 +2,16 @@
 //!
 //! The pipeline, one module per stage:
 //! `source` (where work comes from) → `trail` (bytes → records) → `rules` (Sigma matcher)
-//! → `alert` (what fired, as JSON) → output. `replay` drives it over local files.
+//! → `alert` (what fired, as JSON) → `sink` (SNS, webhooks, files). `replay` drives it over
+//! local files or S3; `daemon` over SQS notifications, with `metrics` for Prometheus.
 
 pub mod alert;
+pub mod config;
+pub mod daemon;
+pub mod metrics;
 pub mod replay;
 pub mod rules;
+pub mod sink;
 pub mod source;
 pub mod synth;
 pub mod trail;

@@ -99,7 +99,8 @@ proptest! {
             let (got, _, failed) = read_all(&bytes[..cut]);
             prop_assert!(got.len() <= records.len());
             prop_assert_eq!(&got[..], &records[..got.len()], "shape {}", shape);
-            if got.len() < records.len() && shape != "ndjson" && shape != "eventbridge" {
+            // An empty input is a valid empty file; any other cut must be reported.
+            if cut > 0 && got.len() < records.len() && shape != "ndjson" && shape != "eventbridge" {
                 prop_assert!(failed, "{} cut at {} read {} of {} records silently", shape, cut, got.len(), records.len());
             }
         }

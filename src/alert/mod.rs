@@ -24,8 +24,18 @@ const ALERT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5f0c_8a1e_8d2b_4e0e_9c39_7a51
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum Origin {
-    File { file: String },
-    S3 { bucket: String, key: String },
+    File {
+        file: String,
+    },
+    S3 {
+        bucket: String,
+        key: String,
+    },
+    /// An event carried in the SQS message itself (EventBridge).
+    Sqs {
+        queue: String,
+        message_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]

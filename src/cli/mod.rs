@@ -3,6 +3,7 @@
 mod generate;
 mod replay;
 mod rules;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the daemon: consume CloudTrail notifications from SQS and alert in real time.
+    Run(run::DaemonArgs),
+    /// Validate a daemon configuration (and that its rules compile) without starting anything.
+    CheckConfig(run::DaemonArgs),
     /// Match archived CloudTrail logs against the rules and print the alerts.
     Replay(replay::ReplayArgs),
     /// Validate, list and test rules.
@@ -105,8 +110,34 @@ fn print_rule_errors(errors: &[RuleError]) {
     );
 }
 
+/// Logs go to stderr, as text for people or JSON for log shippers.
+fn init_logging(format: trailwatch::config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRAILWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        trailwatch::config::LogFormat::Json => builder.json().init(),
+        trailwatch::config::LogFormat::Pretty => builder.init(),
+    }
+}
+
 pub fn run(cli: Cli) -> ExitCode {
+    match &cli.command {
+        Command::Run(args) => init_logging(args.log_format()),
+        _ => {
+            let filter = tracing_subscriber::EnvFilter::try_from_env("TRAILWATCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(filter)
+                .init();
+        }
+    }
     ExitCode::from(match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::CheckConfig(args) => run::check(args),
         Command::Replay(args) => replay::run(args),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Generate(args) => generate::run(args),

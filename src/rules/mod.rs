@@ -25,7 +25,9 @@ use sigma::Parsed;
 use crate::trail::{FieldSet, Record};
 
 /// Sigma severity levels, in increasing order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, Hash,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Informational,

@@ -1,0 +1,183 @@
+//! `trailwatch run` and `trailwatch check-config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{exit, RuleArgs};
+use trailwatch::config::{
+    Config, JsonlSinkConfig, LogFormat, SinkFilter, SnsSinkConfig, WebhookSinkConfig,
+};
+use trailwatch::rules::loader::RuleSources;
+use trailwatch::rules::RuleSet;
+
+/// Settings shared by `run` and `check-config`: a config file and flags that override it.
+#[derive(Args, Debug, Clone)]
+pub struct DaemonArgs {
+    /// Configuration file (TOML); see deploy/trailwatch.example.toml.
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// SQS queue to consume (repeatable; replaces sqs.queue_urls).
+    #[arg(long = "queue-url", value_name = "URL")]
+    queue_urls: Vec<String>,
+    /// Send alerts to this SNS topic (adds an SNS sink).
+    #[arg(long = "sns-topic-arn", value_name = "ARN")]
+    sns_topic_arns: Vec<String>,
+    /// POST alerts as JSON to this URL (repeatable; adds generic webhook sinks).
+    #[arg(long = "webhook-url", value_name = "URL")]
+    webhook_urls: Vec<String>,
+    /// Append alerts as JSON Lines to FILE, or "-" for stdout (adds a JSONL sink).
+    #[arg(long = "jsonl", value_name = "FILE")]
+    jsonl: Option<String>,
+    /// Address of /metrics, /healthz and /readyz [default: 127.0.0.1:9464].
+    #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
+    metrics_addr: Option<SocketAddr>,
+    /// Log format (overrides log.format).
+    #[arg(long = "log-format", value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(flatten)]
+    rules: RuleArgs,
+}
+
+impl DaemonArgs {
+    /// The configuration after flags are applied, validated.
+    pub fn config(&self) -> Result<Config, String> {
+        let mut cfg = match &self.config {
+            Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+            None => Config::default(),
+        };
+        if !self.queue_urls.is_empty() {
+            cfg.sqs.queue_urls = self.queue_urls.clone();
+        }
+        for (i, arn) in self.sns_topic_arns.iter().enumerate() {
+            cfg.sinks.sns.push(SnsSinkConfig {
+                name: Some(format!("sns-flag-{i}")),
+                topic_arn: arn.clone(),
+                filter: SinkFilter::default(),
+            });
+        }
+        for (i, url) in self.webhook_urls.iter().enumerate() {
+            cfg.sinks.webhook.push(WebhookSinkConfig {
+                name: Some(format!("webhook-flag-{i}")),
+                url: url.clone(),
+                format: Default::default(),
+                secret: None,
+                routing_key: None,
+                headers: Default::default(),
+                timeout_secs: 10,
+                max_retries: 5,
+                filter: SinkFilter::default(),
+            });
+        }
+        if let Some(path) = &self.jsonl {
+            cfg.sinks.jsonl.push(JsonlSinkConfig {
+                name: Some("jsonl-flag".into()),
+                path: path.clone(),
+                filter: SinkFilter::default(),
+            });
+        }
+        if let Some(addr) = self.metrics_addr {
+            cfg.metrics.addr = addr;
+        }
+        if let Some(f) = self.log_format {
+            cfg.log.format = f;
+        }
+        if !self.rules.rules.is_empty() {
+            cfg.rules.paths = self.rules.rules.clone();
+        }
+        cfg.rules.add.extend(self.rules.add_rules.iter().cloned());
+        cfg.rules.only.extend(self.rules.only.iter().cloned());
+        cfg.validate().map_err(|e| e.to_string())?;
+        Ok(cfg)
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+            .or_else(|| {
+                self.config
+                    .as_ref()
+                    .and_then(|p| Config::load(p).ok())
+                    .map(|c| c.log.format)
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Loads the rules a configuration asks for, as one message on failure.
+fn load_rules(cfg: &Config) -> Result<RuleSet, String> {
+    let sources = RuleSources {
+        replace: cfg.rules.paths.clone(),
+        add: cfg.rules.add.clone(),
+    };
+    let (set, notes) = trailwatch::rules::loader::load(&sources).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    for n in notes {
+        tracing::info!(note = %n, "rules");
+    }
+    set.retain_named(&cfg.rules.only)
+}
+
+pub fn run(args: DaemonArgs) -> u8 {
+    let cfg = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("configuration: {e}");
+            return exit::USAGE;
+        }
+    };
+    let rules = match load_rules(&cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("rules: {e}");
+            return exit::USAGE;
+        }
+    };
+    let reload_cfg = cfg.clone();
+    let reloader: trailwatch::daemon::Reloader = Box::new(move || load_rules(&reload_cfg));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("trailwatch")
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(trailwatch::daemon::run(cfg, rules, reloader)) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            tracing::error!("{e}");
+            exit::INPUT_FAILED
+        }
+    }
+}
+
+pub fn check(args: DaemonArgs) -> u8 {
+    let cfg = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: configuration: {e}");
+            return exit::USAGE;
+        }
+    };
+    match load_rules(&cfg) {
+        Ok(rules) => {
+            println!(
+                "configuration OK: {} queue(s), {} rules, sinks: {} SNS, {} webhook, {} JSONL; metrics on {}",
+                cfg.sqs.queue_urls.len(),
+                rules.len(),
+                cfg.sinks.sns.len(),
+                cfg.sinks.webhook.len(),
+                cfg.sinks.jsonl.len(),
+                cfg.metrics.addr
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: rules: {e}");
+            exit::USAGE
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! One SQS message, start to finish: what it names, reading it, matching, and delivering the
+//! alerts. The outcome says whether the message may be deleted.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use crate::alert::{Alert, Origin};
+use crate::config::Filters;
+use crate::metrics::{reason, Metrics};
+use crate::rules::RuleSet;
+use crate::sink::SinkSet;
+use crate::source::notification::{self, is_log_key, key_layout, Notification, ObjectRef};
+use crate::source::s3::read_object;
+use crate::trail;
+
+use super::queue::Receipt;
+
+/// What the consumer needs to handle messages; shared by every message task.
+pub struct Context {
+    pub s3: aws_sdk_s3::Client,
+    pub rules: RwLock<Arc<RuleSet>>,
+    pub sinks: SinkSet,
+    pub metrics: Metrics,
+    pub filters: Filters,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything the message caused is done: delete it.
+    Done,
+    /// Leave it for redelivery (and, in the end, the dead-letter queue).
+    Keep(&'static str),
+}
+
+impl Context {
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.read().expect("rules lock").clone()
+    }
+
+    fn wanted(&self, obj: &ObjectRef) -> bool {
+        if !is_log_key(&obj.key) {
+            return false;
+        }
+        let f = &self.filters;
+        if f.key_prefix
+            .as_ref()
+            .is_some_and(|p| !obj.key.starts_with(p.as_str()))
+        {
+            return false;
+        }
+        let layout = key_layout(&obj.key);
+        let allowed = |list: &[String], v: &Option<String>| {
+            list.is_empty() || v.as_ref().is_some_and(|v| list.contains(v))
+        };
+        allowed(&f.accounts, &layout.account) && allowed(&f.regions, &layout.region)
+    }
+
+    fn count_alerts(&self, alerts: &[Alert]) {
+        let now = chrono::Utc::now();
+        for a in alerts {
+            self.metrics
+                .alerts_total
+                .with_label_values(&[a.rule.name.as_str(), &a.rule.level.to_string()])
+                .inc();
+            if let Some(t) = a
+                .event
+                .time
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            {
+                let lag = (now - t.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0;
+                self.metrics.event_lag_seconds.observe(lag.max(0.0));
+            }
+        }
+    }
+}
+
+pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
+    let note = match notification::parse(body) {
+        Ok(n) => n,
+        Err(why) => {
+            tracing::warn!(message_id = %receipt.message_id, queue = %receipt.queue_url, reason = %why,
+                "unrecognized message left for the dead-letter queue");
+            return Outcome::Keep(reason::UNRECOGNIZED);
+        }
+    };
+    let rules = ctx.rules();
+    let mut alerts = Vec::new();
+    let mut failure = None;
+    match note {
+        Notification::TestEvent => {
+            tracing::info!(message_id = %receipt.message_id, "S3 test event acknowledged");
+            return Outcome::Done;
+        }
+        Notification::Event => {
+            let started = Instant::now();
+            let origin = Origin::Sqs {
+                queue: receipt.queue_url.clone(),
+                message_id: receipt.message_id.clone(),
+            };
+            let mut scratch = Vec::new();
+            let (stats, err) = trail::read_stream(
+                body.as_bytes(),
+                rules.fields(),
+                |rec| match rec {
+                    Ok(rec) => rules.for_each_match(&rec, &mut scratch, |rule| {
+                        alerts.push(Alert::new(&rule.meta, &rec, &origin))
+                    }),
+                    Err(e) => {
+                        tracing::warn!(message_id = %receipt.message_id, error = %e, "unusable event")
+                    }
+                },
+            );
+            ctx.metrics.events_total.inc_by(stats.records);
+            ctx.metrics
+                .processing_seconds
+                .observe(started.elapsed().as_secs_f64());
+            if let Some(e) = err {
+                tracing::warn!(message_id = %receipt.message_id, error = %e, "event could not be read");
+                failure = Some(reason::READ_ERROR);
+            }
+        }
+        Notification::Objects(objects) => {
+            for obj in objects {
+                if !ctx.wanted(&obj) {
+                    ctx.metrics
+                        .s3_objects_total
+                        .with_label_values(&["skipped"])
+                        .inc();
+                    tracing::debug!(bucket = %obj.bucket, key = %obj.key, "object skipped");
+                    continue;
+                }
+                let started = Instant::now();
+                match read_object(&ctx.s3, &obj, rules.clone()).await {
+                    Ok(read) => {
+                        ctx.metrics
+                            .s3_objects_total
+                            .with_label_values(&["ok"])
+                            .inc();
+                        ctx.metrics.s3_bytes_total.inc_by(read.stats.bytes);
+                        ctx.metrics.events_total.inc_by(read.stats.records);
+                        if let Some(bad) = read.first_bad_record {
+                            tracing::warn!(bucket = %obj.bucket, key = %obj.key, unusable = read.stats.record_errors, first = %bad, "object has unusable records");
+                        }
+                        alerts.extend(read.alerts);
+                    }
+                    Err((e, partial)) => {
+                        let result = match e.reason() {
+                            reason::OBJECT_MISSING => "missing",
+                            reason::ACCESS_DENIED => "denied",
+                            _ => "error",
+                        };
+                        ctx.metrics
+                            .s3_objects_total
+                            .with_label_values(&[result])
+                            .inc();
+                        tracing::error!(message_id = %receipt.message_id, error = %e, "object not read; the message stays in the queue");
+                        // Alerts from the readable part still go out; redelivery deduplicates them.
+                        alerts.extend(partial);
+                        failure.get_or_insert(e.reason());
+                    }
+                }
+                ctx.metrics
+                    .processing_seconds
+                    .observe(started.elapsed().as_secs_f64());
+            }
+        }
+    }
+    ctx.count_alerts(&alerts);
+    let alerts: Vec<Arc<Alert>> = alerts.into_iter().map(Arc::new).collect();
+    if let Err(errors) = ctx.sinks.deliver(&alerts).await {
+        let names: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
+        tracing::error!(message_id = %receipt.message_id, sinks = ?names, first_error = %errors[0], "alerts not delivered; the message stays in the queue");
+        failure.get_or_insert(reason::SINK_FAILED);
+    }
+    match failure {
+        None => Outcome::Done,
+        Some(r) => Outcome::Keep(r),
+    }
+}

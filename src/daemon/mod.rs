@@ -1,0 +1,286 @@
+//! `trailwatch run`: the long-running consumer. SQS messages name S3 log objects (or carry
+//! EventBridge events); each is read, matched and its alerts delivered to every sink before
+//! the message is deleted. See DESIGN in the README ("The daemon") for the guarantees.
+
+mod message;
+mod queue;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::metrics::http::Health;
+use crate::metrics::{reason, Metrics};
+use crate::rules::RuleSet;
+use crate::sink::SinkSet;
+
+pub use message::{Context, Outcome};
+use queue::Receipt;
+
+/// Builds the rule set again (on SIGHUP).
+pub type Reloader = Box<dyn Fn() -> Result<RuleSet, String> + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("metrics address {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("sinks: {0}")]
+    Sinks(String),
+}
+
+/// The AWS configuration from the standard chain. With a custom endpoint (an emulator such as
+/// moto, or a VPC endpoint), S3 is addressed path-style.
+pub async fn aws_clients() -> (aws_sdk_sqs::Client, aws_sdk_sns::Client, aws_sdk_s3::Client) {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    (
+        aws_sdk_sqs::Client::new(&sdk),
+        aws_sdk_sns::Client::new(&sdk),
+        aws_sdk_s3::Client::from_conf(s3),
+    )
+}
+
+struct Shared {
+    ctx: Context,
+    sqs: aws_sdk_sqs::Client,
+    cfg: Config,
+    health: Arc<Health>,
+    capacity: Arc<Semaphore>,
+    stop_receiving: CancellationToken,
+    abandon: CancellationToken,
+    tracker: TaskTracker,
+    in_flight: Mutex<HashMap<String, Receipt>>,
+}
+
+pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), DaemonError> {
+    let (sqs, sns, s3) = aws_clients().await;
+    let metrics = Metrics::new();
+    metrics.rules_loaded.set(rules.len() as i64);
+    let health = Arc::new(Health::default());
+    let server = crate::metrics::http::serve(cfg.metrics.addr, metrics.clone(), health.clone())
+        .await
+        .map_err(|source| DaemonError::Bind {
+            addr: cfg.metrics.addr,
+            source,
+        })?;
+    let sinks =
+        SinkSet::from_config(&cfg, Some(sns), metrics.clone()).map_err(DaemonError::Sinks)?;
+    tracing::info!(
+        queues = cfg.sqs.queue_urls.len(),
+        rules = rules.len(),
+        sinks = ?sinks.names(),
+        metrics = %cfg.metrics.addr,
+        "trailwatch running"
+    );
+    let (deleter, deleter_task) = queue::spawn_deleter(sqs.clone(), metrics.clone());
+    let shared = Arc::new(Shared {
+        ctx: Context {
+            s3,
+            rules: RwLock::new(Arc::new(rules)),
+            sinks,
+            metrics,
+            filters: cfg.filters.clone(),
+        },
+        sqs,
+        capacity: Arc::new(Semaphore::new(cfg.sqs.max_in_flight)),
+        cfg,
+        health,
+        stop_receiving: CancellationToken::new(),
+        abandon: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        in_flight: Mutex::new(HashMap::new()),
+    });
+
+    let mut receivers = Vec::new();
+    for url in &shared.cfg.sqs.queue_urls {
+        for _ in 0..shared.cfg.sqs.receivers_per_queue {
+            receivers.push(tokio::spawn(receive_loop(
+                shared.clone(),
+                url.clone(),
+                deleter.clone(),
+            )));
+        }
+    }
+    drop(deleter);
+
+    wait_for_shutdown(&shared, &reload).await;
+
+    // Drain: stop receiving, give in-flight work the grace period, release the rest.
+    shared.health.mark_draining();
+    shared.stop_receiving.cancel();
+    for r in receivers {
+        let _ = r.await;
+    }
+    shared.tracker.close();
+    let grace = shared.cfg.grace();
+    if tokio::time::timeout(grace, shared.tracker.wait())
+        .await
+        .is_err()
+    {
+        let left = shared.in_flight.lock().expect("in-flight lock").len();
+        tracing::warn!(
+            messages = left,
+            ?grace,
+            "grace period over: releasing unfinished messages"
+        );
+        shared.abandon.cancel();
+        shared.tracker.wait().await;
+    }
+    // Every message task is done and dropped its deleter handle: the deleter drains and ends.
+    let _ = deleter_task.await;
+    shared.ctx.sinks.flush().await;
+    server.abort();
+    tracing::info!("trailwatch stopped");
+    Ok(())
+}
+
+/// Returns on SIGTERM or SIGINT; reloads rules on SIGHUP.
+async fn wait_for_shutdown(shared: &Shared, reload: &Reloader) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: draining"); return }
+            _ = int.recv() => { tracing::info!("SIGINT: draining"); return }
+            _ = hup.recv() => match reload() {
+                Ok(rules) => {
+                    shared.ctx.metrics.rules_loaded.set(rules.len() as i64);
+                    tracing::info!(rules = rules.len(), "SIGHUP: rules reloaded");
+                    *shared.ctx.rules.write().expect("rules lock") = Arc::new(rules);
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP: rules not reloaded, the running set stays"),
+            }
+        }
+    }
+}
+
+async fn receive_loop(
+    shared: Arc<Shared>,
+    queue_url: String,
+    deleter: tokio::sync::mpsc::UnboundedSender<Receipt>,
+) {
+    let cfg = &shared.cfg.sqs;
+    let visibility = cfg.visibility_timeout_secs as i32;
+    let mut failures = 0u32;
+    loop {
+        // Only ask for as many messages as there is room to work on.
+        let first = tokio::select! {
+            _ = shared.stop_receiving.cancelled() => return,
+            p = shared.capacity.clone().acquire_owned() => p.expect("semaphore never closes"),
+        };
+        let mut permits = vec![first];
+        while permits.len() < 10 {
+            match shared.capacity.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        let received = tokio::select! {
+            _ = shared.stop_receiving.cancelled() => return,
+            r = queue::receive(&shared.sqs, &queue_url, permits.len() as i32, cfg.wait_time_secs, visibility) => r,
+        };
+        let messages = match received {
+            Ok(m) => {
+                failures = 0;
+                shared.health.mark_received();
+                m
+            }
+            Err(e) => {
+                failures += 1;
+                let wait = Duration::from_millis((250u64 << failures.min(6)).min(15_000));
+                tracing::warn!(queue = %queue_url, error = %e, ?wait, "ReceiveMessage failed");
+                tokio::select! {
+                    _ = shared.stop_receiving.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => continue,
+                }
+            }
+        };
+        shared
+            .ctx
+            .metrics
+            .sqs_messages_received_total
+            .inc_by(messages.len() as u64);
+        for (msg, permit) in messages.into_iter().zip(permits) {
+            let (Some(handle), Some(id)) = (msg.receipt_handle, msg.message_id) else {
+                continue;
+            };
+            let receipt = Receipt {
+                queue_url: queue_url.clone(),
+                message_id: id,
+                handle,
+            };
+            let body = msg.body.unwrap_or_default();
+            let shared2 = shared.clone();
+            let deleter = deleter.clone();
+            shared.tracker.spawn(async move {
+                let _permit = permit;
+                process(&shared2, receipt, body, deleter).await;
+            });
+        }
+    }
+}
+
+async fn process(
+    shared: &Shared,
+    receipt: Receipt,
+    body: String,
+    deleter: tokio::sync::mpsc::UnboundedSender<Receipt>,
+) {
+    let metrics = &shared.ctx.metrics;
+    metrics.in_flight_messages.inc();
+    shared
+        .in_flight
+        .lock()
+        .expect("in-flight lock")
+        .insert(receipt.message_id.clone(), receipt.clone());
+    let done = CancellationToken::new();
+    queue::keep_invisible(
+        shared.sqs.clone(),
+        receipt.clone(),
+        shared.cfg.sqs.visibility_timeout_secs as i32,
+        done.clone(),
+    );
+    let outcome = tokio::select! {
+        o = message::handle(&shared.ctx, &receipt, &body) => Some(o),
+        _ = shared.abandon.cancelled() => None,
+    };
+    done.cancel();
+    shared
+        .in_flight
+        .lock()
+        .expect("in-flight lock")
+        .remove(&receipt.message_id);
+    match outcome {
+        Some(Outcome::Done) => {
+            let _ = deleter.send(receipt);
+        }
+        Some(Outcome::Keep(why)) => {
+            metrics
+                .sqs_messages_failed_total
+                .with_label_values(&[why])
+                .inc();
+        }
+        None => {
+            queue::release(&shared.sqs, &receipt).await;
+            metrics
+                .sqs_messages_failed_total
+                .with_label_values(&[reason::RELEASED])
+                .inc();
+        }
+    }
+    metrics.in_flight_messages.dec();
+}

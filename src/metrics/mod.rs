@@ -1,0 +1,155 @@
+//! Prometheus metrics, all prefixed `trailwatch_`, and the health endpoints.
+//!
+//! Every label has a bounded set of values: rule names come from the loaded rules, sink
+//! names from the configuration, reasons and results from fixed lists in the code.
+
+pub mod http;
+
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub alerts_total: IntCounterVec,
+    pub events_total: IntCounter,
+    pub sqs_messages_received_total: IntCounter,
+    pub sqs_messages_deleted_total: IntCounter,
+    pub sqs_messages_failed_total: IntCounterVec,
+    pub s3_objects_total: IntCounterVec,
+    pub s3_bytes_total: IntCounter,
+    pub sink_deliveries_total: IntCounterVec,
+    pub processing_seconds: Histogram,
+    pub event_lag_seconds: Histogram,
+    pub in_flight_messages: IntGauge,
+    pub rules_loaded: IntGauge,
+    pub build_info: IntGaugeVec,
+}
+
+/// Values of the `reason` label of `sqs_messages_failed_total`.
+pub mod reason {
+    pub const UNRECOGNIZED: &str = "unrecognized";
+    pub const OBJECT_MISSING: &str = "object_missing";
+    pub const ACCESS_DENIED: &str = "access_denied";
+    pub const READ_ERROR: &str = "read_error";
+    pub const SINK_FAILED: &str = "sink_failed";
+    pub const DELETE_FAILED: &str = "delete_failed";
+    pub const RELEASED: &str = "released_on_shutdown";
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("trailwatch".into()), None).expect("valid prefix");
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "build_info",
+                "Always 1; the version label says which trailwatch runs",
+            ),
+            &["version"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(build_info.clone()))
+            .expect("unique metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        Metrics {
+            alerts_total: counter_vec(
+                "alerts_total",
+                "Alerts raised, by rule and level",
+                &["rule", "level"],
+            ),
+            events_total: counter(
+                "events_total",
+                "CloudTrail records matched against the rules",
+            ),
+            sqs_messages_received_total: counter(
+                "sqs_messages_received_total",
+                "SQS messages received",
+            ),
+            sqs_messages_deleted_total: counter(
+                "sqs_messages_deleted_total",
+                "SQS messages deleted after full processing",
+            ),
+            sqs_messages_failed_total: counter_vec(
+                "sqs_messages_failed_total",
+                "SQS messages left for redelivery, by reason",
+                &["reason"],
+            ),
+            s3_objects_total: counter_vec(
+                "s3_objects_total",
+                "S3 objects handled, by result",
+                &["result"],
+            ),
+            s3_bytes_total: counter("s3_bytes_total", "Decompressed bytes read from S3 objects"),
+            sink_deliveries_total: counter_vec(
+                "sink_deliveries_total",
+                "Alert deliveries by sink and result",
+                &["sink", "result"],
+            ),
+            processing_seconds: histogram(
+                "processing_seconds",
+                "Time to read and match one S3 object or EventBridge event",
+                prometheus::exponential_buckets(0.001, 2.5, 12).expect("valid buckets"),
+            ),
+            event_lag_seconds: histogram(
+                "event_lag_seconds",
+                "Alert time minus the event's eventTime",
+                vec![
+                    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
+                    21600.0, 86400.0,
+                ],
+            ),
+            in_flight_messages: gauge("in_flight_messages", "SQS messages being processed"),
+            rules_loaded: gauge("rules_loaded", "Rules in the running rule set"),
+            build_info,
+            registry,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,50 @@
+//! Alerts as JSON Lines on stdout or appended to a file, for log shippers.
+
+use std::io::Write;
+
+use tokio::sync::Mutex;
+
+use super::Partial;
+use crate::alert::Alert;
+
+pub struct JsonlSink {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl JsonlSink {
+    pub fn open(path: &str) -> std::io::Result<JsonlSink> {
+        let out: Box<dyn Write + Send> = if path == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(std::io::BufWriter::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ))
+        };
+        Ok(JsonlSink {
+            out: Mutex::new(out),
+        })
+    }
+
+    pub async fn send(&self, alerts: &[&Alert]) -> Result<(), Partial> {
+        let mut out = self.out.lock().await;
+        for (i, a) in alerts.iter().enumerate() {
+            if let Err(e) = out.write_all(&a.to_json_line()) {
+                return Err(Partial {
+                    accepted: (0..i).collect(),
+                    error: e.to_string(),
+                });
+            }
+        }
+        out.flush().map_err(|e| Partial {
+            accepted: vec![],
+            error: e.to_string(),
+        })
+    }
+
+    pub async fn flush(&self) {
+        let _ = self.out.lock().await.flush();
+    }
+}

@@ -1,0 +1,172 @@
+//! The sink stage: fan alerts out to SNS, webhooks and JSONL files, each with its own filter
+//! and its own memory of what it already accepted (so redelivered messages never alert twice).
+
+mod jsonl;
+mod sns;
+mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::sync::Cache;
+
+use crate::alert::Alert;
+use crate::config::{Config, DedupeConfig, SinkFilter};
+use crate::metrics::Metrics;
+
+pub use jsonl::JsonlSink;
+pub use sns::SnsSink;
+pub use webhook::{redact_url, WebhookSink};
+
+/// A sink gave up on some alerts after its retries. Names the sink, never its secrets.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("sink {sink}: {message}")]
+pub struct SinkError {
+    pub sink: String,
+    pub message: String,
+}
+
+/// What a delivery attempt achieved: the indices (into the slice given) of accepted alerts,
+/// and why the others failed.
+pub struct Partial {
+    pub accepted: Vec<usize>,
+    pub error: String,
+}
+
+enum Kind {
+    Sns(SnsSink),
+    Webhook(WebhookSink),
+    Jsonl(JsonlSink),
+}
+
+struct Entry {
+    name: String,
+    filter: SinkFilter,
+    /// Alert ids this sink accepted recently.
+    seen: Cache<String, ()>,
+    kind: Kind,
+}
+
+pub struct SinkSet {
+    sinks: Vec<Entry>,
+    metrics: Metrics,
+}
+
+impl SinkFilter {
+    pub fn accepts(&self, a: &Alert) -> bool {
+        self.min_level.is_none_or(|l| a.rule.level >= l)
+            && (self.include_rules.is_empty() || self.include_rules.contains(&a.rule.name))
+            && !self.exclude_rules.contains(&a.rule.name)
+    }
+}
+
+impl SinkSet {
+    /// Builds every configured sink. `sns` is only needed when SNS sinks are configured.
+    pub fn from_config(
+        cfg: &Config,
+        sns: Option<aws_sdk_sns::Client>,
+        metrics: Metrics,
+    ) -> Result<SinkSet, String> {
+        let cache = |d: &DedupeConfig| {
+            Cache::builder()
+                .max_capacity(d.capacity)
+                .time_to_live(Duration::from_secs(d.ttl_secs))
+                .build()
+        };
+        let mut sinks = Vec::new();
+        for (i, s) in cfg.sinks.sns.iter().enumerate() {
+            let client = sns.clone().ok_or("SNS sink without an SNS client")?;
+            sinks.push(Entry {
+                name: s.name.clone().unwrap_or_else(|| format!("sns-{i}")),
+                filter: s.filter.clone(),
+                seen: cache(&cfg.dedupe),
+                kind: Kind::Sns(SnsSink::new(client, s.topic_arn.clone())),
+            });
+        }
+        for (i, w) in cfg.sinks.webhook.iter().enumerate() {
+            sinks.push(Entry {
+                name: w.name.clone().unwrap_or_else(|| format!("webhook-{i}")),
+                filter: w.filter.clone(),
+                seen: cache(&cfg.dedupe),
+                kind: Kind::Webhook(WebhookSink::new(w)?),
+            });
+        }
+        for (i, j) in cfg.sinks.jsonl.iter().enumerate() {
+            sinks.push(Entry {
+                name: j.name.clone().unwrap_or_else(|| format!("jsonl-{i}")),
+                filter: j.filter.clone(),
+                seen: cache(&cfg.dedupe),
+                kind: Kind::Jsonl(
+                    JsonlSink::open(&j.path).map_err(|e| format!("{}: {e}", j.path))?,
+                ),
+            });
+        }
+        let mut names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("two sinks are named {:?}", w[0]));
+        }
+        Ok(SinkSet { sinks, metrics })
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.sinks.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// Delivers alerts to every sink that wants them and has not accepted them before.
+    /// Ok only when every sink accepted every alert meant for it.
+    pub async fn deliver(&self, alerts: &[Arc<Alert>]) -> Result<(), Vec<SinkError>> {
+        let mut errors = Vec::new();
+        for sink in &self.sinks {
+            let pending: Vec<&Alert> = alerts
+                .iter()
+                .map(|a| &**a)
+                .filter(|a| sink.filter.accepts(a) && !sink.seen.contains_key(&a.alert_id))
+                .collect();
+            if pending.is_empty() {
+                continue;
+            }
+            let result = match &sink.kind {
+                Kind::Sns(s) => s.send(&pending).await,
+                Kind::Webhook(w) => w.send(&pending).await,
+                Kind::Jsonl(j) => j.send(&pending).await,
+            };
+            let accepted: Vec<usize> = match &result {
+                Ok(()) => (0..pending.len()).collect(),
+                Err(p) => p.accepted.clone(),
+            };
+            for &i in &accepted {
+                sink.seen.insert(pending[i].alert_id.clone(), ());
+            }
+            let counter = |result: &str, n: usize| {
+                self.metrics
+                    .sink_deliveries_total
+                    .with_label_values(&[sink.name.as_str(), result])
+                    .inc_by(n as u64)
+            };
+            counter("ok", accepted.len());
+            if let Err(p) = result {
+                counter("error", pending.len() - accepted.len());
+                tracing::warn!(sink = %sink.name, failed = pending.len() - accepted.len(), error = %p.error, "sink did not accept alerts");
+                errors.push(SinkError {
+                    sink: sink.name.clone(),
+                    message: p.error,
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Makes sure everything accepted is written out (files are flushed).
+    pub async fn flush(&self) {
+        for sink in &self.sinks {
+            if let Kind::Jsonl(j) = &sink.kind {
+                j.flush().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Amazon SNS: one message per alert, published in batches of up to ten.
+
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use backon::{ExponentialBuilder, Retryable};
+
+use super::Partial;
+use crate::alert::Alert;
+
+/// SNS's limit for a whole Publish/PublishBatch request, with room for the request's own
+/// overhead (subjects, attributes, ids).
+const MAX_REQUEST_BYTES: usize = 256 * 1024 - 8 * 1024;
+const MAX_BATCH: usize = 10;
+
+pub struct SnsSink {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+/// `Subject`: printable ASCII, no line breaks, under 100 characters.
+pub fn subject(a: &Alert) -> String {
+    let account = a.event.account.as_deref().unwrap_or("unknown account");
+    let raw = format!("[{}] {} ({account})", a.rule.level, a.rule.title);
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if clean.len() <= 99 {
+        clean
+    } else {
+        format!("{}...", &clean[..96])
+    }
+}
+
+/// The alert JSON, without `record` (and saying so) when it would not fit in one message.
+pub fn body(a: &Alert) -> String {
+    let full = serde_json::to_string(a).expect("alerts serialize");
+    if full.len() <= MAX_REQUEST_BYTES {
+        return full;
+    }
+    let mut v = serde_json::to_value(a).expect("alerts serialize");
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("record");
+        obj.insert(
+            "record_dropped".into(),
+            "the CloudTrail record made the alert larger than SNS's 256 KB limit; look it up by event.id".into(),
+        );
+    }
+    v.to_string()
+}
+
+fn attr(v: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(v)
+        .build()
+        .expect("data type is set")
+}
+
+impl SnsSink {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: String) -> Self {
+        SnsSink { client, topic_arn }
+    }
+
+    pub async fn send(&self, alerts: &[&Alert]) -> Result<(), Partial> {
+        let bodies: Vec<String> = alerts.iter().map(|a| body(a)).collect();
+        let mut accepted = Vec::new();
+        let mut start = 0;
+        while start < alerts.len() {
+            // As many alerts as fit in one request.
+            let mut end = start;
+            let mut size = 0;
+            while end < alerts.len()
+                && end - start < MAX_BATCH
+                && size + bodies[end].len() <= MAX_REQUEST_BYTES
+            {
+                size += bodies[end].len();
+                end += 1;
+            }
+            let end = end.max(start + 1);
+            match self.publish(&alerts[start..end], &bodies[start..end]).await {
+                Ok(()) => accepted.extend(start..end),
+                Err(p) => {
+                    accepted.extend(p.accepted.iter().map(|i| i + start));
+                    return Err(Partial {
+                        accepted,
+                        error: p.error,
+                    });
+                }
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// One PublishBatch request for the given entries, retried with backoff on errors of the
+    /// whole request (throttling, 5xx, connection trouble).
+    async fn publish_once(
+        &self,
+        alerts: &[&Alert],
+        bodies: &[String],
+        pending: &[usize],
+    ) -> Result<aws_sdk_sns::operation::publish_batch::PublishBatchOutput, String> {
+        let attempt = || async {
+            let entries: Vec<PublishBatchRequestEntry> = pending
+                .iter()
+                .map(|&i| {
+                    let a = alerts[i];
+                    PublishBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message(&bodies[i])
+                        .subject(subject(a))
+                        .message_attributes("rule", attr(&a.rule.name))
+                        .message_attributes("level", attr(&a.rule.level.to_string()))
+                        .message_attributes(
+                            "account",
+                            attr(a.event.account.as_deref().unwrap_or("unknown")),
+                        )
+                        .build()
+                        .expect("id and message are set")
+                })
+                .collect();
+            self.client
+                .publish_batch()
+                .topic_arn(&self.topic_arn)
+                .set_publish_batch_request_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| aws_sdk_sns::error::DisplayErrorContext(e).to_string())
+        };
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_jitter()
+                    .with_max_times(3),
+            )
+            .await
+    }
+
+    /// Publishes a batch; entries SNS refuses for transient reasons are tried again.
+    async fn publish(&self, alerts: &[&Alert], bodies: &[String]) -> Result<(), Partial> {
+        let mut pending: Vec<usize> = (0..alerts.len()).collect();
+        let mut accepted = Vec::new();
+        for round in 0..4u32 {
+            let out = match self.publish_once(alerts, bodies, &pending).await {
+                Ok(o) => o,
+                Err(e) => {
+                    return Err(Partial {
+                        accepted,
+                        error: format!("PublishBatch failed: {e}"),
+                    })
+                }
+            };
+            for ok in out.successful() {
+                if let Some(i) = ok.id().and_then(|id| id.parse::<usize>().ok()) {
+                    accepted.push(i);
+                }
+            }
+            let failed: Vec<(usize, String, bool)> = out
+                .failed()
+                .iter()
+                .filter_map(|f| {
+                    f.id().parse::<usize>().ok().map(|i| {
+                        (
+                            i,
+                            format!("{}: {}", f.code(), f.message().unwrap_or("")),
+                            f.sender_fault(),
+                        )
+                    })
+                })
+                .collect();
+            if failed.is_empty() {
+                return Ok(());
+            }
+            // Errors that are the caller's fault will not go away by retrying.
+            if failed.iter().any(|f| f.2) || round == 3 {
+                return Err(Partial {
+                    accepted,
+                    error: format!("SNS refused {} alerts: {}", failed.len(), failed[0].1),
+                });
+            }
+            pending = failed.into_iter().map(|f| f.0).collect();
+            tokio::time::sleep(std::time::Duration::from_millis(200 << round)).await;
+        }
+        unreachable!("the last round returns")
+    }
+}

@@ -1,0 +1,226 @@
+//! HTTP webhooks: the generic alert JSON, Slack, or PagerDuty Events API v2, with optional
+//! HMAC-SHA256 signatures, custom headers, timeouts and retries that honour `Retry-After`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use backon::{ExponentialBuilder, Retryable};
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use sha2::Sha256;
+
+use super::Partial;
+use crate::alert::Alert;
+use crate::config::{WebhookFormat, WebhookSinkConfig};
+use crate::rules::Level;
+
+pub const SIGNATURE_HEADER: &str = "x-trailwatch-signature";
+pub const TIMESTAMP_HEADER: &str = "x-trailwatch-timestamp";
+
+pub struct WebhookSink {
+    client: reqwest::Client,
+    url: String,
+    format: WebhookFormat,
+    secret: Option<String>,
+    routing_key: Option<String>,
+    max_retries: usize,
+}
+
+/// A URL safe to log: scheme and host only (paths and queries often carry tokens).
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("?")),
+        Err(_) => "<invalid url>".into(),
+    }
+}
+
+/// Why one request failed; `retry_after` when the server said how long to wait.
+#[derive(Debug)]
+struct HttpFailure {
+    message: String,
+    retryable: bool,
+    retry_after: Option<Duration>,
+}
+
+impl WebhookSink {
+    pub fn new(cfg: &WebhookSinkConfig) -> Result<WebhookSink, String> {
+        let mut headers = HeaderMap::new();
+        for (k, v) in &cfg.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("invalid header name {k:?}"))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {k:?}"))?;
+            headers.insert(name, value);
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(cfg.timeout_secs))
+            .default_headers(headers)
+            .user_agent(concat!("trailwatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("webhook client: {e}"))?;
+        Ok(WebhookSink {
+            client,
+            url: cfg.url.clone(),
+            format: cfg.format,
+            secret: cfg.secret.clone(),
+            routing_key: cfg.routing_key.clone(),
+            max_retries: cfg.max_retries,
+        })
+    }
+
+    pub async fn send(&self, alerts: &[&Alert]) -> Result<(), Partial> {
+        for (i, a) in alerts.iter().enumerate() {
+            let body = self.body(a);
+            let result = (|| self.post(&body))
+                .retry(
+                    ExponentialBuilder::default()
+                        .with_jitter()
+                        .with_min_delay(Duration::from_millis(200))
+                        .with_max_delay(Duration::from_secs(30))
+                        .with_max_times(self.max_retries),
+                )
+                .when(|e: &HttpFailure| e.retryable)
+                .adjust(|e: &HttpFailure, backoff| match (e.retry_after, backoff) {
+                    // Retry-After wins over our own schedule, but never past the last try.
+                    (Some(after), Some(_)) => Some(after.min(Duration::from_secs(300))),
+                    (_, backoff) => backoff,
+                })
+                .notify(|e: &HttpFailure, wait| {
+                    tracing::debug!(url = %redact_url(&self.url), error = %e.message, ?wait, "webhook retry")
+                })
+                .await;
+            if let Err(e) = result {
+                return Err(Partial {
+                    accepted: (0..i).collect(),
+                    error: format!("POST {}: {}", redact_url(&self.url), e.message),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn post(&self, body: &str) -> Result<(), HttpFailure> {
+        let mut req = self
+            .client
+            .post(&self.url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        if let Some(secret) = &self.secret {
+            let ts = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
+                .to_string();
+            req = req
+                .header(TIMESTAMP_HEADER, &ts)
+                .header(SIGNATURE_HEADER, sign(secret, &ts, body));
+        }
+        let resp = req.send().await.map_err(|e| HttpFailure {
+            // Without the URL: reqwest's message would otherwise include it.
+            message: format!("request failed: {}", e.without_url()),
+            retryable: true,
+            retry_after: None,
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        Err(HttpFailure {
+            message: format!("HTTP {status}"),
+            retryable: status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408,
+            retry_after,
+        })
+    }
+
+    fn body(&self, a: &Alert) -> String {
+        match self.format {
+            WebhookFormat::Generic => serde_json::to_string(a).expect("alerts serialize"),
+            WebhookFormat::Slack => slack(a).to_string(),
+            WebhookFormat::Pagerduty => {
+                pagerduty(a, self.routing_key.as_deref().unwrap_or("")).to_string()
+            }
+        }
+    }
+}
+
+/// `sha256=` + hex(HMAC-SHA256(secret, timestamp + "." + body)).
+pub fn sign(secret: &str, timestamp: &str, body: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn slack(a: &Alert) -> serde_json::Value {
+    let e = &a.event;
+    let field = |label: &str, v: Option<&str>| serde_json::json!({"type": "mrkdwn", "text": format!("*{label}*\n{}", v.unwrap_or("-"))});
+    serde_json::json!({
+        "text": format!("[{}] {}", a.rule.level, a.summary),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": format!("{} ({})", a.rule.title, a.rule.level)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": a.summary}},
+            {"type": "section", "fields": [
+                field("Actor", e.actor.arn.as_deref().or(e.actor.name.as_deref())),
+                field("Account / region", Some(&format!("{} / {}", e.account.as_deref().unwrap_or("-"), e.region.as_deref().unwrap_or("-")))),
+                field("Source IP", e.source_ip.as_deref()),
+                field("Event", Some(&format!("{} at {}", e.name.as_deref().unwrap_or("-"), e.time.as_deref().unwrap_or("-")))),
+            ]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("rule `{}` · alert `{}`", a.rule.name, a.alert_id)}]}
+        ]
+    })
+}
+
+fn pagerduty(a: &Alert, routing_key: &str) -> serde_json::Value {
+    let severity = match a.rule.level {
+        Level::Critical => "critical",
+        Level::High => "error",
+        Level::Medium => "warning",
+        Level::Low | Level::Informational => "info",
+    };
+    let summary: String = a.summary.chars().take(1024).collect();
+    serde_json::json!({
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": a.alert_id,
+        "payload": {
+            "summary": summary,
+            "source": a.event.account.as_deref().unwrap_or("aws"),
+            "severity": severity,
+            "timestamp": a.event.time,
+            "component": a.event.source,
+            "group": a.event.region,
+            "class": a.rule.name,
+            "custom_details": a,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_matches_a_known_value() {
+        // echo -n '1700000000.{"a":1}' | openssl dgst -sha256 -hmac secret
+        assert_eq!(
+            sign("secret", "1700000000", r#"{"a":1}"#),
+            "sha256=49f24e537407743fa4a0242bb63b94b9a47ee99cbbe071ccd8a22550ae411686"
+        );
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T0/B0/secret"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(redact_url("not a url"), "<invalid url>");
+    }
+}

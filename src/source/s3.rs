@@ -1,0 +1,164 @@
+//! S3 objects: fetched with retries, streamed through the trail reader on a blocking thread
+//! (memory stays bounded whatever the object's size), and listed for replays from S3.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use backon::{ExponentialBuilder, Retryable};
+use tokio_util::io::SyncIoBridge;
+
+use super::notification::ObjectRef;
+use crate::alert::{Alert, Origin};
+use crate::rules::RuleSet;
+use crate::trail::{self, StreamStats, TrailError};
+
+/// Why an object could not be fully read.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("s3://{bucket}/{key}: object does not exist (NoSuchKey): deleted by a lifecycle rule, or an old message")]
+    Missing { bucket: String, key: String },
+    #[error("s3://{bucket}/{key}: access denied: the daemon's role needs s3:GetObject on arn:aws:s3:::{bucket}/{key} (and kms:Decrypt on the trail's key for SSE-KMS)")]
+    AccessDenied { bucket: String, key: String },
+    #[error("s3://{bucket}/{key}: {message} (after retries)")]
+    Transient {
+        bucket: String,
+        key: String,
+        message: String,
+    },
+    #[error("s3://{bucket}/{key}: {source}")]
+    Content {
+        bucket: String,
+        key: String,
+        source: TrailError,
+    },
+}
+
+impl FetchError {
+    /// The `reason` label for `sqs_messages_failed_total`.
+    pub fn reason(&self) -> &'static str {
+        use crate::metrics::reason;
+        match self {
+            FetchError::Missing { .. } => reason::OBJECT_MISSING,
+            FetchError::AccessDenied { .. } => reason::ACCESS_DENIED,
+            FetchError::Transient { .. } | FetchError::Content { .. } => reason::READ_ERROR,
+        }
+    }
+}
+
+/// What one object gave.
+#[derive(Debug, Default)]
+pub struct ObjectRead {
+    pub stats: StreamStats,
+    pub alerts: Vec<Alert>,
+    /// The first unusable record, if any (the rest of the object was still read).
+    pub first_bad_record: Option<String>,
+}
+
+fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_max_times(4)
+}
+
+/// Reads and matches one object. Transient failures (throttling, 5xx, timeouts, dropped
+/// connections, also in the middle of the body) are retried from the start of the object.
+/// With `alerts_so_far`, alerts of a content error's readable part are still returned.
+pub async fn read_object(
+    client: &aws_sdk_s3::Client,
+    obj: &ObjectRef,
+    rules: Arc<RuleSet>,
+) -> Result<ObjectRead, (FetchError, Vec<Alert>)> {
+    let attempt = || read_once(client, obj, rules.clone());
+    attempt
+        .retry(backoff())
+        .when(|(e, _): &(FetchError, Vec<Alert>)| matches!(e, FetchError::Transient { .. }))
+        .notify(|(e, _): &(FetchError, Vec<Alert>), wait| {
+            tracing::debug!(error = %e, ?wait, "retrying S3 object")
+        })
+        .await
+}
+
+async fn read_once(
+    client: &aws_sdk_s3::Client,
+    obj: &ObjectRef,
+    rules: Arc<RuleSet>,
+) -> Result<ObjectRead, (FetchError, Vec<Alert>)> {
+    let (bucket, key) = (obj.bucket.clone(), obj.key.clone());
+    let resp = client
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|e| (classify(e, &bucket, &key), vec![]))?;
+    let bridge = SyncIoBridge::new(resp.body.into_async_read());
+    let origin = Origin::S3 {
+        bucket: bucket.clone(),
+        key: key.clone(),
+    };
+    let (read, error) = tokio::task::spawn_blocking(move || {
+        let mut out = ObjectRead::default();
+        let mut scratch = Vec::new();
+        let (stats, error) = trail::read_stream(bridge, rules.fields(), |rec| match rec {
+            Ok(rec) => rules.for_each_match(&rec, &mut scratch, |rule| {
+                out.alerts.push(Alert::new(&rule.meta, &rec, &origin));
+            }),
+            Err(e) => {
+                out.first_bad_record.get_or_insert_with(|| e.to_string());
+            }
+        });
+        out.stats = stats;
+        (out, error)
+    })
+    .await
+    .map_err(|e| {
+        (
+            FetchError::Transient {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                message: format!("reader task failed: {e}"),
+            },
+            vec![],
+        )
+    })?;
+    match error {
+        None => Ok(read),
+        Some(e) if e.is_retryable() => Err((
+            FetchError::Transient {
+                bucket,
+                key,
+                message: format!("reading the body: {e}"),
+            },
+            read.alerts,
+        )),
+        Some(source) => Err((
+            FetchError::Content {
+                bucket,
+                key,
+                source,
+            },
+            read.alerts,
+        )),
+    }
+}
+
+fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    e: SdkError<E>,
+    bucket: &str,
+    key: &str,
+) -> FetchError {
+    let (bucket, key) = (bucket.to_string(), key.to_string());
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    match (e.code(), status) {
+        (Some("NoSuchKey"), _) | (_, Some(404)) => FetchError::Missing { bucket, key },
+        (Some("AccessDenied"), _) | (_, Some(403)) => FetchError::AccessDenied { bucket, key },
+        _ => FetchError::Transient {
+            bucket,
+            key,
+            message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+        },
+    }
+}
