@@ -249,8 +249,8 @@ impl Config {
         if !(0..=20).contains(&self.sqs.wait_time_secs) {
             return bad("sqs.wait_time_secs must be 0 to 20".into());
         }
-        if self.sqs.visibility_timeout_secs < 10 || self.sqs.visibility_timeout_secs > 43_200 {
-            return bad("sqs.visibility_timeout_secs must be 10 to 43200".into());
+        if self.sqs.visibility_timeout_secs < 2 || self.sqs.visibility_timeout_secs > 43_200 {
+            return bad("sqs.visibility_timeout_secs must be 2 to 43200".into());
         }
         if self.sqs.receivers_per_queue == 0 || self.sqs.max_in_flight == 0 {
             return bad("sqs.receivers_per_queue and sqs.max_in_flight must be at least 1".into());

@@ -1,0 +1,584 @@
+//! `trailwatch run` end to end against real parts: moto server (SQS, SNS, S3 with S3→SQS
+//! notifications) on loopback, a loopback webhook receiver, and the real daemon binary.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use common::{samples, trailwatch};
+
+const REGION: &str = "us-east-1";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A moto server for one test, stopped on drop.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server must be installed (pip install 'moto[server]'; .ci/run does it)");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, url }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The daemon process, stopped (SIGTERM) on drop.
+struct Daemon {
+    child: Child,
+    metrics: String,
+}
+
+impl Daemon {
+    fn metrics(&self) -> String {
+        http_get(&format!("{}/metrics", self.metrics)).unwrap_or_default()
+    }
+
+    /// The value of one sample line of /metrics, e.g. `trailwatch_sqs_messages_deleted_total`.
+    fn metric(&self, line_prefix: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find(|l| l.starts_with(line_prefix) && l[line_prefix.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
+        unsafe_sigterm(self.child.id());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_sigterm(pid: u32) {
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+/// A plain HTTP/1.0 GET from a blocking context (the test's own runtime cannot be re-entered).
+fn http_get(url: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.0 200")
+        .then(|| body.to_string())
+        .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_string()))
+}
+
+/// A loopback webhook: records bodies; answers 500 to the first `fail_first` requests.
+#[derive(Clone, Default)]
+struct Webhook {
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    requests: Arc<Mutex<usize>>,
+    fail_first: Arc<Mutex<usize>>,
+}
+
+impl Webhook {
+    async fn start(fail_first: usize) -> (Webhook, String) {
+        use axum::{http::StatusCode, routing::post, Router};
+        let hook = Webhook::default();
+        *hook.fail_first.lock().unwrap() = fail_first;
+        let h = hook.clone();
+        let app = Router::new().route(
+            "/hook/secret-token",
+            post(move |body: String| {
+                let h = h.clone();
+                async move {
+                    let n = {
+                        let mut r = h.requests.lock().unwrap();
+                        *r += 1;
+                        *r
+                    };
+                    if n <= *h.fail_first.lock().unwrap() {
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    h.bodies
+                        .lock()
+                        .unwrap()
+                        .push(serde_json::from_str(&body).unwrap());
+                    StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/hook/secret-token",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (hook, url)
+    }
+
+    fn alert_ids(&self) -> Vec<String> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| b["alert_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+struct Aws {
+    sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
+    s3: aws_sdk_s3::Client,
+}
+
+async fn aws(endpoint: &str) -> Aws {
+    let creds = aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "tests");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(creds)
+        .load()
+        .await;
+    Aws {
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        ),
+    }
+}
+
+struct Setup {
+    events_queue: String,
+    dlq: String,
+    alerts_queue: String,
+    topic_arn: String,
+}
+
+impl Aws {
+    async fn queue(&self, name: &str, attrs: &[(QueueAttributeName, String)]) -> String {
+        let mut req = self.sqs.create_queue().queue_name(name);
+        for (k, v) in attrs {
+            req = req.attributes(k.clone(), v);
+        }
+        req.send().await.unwrap().queue_url.unwrap()
+    }
+
+    async fn arn(&self, queue: &str) -> String {
+        self.sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone()
+    }
+
+    /// Bucket with S3→SQS notifications, events queue with a DLQ (2 receives), alert topic
+    /// read back through a subscribed queue.
+    async fn provision(&self) -> Setup {
+        let dlq = self.queue("trail-dlq", &[]).await;
+        let dlq_arn = self.arn(&dlq).await;
+        let events_queue = self
+            .queue(
+                "trail-events",
+                &[(
+                    QueueAttributeName::RedrivePolicy,
+                    format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#),
+                )],
+            )
+            .await;
+        let events_arn = self.arn(&events_queue).await;
+        self.s3
+            .create_bucket()
+            .bucket("trail")
+            .send()
+            .await
+            .unwrap();
+        let queue_cfg = aws_sdk_s3::types::QueueConfiguration::builder()
+            .queue_arn(events_arn)
+            .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+            .build()
+            .unwrap();
+        self.s3
+            .put_bucket_notification_configuration()
+            .bucket("trail")
+            .notification_configuration(
+                aws_sdk_s3::types::NotificationConfiguration::builder()
+                    .queue_configurations(queue_cfg)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let topic_arn = self
+            .sns
+            .create_topic()
+            .name("trailwatch-alerts")
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let alerts_queue = self.queue("alerts-readback", &[]).await;
+        let alerts_arn = self.arn(&alerts_queue).await;
+        self.sns
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(alerts_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .unwrap();
+        Setup {
+            events_queue,
+            dlq,
+            alerts_queue,
+            topic_arn,
+        }
+    }
+
+    /// Messages visible plus in flight.
+    async fn depth(&self, queue: &str) -> usize {
+        let a = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap();
+        let n =
+            |k: QueueAttributeName| a.get(&k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        n(QueueAttributeName::ApproximateNumberOfMessages)
+            + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    }
+
+    async fn drain(&self, queue: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let r = self
+                .sqs
+                .receive_message()
+                .queue_url(queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            let msgs = r.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                out.push(m.body.unwrap_or_default());
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn start_daemon(moto: &Moto, setup: &Setup, webhook_url: &str, dir: &std::path::Path) -> Daemon {
+    let metrics_port = free_port();
+    let config = dir.join("trailwatch.toml");
+    std::fs::write(
+        &config,
+        "[sqs]\nvisibility_timeout_secs = 2\nwait_time_secs = 1\n[shutdown]\ngrace_secs = 5\n",
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+        .args([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--queue-url",
+            &setup.events_queue,
+            "--sns-topic-arn",
+            &setup.topic_arn,
+            "--webhook-url",
+            webhook_url,
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics_port}"),
+        ])
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", REGION)
+        .env("TRAILWATCH_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon {
+        child,
+        metrics: format!("http://127.0.0.1:{metrics_port}"),
+    };
+    wait_for("daemon ready", Duration::from_secs(30), || {
+        http_get(&format!("{}/readyz", daemon.metrics)).is_some()
+    });
+    daemon
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Alert ids a replay of the same file gives: what the daemon must deliver.
+fn expected_alert_ids(file: &std::path::Path) -> Vec<String> {
+    let out = trailwatch(&["replay", file.to_str().unwrap()]);
+    let mut ids: Vec<String> = common::alerts(&out)
+        .iter()
+        .map(|a| a["alert_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sample_log() -> std::path::PathBuf {
+    let dir = samples().join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_daemon_against_moto() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    let setup = aws.provision().await;
+    // The webhook fails its first three requests, then recovers.
+    let (hook, hook_url) = Webhook::start(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = {
+        let (moto_ref, setup_ref, dir_path) = (&moto, &setup, dir.path().to_path_buf());
+        tokio::task::block_in_place(|| start_daemon(moto_ref, setup_ref, &hook_url, &dir_path))
+    };
+    let mut daemon = daemon;
+    let log =
+        |dir: &std::path::Path| std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
+
+    // 1. A log file put into the bucket: S3 → SQS → daemon → SNS and webhook, message deleted.
+    let file = sample_log();
+    let expected = expected_alert_ids(&file);
+    assert!(expected.len() >= 3, "the sample fires rules");
+    let key = format!(
+        "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/{}",
+        file.file_name().unwrap().to_str().unwrap()
+    );
+    aws.s3
+        .put_object()
+        .bucket("trail")
+        .key(&key)
+        .body(ByteStream::from(std::fs::read(&file).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        wait_for("webhook alerts", Duration::from_secs(60), || {
+            hook.alert_ids().len() >= expected.len()
+        })
+    });
+    let mut got = hook.alert_ids();
+    got.sort();
+    assert_eq!(
+        got,
+        expected,
+        "each alert reached the webhook exactly once\n{}",
+        log(dir.path())
+    );
+    assert!(
+        *hook.requests.lock().unwrap() >= expected.len() + 3,
+        "the 500s were retried"
+    );
+    let mut sns_ids: Vec<String> = aws
+        .drain(&setup.alerts_queue)
+        .await
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<serde_json::Value>(b).unwrap()["alert_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    sns_ids.sort();
+    assert_eq!(sns_ids, expected, "each alert reached SNS exactly once");
+    tokio::task::block_in_place(|| {
+        wait_for("message deleted", Duration::from_secs(20), || {
+            daemon.metric("trailwatch_sqs_messages_deleted_total") >= 1.0
+        })
+    });
+    assert_eq!(
+        aws.depth(&setup.events_queue).await,
+        0,
+        "{}",
+        log(dir.path())
+    );
+    let metrics = daemon.metrics();
+    assert!(
+        metrics.contains("trailwatch_alerts_total{level=\"high\",rule=\"root-console-login\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("trailwatch_s3_objects_total{result=\"ok\"} 1"),
+        "{metrics}"
+    );
+
+    // 2. The same notification delivered again: read again, but no duplicate alert.
+    let notification = serde_json::json!({"s3Bucket": "trail", "s3ObjectKey": [key]}).to_string();
+    let envelope = serde_json::json!({"Type": "Notification", "MessageId": "m-1",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:cloudtrail", "Message": notification})
+    .to_string();
+    aws.sqs
+        .send_message()
+        .queue_url(&setup.events_queue)
+        .message_body(&envelope)
+        .send()
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        wait_for("redelivery processed", Duration::from_secs(30), || {
+            daemon.metric("trailwatch_sqs_messages_deleted_total") >= 2.0
+        })
+    });
+    assert_eq!(
+        hook.alert_ids().len(),
+        expected.len(),
+        "no duplicate at the webhook"
+    );
+    assert!(
+        aws.drain(&setup.alerts_queue).await.is_empty(),
+        "no duplicate on SNS"
+    );
+
+    // 3. EventBridge: the event in the message is matched directly.
+    let deleted_so_far = daemon.metric("trailwatch_sqs_messages_deleted_total");
+    let eb =
+        std::fs::read_to_string(samples().join("eventbridge/root-console-login.json")).unwrap();
+    aws.sqs
+        .send_message()
+        .queue_url(&setup.events_queue)
+        .message_body(&eb)
+        .send()
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        wait_for("EventBridge alert", Duration::from_secs(30), || {
+            hook.bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|b| b["origin"]["message_id"].is_string())
+                && daemon.metric("trailwatch_sqs_messages_deleted_total") > deleted_so_far
+        })
+    });
+
+    // 4. An object deleted before it is fetched: the message is not deleted.
+    let deleted_before = daemon.metric("trailwatch_sqs_messages_deleted_total");
+    let gone = serde_json::json!({"s3Bucket": "trail", "s3ObjectKey": ["AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/gone.json.gz"]}).to_string();
+    aws.sqs
+        .send_message()
+        .queue_url(&setup.events_queue)
+        .message_body(&gone)
+        .send()
+        .await
+        .unwrap();
+    // 5. A garbage message ends in the dead-letter queue.
+    aws.sqs
+        .send_message()
+        .queue_url(&setup.events_queue)
+        .message_body("definitely not JSON")
+        .send()
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| {
+        wait_for("both in the DLQ", Duration::from_secs(60), || {
+            daemon.metric("trailwatch_sqs_messages_failed_total{reason=\"object_missing\"}") >= 1.0
+                && daemon.metric("trailwatch_sqs_messages_failed_total{reason=\"unrecognized\"}")
+                    >= 1.0
+        })
+    });
+    let mut dead = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dead.len() < 2 && Instant::now() < deadline {
+        dead.extend(aws.drain(&setup.dlq).await);
+    }
+    dead.sort();
+    assert_eq!(
+        dead,
+        vec!["definitely not JSON".to_string(), gone],
+        "{}",
+        log(dir.path())
+    );
+    assert_eq!(
+        daemon.metric("trailwatch_sqs_messages_deleted_total"),
+        deleted_before,
+        "neither message was deleted"
+    );
+
+    // 6. SIGTERM: drains and exits 0.
+    let status = tokio::task::block_in_place(|| daemon.stop());
+    assert!(status.success(), "{}", log(dir.path()));
+}
