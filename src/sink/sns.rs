@@ -190,3 +190,31 @@ impl SnsSink {
         unreachable!("the last round returns")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_is_cut_below_100_printable_characters() {
+        let a = crate::sink::test_alert::alert(10);
+        let s = subject(&a);
+        assert!(s.len() < 100, "{s}");
+        assert!(s.starts_with("[critical] A very long title"));
+        assert!(s.ends_with("..."));
+        assert!(s.chars().all(|c| c.is_ascii_graphic() || c == ' '));
+    }
+
+    #[test]
+    fn oversized_alerts_drop_the_record_with_a_marker() {
+        let small = crate::sink::test_alert::alert(10);
+        assert!(body(&small).contains("\"record\""));
+        let big = crate::sink::test_alert::alert(300 * 1024);
+        let b = body(&big);
+        assert!(b.len() < MAX_REQUEST_BYTES);
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        assert!(v.get("record").is_none());
+        assert!(v["record_dropped"].as_str().unwrap().contains("256 KB"));
+        assert_eq!(v["alert_id"], big.alert_id.as_str());
+    }
+}

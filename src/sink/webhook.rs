@@ -216,6 +216,21 @@ mod tests {
     }
 
     #[test]
+    fn slack_and_pagerduty_bodies() {
+        let a = crate::sink::test_alert::alert(10);
+        let pd = pagerduty(&a, "KEY");
+        assert_eq!(pd["routing_key"], "KEY");
+        assert_eq!(pd["event_action"], "trigger");
+        assert_eq!(pd["dedup_key"], a.alert_id.as_str());
+        assert_eq!(pd["payload"]["severity"], "critical");
+        assert_eq!(pd["payload"]["source"], "111122223333");
+        assert_eq!(pd["payload"]["custom_details"]["rule"]["name"], "t");
+        let slack = slack(&a);
+        assert!(slack["text"].as_str().unwrap().starts_with("[critical] "));
+        assert_eq!(slack["blocks"][0]["type"], "header");
+    }
+
+    #[test]
     fn urls_are_redacted() {
         assert_eq!(
             redact_url("https://hooks.slack.com/services/T0/B0/secret"),
