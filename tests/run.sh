@@ -10,4 +10,6 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
-cargo run --quiet --locked -- rules test
+# The binary the integration tests just built: `cargo run` would rebuild the AWS crates
+# with a different feature set.
+target/debug/trailwatch rules test
