@@ -98,26 +98,19 @@ fn compile_search(value: &Yaml, fields: &mut FieldSet, path: &str) -> Result<Sea
                 })
                 .collect::<Result<_, _>>()?
         }
-        // A plain list of values: keywords searched in the whole record.
-        Yaml::Sequence(items) => {
-            if items
-                .iter()
-                .any(|i| matches!(i, Yaml::Mapping(_) | Yaml::Sequence(_)))
-            {
-                return Err(DocError::at(
-                    path,
-                    "a list must hold either maps or plain keyword values, not both",
-                ));
+        // A plain value or list of values: keywords searched in the whole record.
+        Yaml::Sequence(_) | Yaml::String(_) | Yaml::Number(_) => {
+            if let Yaml::Sequence(items) = value {
+                if items
+                    .iter()
+                    .any(|i| matches!(i, Yaml::Mapping(_) | Yaml::Sequence(_)))
+                {
+                    return Err(DocError::at(
+                        path,
+                        "a list must hold either maps or plain keyword values, not both",
+                    ));
+                }
             }
-            vec![vec![compile_test(
-                Target::Keywords,
-                &[],
-                value,
-                fields,
-                path,
-            )?]]
-        }
-        Yaml::String(_) | Yaml::Number(_) => {
             vec![vec![compile_test(
                 Target::Keywords,
                 &[],
