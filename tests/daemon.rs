@@ -3,57 +3,14 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::QueueAttributeName;
 
+use common::moto::{aws, free_port, http_get, Aws, Moto, Webhook, REGION};
 use common::{samples, trailwatch};
-
-const REGION: &str = "us-east-1";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A moto server for one test, stopped on drop.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server must be installed (pip install 'moto[server]'; .ci/run does it)");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto { child, url }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The daemon process, stopped (SIGTERM) on drop.
 struct Daemon {
@@ -96,101 +53,7 @@ fn unsafe_sigterm(pid: u32) {
         .unwrap();
 }
 
-/// A plain HTTP/1.0 GET from a blocking context (the test's own runtime cannot be re-entered).
-fn http_get(url: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
-    let mut s = std::net::TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.0 200")
-        .then(|| body.to_string())
-        .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_string()))
-}
-
-/// A loopback webhook: records bodies; answers 500 to the first `fail_first` requests.
-#[derive(Clone, Default)]
-struct Webhook {
-    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
-    requests: Arc<Mutex<usize>>,
-    fail_first: Arc<Mutex<usize>>,
-}
-
-impl Webhook {
-    async fn start(fail_first: usize) -> (Webhook, String) {
-        use axum::{http::StatusCode, routing::post, Router};
-        let hook = Webhook::default();
-        *hook.fail_first.lock().unwrap() = fail_first;
-        let h = hook.clone();
-        let app = Router::new().route(
-            "/hook/secret-token",
-            post(move |body: String| {
-                let h = h.clone();
-                async move {
-                    let n = {
-                        let mut r = h.requests.lock().unwrap();
-                        *r += 1;
-                        *r
-                    };
-                    if n <= *h.fail_first.lock().unwrap() {
-                        return StatusCode::INTERNAL_SERVER_ERROR;
-                    }
-                    h.bodies
-                        .lock()
-                        .unwrap()
-                        .push(serde_json::from_str(&body).unwrap());
-                    StatusCode::OK
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "http://{}/hook/secret-token",
-            listener.local_addr().unwrap()
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (hook, url)
-    }
-
-    fn alert_ids(&self) -> Vec<String> {
-        self.bodies
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|b| b["alert_id"].as_str().unwrap().to_string())
-            .collect()
-    }
-}
-
-struct Aws {
-    sqs: aws_sdk_sqs::Client,
-    sns: aws_sdk_sns::Client,
-    s3: aws_sdk_s3::Client,
-}
-
-async fn aws(endpoint: &str) -> Aws {
-    let creds = aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "tests");
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(creds)
-        .load()
-        .await;
-    Aws {
-        sqs: aws_sdk_sqs::Client::new(&sdk),
-        sns: aws_sdk_sns::Client::new(&sdk),
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(true)
-                .build(),
-        ),
-    }
-}
-
+/// What the daemon test works against.
 struct Setup {
     events_queue: String,
     dlq: String,
@@ -198,138 +61,63 @@ struct Setup {
     topic_arn: String,
 }
 
-impl Aws {
-    async fn queue(&self, name: &str, attrs: &[(QueueAttributeName, String)]) -> String {
-        let mut req = self.sqs.create_queue().queue_name(name);
-        for (k, v) in attrs {
-            req = req.attributes(k.clone(), v);
-        }
-        req.send().await.unwrap().queue_url.unwrap()
-    }
-
-    async fn arn(&self, queue: &str) -> String {
-        self.sqs
-            .get_queue_attributes()
-            .queue_url(queue)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&QueueAttributeName::QueueArn]
-            .clone()
-    }
-
-    /// Bucket with S3→SQS notifications, events queue with a DLQ (2 receives), alert topic
-    /// read back through a subscribed queue.
-    async fn provision(&self) -> Setup {
-        let dlq = self.queue("trail-dlq", &[]).await;
-        let dlq_arn = self.arn(&dlq).await;
-        let events_queue = self
-            .queue(
-                "trail-events",
-                &[(
-                    QueueAttributeName::RedrivePolicy,
-                    format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#),
-                )],
-            )
-            .await;
-        let events_arn = self.arn(&events_queue).await;
-        self.s3
-            .create_bucket()
-            .bucket("trail")
-            .send()
-            .await
-            .unwrap();
-        let queue_cfg = aws_sdk_s3::types::QueueConfiguration::builder()
-            .queue_arn(events_arn)
-            .events(aws_sdk_s3::types::Event::S3ObjectCreated)
-            .build()
-            .unwrap();
-        self.s3
-            .put_bucket_notification_configuration()
-            .bucket("trail")
-            .notification_configuration(
-                aws_sdk_s3::types::NotificationConfiguration::builder()
-                    .queue_configurations(queue_cfg)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let topic_arn = self
-            .sns
-            .create_topic()
-            .name("trailwatch-alerts")
-            .send()
-            .await
-            .unwrap()
-            .topic_arn
-            .unwrap();
-        let alerts_queue = self.queue("alerts-readback", &[]).await;
-        let alerts_arn = self.arn(&alerts_queue).await;
-        self.sns
-            .subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(alerts_arn)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .unwrap();
-        Setup {
-            events_queue,
-            dlq,
-            alerts_queue,
-            topic_arn,
-        }
-    }
-
-    /// Messages visible plus in flight.
-    async fn depth(&self, queue: &str) -> usize {
-        let a = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(queue)
-            .attribute_names(QueueAttributeName::All)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap();
-        let n =
-            |k: QueueAttributeName| a.get(&k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-        n(QueueAttributeName::ApproximateNumberOfMessages)
-            + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-    }
-
-    async fn drain(&self, queue: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        loop {
-            let r = self
-                .sqs
-                .receive_message()
-                .queue_url(queue)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            let msgs = r.messages.unwrap_or_default();
-            if msgs.is_empty() {
-                return out;
-            }
-            for m in msgs {
-                out.push(m.body.unwrap_or_default());
-                self.sqs
-                    .delete_message()
-                    .queue_url(queue)
-                    .receipt_handle(m.receipt_handle.unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+/// Bucket with S3→SQS notifications, events queue with a DLQ (2 receives), alert topic
+/// read back through a subscribed queue.
+async fn provision(aws: &Aws) -> Setup {
+    let dlq = aws.queue("trail-dlq", &[]).await;
+    let dlq_arn = aws.arn(&dlq).await;
+    let events_queue = aws
+        .queue(
+            "trail-events",
+            &[(
+                QueueAttributeName::RedrivePolicy,
+                format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#),
+            )],
+        )
+        .await;
+    let events_arn = aws.arn(&events_queue).await;
+    aws.s3.create_bucket().bucket("trail").send().await.unwrap();
+    let queue_cfg = aws_sdk_s3::types::QueueConfiguration::builder()
+        .queue_arn(events_arn)
+        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+        .build()
+        .unwrap();
+    aws.s3
+        .put_bucket_notification_configuration()
+        .bucket("trail")
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .queue_configurations(queue_cfg)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let topic_arn = aws
+        .sns
+        .create_topic()
+        .name("trailwatch-alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let alerts_queue = aws.queue("alerts-readback", &[]).await;
+    let alerts_arn = aws.arn(&alerts_queue).await;
+    aws.sns
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(alerts_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+    Setup {
+        events_queue,
+        dlq,
+        alerts_queue,
+        topic_arn,
     }
 }
 
@@ -407,7 +195,7 @@ fn sample_log() -> std::path::PathBuf {
 async fn live_daemon_against_moto() {
     let moto = Moto::start();
     let aws = aws(&moto.url).await;
-    let setup = aws.provision().await;
+    let setup = provision(&aws).await;
     // The webhook fails its first three requests, then recovers.
     let (hook, hook_url) = Webhook::start(3).await;
     let dir = tempfile::tempdir().unwrap();

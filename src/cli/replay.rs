@@ -3,22 +3,35 @@
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 
 use super::{exit, RuleArgs};
+use trailwatch::config::Config;
+use trailwatch::metrics::Metrics;
 use trailwatch::replay::{self, parse_time, Format, Options, TimeWindow};
+use trailwatch::sink::SinkSet;
+use trailwatch::source::listing::{self, Scope};
+use trailwatch::source::s3::BlockingOpener;
+use trailwatch::source::{local, Input, Listing};
+
+/// Parallel downloads when replaying from S3 and --threads is not given: S3 reads wait on
+/// the network more than on the CPU.
+const S3_PARALLELISM: usize = 8;
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     trailwatch replay samples/\n  \
     trailwatch replay --format table --since 36h /archive/AWSLogs\n  \
+    trailwatch replay --since 2026-11-01 --until 2026-11-08 --account 111122223333 s3://trail-bucket/\n  \
     trailwatch replay --rule root-console-login --rule console-login-without-mfa logs.json.gz\n  \
+    trailwatch replay --to-sinks --config trailwatch.toml s3://trail-bucket/AWSLogs/\n  \
     trailwatch replay --add-rules my-rules/ --output alerts.jsonl /archive")]
 pub struct ReplayArgs {
-    /// Files or directories (walked recursively) of CloudTrail logs.
-    #[arg(required = true, value_name = "PATH")]
-    paths: Vec<PathBuf>,
+    /// Files or directories (walked recursively) of CloudTrail logs, or s3://bucket/prefix.
+    #[arg(required = true, value_name = "PATH|S3_URL")]
+    paths: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
@@ -26,35 +39,141 @@ pub struct ReplayArgs {
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Only events at or after this time: RFC 3339, a date, or a duration before now (36h, 7d).
+    /// In S3, only the day folders that can hold such events are listed.
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
     /// Only events before this time (same forms as --since).
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
-    /// Worker threads (default: one per core).
+    /// S3 only: list only this account's logs (repeatable).
+    #[arg(long = "account", value_name = "ID")]
+    accounts: Vec<String>,
+    /// S3 only: list only this region's logs (repeatable).
+    #[arg(long = "region", value_name = "REGION")]
+    regions: Vec<String>,
+    /// Worker threads, which are also the parallel downloads from S3
+    /// (default: one per core; 8 when reading S3).
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
+    /// Also send the alerts through the sinks of the --config file (SNS, webhooks, JSONL).
+    #[arg(long, requires = "config")]
+    to_sinks: bool,
+    /// Daemon configuration whose sinks --to-sinks uses.
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     rules: RuleArgs,
 }
 
-pub fn run(args: ReplayArgs) -> u8 {
-    let now = chrono::Utc::now();
-    let parse = |flag: &str, v: &Option<String>| match v {
-        None => Ok(None),
-        Some(t) => parse_time(t, now)
-            .map(Some)
-            .map_err(|e| format!("--{flag}: {e}")),
+impl ReplayArgs {
+    fn window(&self) -> Result<TimeWindow, String> {
+        let now = chrono::Utc::now();
+        let parse = |flag: &str, v: &Option<String>| match v {
+            None => Ok(None),
+            Some(t) => parse_time(t, now)
+                .map(Some)
+                .map_err(|e| format!("--{flag}: {e}")),
+        };
+        Ok(TimeWindow {
+            since: parse("since", &self.since)?,
+            until: parse("until", &self.until)?,
+        })
+    }
+
+    fn reads_s3(&self) -> bool {
+        self.paths.iter().any(|p| p.starts_with("s3://"))
+    }
+}
+
+/// Lists local paths and S3 prefixes, in the order given.
+async fn list(args: &ReplayArgs, window: &TimeWindow, s3: Option<&aws_sdk_s3::Client>) -> Listing {
+    let mut all = Listing::default();
+    for path in &args.paths {
+        if !path.starts_with("s3://") {
+            let found = local::list(&[PathBuf::from(path)]);
+            all.inputs.extend(found.inputs);
+            all.digests += found.digests;
+            all.errors.extend(found.errors);
+            continue;
+        }
+        let (Some((bucket, prefix)), Some(client)) = (listing::parse_url(path), s3) else {
+            all.errors
+                .push(format!("{path}: not an S3 URL (s3://bucket/prefix)"));
+            continue;
+        };
+        let scope = Scope {
+            bucket,
+            prefix,
+            accounts: args.accounts.clone(),
+            regions: args.regions.clone(),
+            window: *window,
+        };
+        match listing::list(client, &scope).await {
+            Ok(found) => {
+                tracing::info!(url = %path, objects = found.objects.len(), requests = found.requests, "listed");
+                all.inputs.extend(found.objects.into_iter().map(Input::S3));
+                all.digests += found.digests;
+            }
+            Err(e) => all.errors.push(e.to_string()),
+        }
+    }
+    all
+}
+
+/// The sinks of the configuration file, for --to-sinks.
+async fn sinks(path: &std::path::Path) -> Result<SinkSet, String> {
+    let cfg = Config::load(path).map_err(|e| e.to_string())?;
+    cfg.validate_sinks().map_err(|e| e.to_string())?;
+    let sns = if cfg.sinks.sns.is_empty() {
+        None
+    } else {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Some(aws_sdk_sns::Client::new(&sdk))
     };
-    let window = match (parse("since", &args.since), parse("until", &args.until)) {
-        (Ok(since), Ok(until)) => TimeWindow { since, until },
-        (Err(e), _) | (_, Err(e)) => {
+    SinkSet::from_config(&cfg, sns, Metrics::new())
+}
+
+pub fn run(args: ReplayArgs) -> u8 {
+    let window = match args.window() {
+        Ok(w) => w,
+        Err(e) => {
             eprintln!("error: {e}");
             return exit::USAGE;
         }
     };
     let Some(set) = args.rules.load() else {
         return exit::USAGE;
+    };
+    // Only S3 and the sinks need async I/O; a local replay starts no runtime.
+    let runtime = (args.reads_s3() || args.to_sinks).then(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    });
+    let s3 = runtime.as_ref().filter(|_| args.reads_s3()).map(|rt| {
+        let sdk = rt.block_on(aws_config::defaults(aws_config::BehaviorVersion::latest()).load());
+        BlockingOpener {
+            client: trailwatch::source::s3::client(&sdk),
+            runtime: rt.handle().clone(),
+        }
+    });
+    let sinks = match (&runtime, &args.config) {
+        (Some(rt), Some(path)) if args.to_sinks => match rt.block_on(sinks(path)) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return exit::USAGE;
+            }
+        },
+        _ => None,
+    };
+    let listing = match &runtime {
+        Some(rt) => rt.block_on(list(&args, &window, s3.as_ref().map(|s| &s.client))),
+        None => local::list(&args.paths.iter().map(PathBuf::from).collect::<Vec<_>>()),
     };
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => match File::create(path) {
@@ -67,13 +186,41 @@ pub fn run(args: ReplayArgs) -> u8 {
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
     let opts = Options {
-        inputs: args.paths,
         format: args.format,
         window,
-        threads: args.threads,
+        threads: match args.threads {
+            0 if s3.is_some() => S3_PARALLELISM,
+            n => n,
+        },
         progress: io::stderr().is_terminal(),
+        s3,
+        to_sinks: sinks.is_some(),
     };
-    let summary = match replay::run(&set, &opts, &mut out, &|line| eprintln!("error: {line}")) {
+    let mut deliver = |alerts: Vec<trailwatch::alert::Alert>| {
+        let (Some(rt), Some(sinks)) = (&runtime, &sinks) else {
+            return Ok(());
+        };
+        let alerts: Vec<Arc<_>> = alerts.into_iter().map(Arc::new).collect();
+        rt.block_on(sinks.deliver(&alerts)).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    };
+    let result = replay::run(
+        &set,
+        &opts,
+        &listing,
+        &mut out,
+        Some(&mut deliver),
+        &|line| eprintln!("error: {line}"),
+    );
+    if let (Some(rt), Some(sinks)) = (&runtime, &sinks) {
+        rt.block_on(sinks.flush());
+    }
+    let summary = match result {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return exit::OK,
         Err(e) => {
@@ -82,7 +229,7 @@ pub fn run(args: ReplayArgs) -> u8 {
         }
     };
     eprint!("{summary}");
-    if summary.failed_inputs > 0 {
+    if summary.failed_inputs > 0 || summary.undelivered > 0 {
         exit::INPUT_FAILED
     } else {
         exit::OK

@@ -255,6 +255,12 @@ impl Config {
         if self.sqs.receivers_per_queue == 0 || self.sqs.max_in_flight == 0 {
             return bad("sqs.receivers_per_queue and sqs.max_in_flight must be at least 1".into());
         }
+        self.validate_sinks()
+    }
+
+    /// The checks that matter when only the sinks are used (`replay --to-sinks`).
+    pub fn validate_sinks(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.sinks.sns.is_empty() && self.sinks.webhook.is_empty() && self.sinks.jsonl.is_empty()
         {
             return bad("no sink: alerts would go nowhere (add [[sinks.sns]], [[sinks.webhook]] or [[sinks.jsonl]])".into());

@@ -36,19 +36,16 @@ pub enum DaemonError {
     Sinks(String),
 }
 
-/// The AWS configuration from the standard chain. With a custom endpoint (an emulator such as
-/// moto, or a VPC endpoint), S3 is addressed path-style.
+/// The clients, configured from the standard AWS chain (env, profile, container and instance
+/// roles, web identity; `AWS_ENDPOINT_URL` for an emulator).
 pub async fn aws_clients() -> (aws_sdk_sqs::Client, aws_sdk_sns::Client, aws_sdk_s3::Client) {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
-    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(sdk.endpoint_url().is_some())
-        .build();
     (
         aws_sdk_sqs::Client::new(&sdk),
         aws_sdk_sns::Client::new(&sdk),
-        aws_sdk_s3::Client::from_conf(s3),
+        crate::source::s3::client(&sdk),
     )
 }
 

@@ -1,15 +1,15 @@
-//! `trailwatch replay`: local files → records → rules → alerts, in parallel by file.
+//! `trailwatch replay`: local files or S3 objects → records → rules → alerts, in parallel.
 //!
-//! Files are independent, so each is read start to finish by one worker thread; alerts of one
-//! file therefore keep record order. A writer on the calling thread serialises output.
+//! Inputs are independent, so each is read start to finish by one worker thread; alerts of
+//! one input therefore keep record order. A writer on the calling thread serialises output
+//! and, with `--to-sinks`, hands alerts to the daemon's sinks.
 
 mod report;
 pub mod window;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Write};
-use std::path::PathBuf;
+use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -17,9 +17,10 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::alert::{table, Alert, Origin};
+use crate::alert::{table, Alert};
 use crate::rules::RuleSet;
-use crate::source::local::{self, LocalFile};
+use crate::source::s3::BlockingOpener;
+use crate::source::{Input, Listing};
 use crate::trail;
 
 pub use report::Summary;
@@ -37,41 +38,57 @@ pub enum Format {
     Table,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Takes a batch of alerts to the sinks; an error names the sink that failed.
+pub type Deliver<'a> = &'a mut dyn FnMut(Vec<Alert>) -> Result<(), String>;
+
+#[derive(Clone, Default)]
 pub struct Options {
-    pub inputs: Vec<PathBuf>,
     pub format: Format,
     pub window: TimeWindow,
-    /// Worker threads; 0 means one per core.
+    /// Worker threads (and, for S3, parallel downloads); 0 means one per core.
     pub threads: usize,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Needed when the listing holds S3 objects.
+    pub s3: Option<BlockingOpener>,
+    /// Keep the alerts (not only their text) for `Deliver`.
+    pub to_sinks: bool,
 }
 
-/// What one file gave.
+/// What one input gave.
 #[derive(Debug, Default)]
 struct FileReport {
     stats: trail::StreamStats,
     outside_window: u64,
     alerts: BTreeMap<String, u64>,
-    /// Set when the file could not be read to its end, or had unusable records.
+    /// Set when the input could not be read to its end, or had unusable records.
     error: Option<String>,
 }
 
-/// Replays the inputs, writing alerts to `out` and one line per problem to `on_error` as it
-/// happens. Returns the summary; I/O errors on `out` end the replay early.
+/// What a worker hands to the writer.
+#[derive(Default)]
+struct Batch {
+    text: Vec<u8>,
+    /// Only with `to_sinks`.
+    alerts: Vec<Alert>,
+}
+
+/// Replays the listed inputs, writing alerts to `out` (and through `deliver`, when given) and
+/// one line per problem to `on_error` as it happens. Returns the summary; I/O errors on
+/// `out` end the replay early.
 pub fn run(
     set: &RuleSet,
     opts: &Options,
+    listing: &Listing,
     out: &mut dyn Write,
+    mut deliver: Option<Deliver>,
     on_error: &(dyn Fn(&str) + Sync),
 ) -> io::Result<Summary> {
     let started = Instant::now();
-    let listing = local::list(&opts.inputs);
     for e in &listing.errors {
         on_error(e);
     }
-    let total: u64 = listing.files.iter().map(|f| f.size).sum();
+    let total: u64 = listing.inputs.iter().map(Input::size).sum();
     let bar = if opts.progress {
         let bar = ProgressBar::new(total);
         bar.set_style(
@@ -95,30 +112,36 @@ pub fn run(
         .build()
         .map_err(io::Error::other)?;
     // Bounded, so a slow writer holds the readers back instead of buffering alerts.
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(64);
+    let (tx, rx) = mpsc::sync_channel::<Batch>(64);
     let stop = AtomicBool::new(false);
 
-    let (reports, written) = std::thread::scope(|scope| {
+    let (reports, written, undelivered) = std::thread::scope(|scope| {
         let workers = scope.spawn(|| {
             pool.install(|| {
                 listing
-                    .files
+                    .inputs
                     .par_iter()
-                    .map_with(tx, |tx, file| {
+                    .map_with(tx, |tx, input| {
                         if stop.load(Ordering::Relaxed) {
                             return FileReport::default();
                         }
                         // Alerts go to the writer in batches: one channel hand-off per alert
                         // costs a thread wake-up, which showed up as 10% of replay time.
-                        let mut batch = Vec::new();
-                        let flush = |batch: &mut Vec<u8>| {
-                            if !batch.is_empty() && tx.send(std::mem::take(batch)).is_err() {
+                        let mut batch = Batch::default();
+                        let flush = |batch: &mut Batch| {
+                            if !batch.text.is_empty() && tx.send(std::mem::take(batch)).is_err() {
                                 stop.store(true, Ordering::Relaxed);
                             }
                         };
-                        let report = replay_file(set, opts, file, &bar, &mut |line| {
-                            batch.extend_from_slice(&line);
-                            if batch.len() >= BATCH_BYTES {
+                        let report = replay_input(set, opts, input, &bar, &mut |alert| {
+                            batch.text.extend_from_slice(&match opts.format {
+                                Format::Jsonl => alert.to_json_line(),
+                                Format::Table => table::row(&alert),
+                            });
+                            if opts.to_sinks {
+                                batch.alerts.push(alert);
+                            }
+                            if batch.text.len() >= BATCH_BYTES {
                                 flush(&mut batch);
                             }
                         });
@@ -132,24 +155,37 @@ pub fn run(
             })
         });
         let mut written = Ok(());
-        for line in rx {
-            if let Err(e) = out.write_all(&line) {
+        let mut undelivered = 0;
+        for batch in rx {
+            if let Err(e) = out.write_all(&batch.text) {
                 stop.store(true, Ordering::Relaxed);
                 written = Err(e);
                 break;
             }
+            if let Some(deliver) = deliver.as_mut().filter(|_| !batch.alerts.is_empty()) {
+                let n = batch.alerts.len() as u64;
+                if let Err(e) = deliver(batch.alerts) {
+                    report_error(&format!("{n} alerts not delivered: {e}"));
+                    undelivered += n;
+                }
+            }
         }
-        (workers.join().expect("replay worker panicked"), written)
+        (
+            workers.join().expect("replay worker panicked"),
+            written,
+            undelivered,
+        )
     });
     bar.finish_and_clear();
     written?;
     out.flush()?;
 
     let mut summary = Summary {
-        files: listing.files.len() as u64,
+        files: listing.inputs.len() as u64,
         bytes_in: total,
         digests: listing.digests,
         failed_inputs: listing.errors.len() as u64,
+        undelivered,
         ..Summary::default()
     };
     for r in reports {
@@ -160,38 +196,49 @@ pub fn run(
     Ok(summary)
 }
 
-fn replay_file(
+fn open(input: &Input, opts: &Options) -> Result<Box<dyn Read + Send>, String> {
+    match input {
+        Input::Local { path, .. } => File::open(path)
+            .map(|f| Box::new(f) as Box<dyn Read + Send>)
+            .map_err(|e| format!("{}: cannot open: {e}", path.display())),
+        Input::S3(obj) => match &opts.s3 {
+            Some(s3) => s3
+                .open(&obj.bucket, &obj.key)
+                .map(|r| Box::new(r) as Box<dyn Read + Send>)
+                .map_err(|e| e.to_string()),
+            None => Err(format!("{}: no S3 client", input.name())),
+        },
+    }
+}
+
+fn replay_input(
     set: &RuleSet,
     opts: &Options,
-    file: &LocalFile,
+    input: &Input,
     bar: &ProgressBar,
-    emit: &mut dyn FnMut(Vec<u8>),
+    emit: &mut dyn FnMut(Alert),
 ) -> FileReport {
-    let name = file.path.display().to_string();
+    let name = input.name();
     let mut report = FileReport::default();
-    let input = match File::open(&file.path) {
-        Ok(f) => f,
+    let reader = match open(input, opts) {
+        Ok(r) => r,
         Err(e) => {
-            report.error = Some(format!("{name}: cannot open: {e}"));
+            report.error = Some(e);
             return report;
         }
     };
-    let origin = Origin::File { file: name.clone() };
+    let origin = input.origin();
     let mut scratch = Vec::new();
     let mut first_bad: Option<String> = None;
-    let (stats, error) = trail::read_stream(bar.wrap_read(input), set.fields(), |rec| match rec {
+    let (stats, error) = trail::read_stream(bar.wrap_read(reader), set.fields(), |rec| match rec {
         Ok(rec) => {
             if !opts.window.admits(&rec) {
                 report.outside_window += 1;
                 return;
             }
             set.for_each_match(&rec, &mut scratch, |rule| {
-                let alert = Alert::new(&rule.meta, &rec, &origin);
                 *report.alerts.entry(rule.meta.name.clone()).or_default() += 1;
-                emit(match opts.format {
-                    Format::Jsonl => alert.to_json_line(),
-                    Format::Table => table::row(&alert),
-                });
+                emit(Alert::new(&rule.meta, &rec, &origin));
             });
         }
         Err(e) => {

@@ -11,6 +11,8 @@ pub struct Summary {
     pub files: u64,
     /// Inputs that could not be fully read (exit status 1 when non-zero).
     pub failed_inputs: u64,
+    /// Alerts that `--to-sinks` could not deliver (exit status 1 when non-zero).
+    pub undelivered: u64,
     pub records: u64,
     pub unusable_records: u64,
     pub outside_window: u64,
@@ -80,6 +82,13 @@ impl fmt::Display for Summary {
             "  skipped: {} digest files, {} records outside --since/--until, {} unusable records",
             self.digests, self.outside_window, self.unusable_records
         )?;
+        if self.undelivered > 0 {
+            writeln!(
+                f,
+                "  not delivered to the sinks: {} alerts",
+                self.undelivered
+            )?;
+        }
         if let Some(rss) = self.peak_rss {
             writeln!(f, "  peak memory: {:.1} MB", rss as f64 / 1e6)?;
         }

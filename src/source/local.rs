@@ -2,24 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::{Input, Listing};
 use crate::trail::is_digest_name;
-
-#[derive(Debug, Clone)]
-pub struct LocalFile {
-    pub path: PathBuf,
-    /// Size on disk (compressed size for gzip files).
-    pub size: u64,
-}
-
-/// The files to read, in a stable order, and what was set aside while listing them.
-#[derive(Debug, Default)]
-pub struct Listing {
-    pub files: Vec<LocalFile>,
-    /// Digest files recognised by name and skipped.
-    pub digests: u64,
-    /// Paths that could not be listed, as one-line messages naming the path.
-    pub errors: Vec<String>,
-}
 
 /// Expands paths: directories are walked recursively (sorted, following links); digest files
 /// are skipped by name.
@@ -52,12 +36,12 @@ pub fn list(paths: &[PathBuf]) -> Listing {
                 continue;
             }
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            found.push(LocalFile {
+            found.push(Input::Local {
                 path: entry.into_path(),
                 size,
             });
         }
-        listing.files.extend(found);
+        listing.inputs.extend(found);
     }
     listing
 }

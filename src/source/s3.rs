@@ -145,6 +145,46 @@ async fn read_once(
     }
 }
 
+/// The S3 client for an SDK configuration. With a custom endpoint (an emulator such as moto,
+/// or a VPC endpoint), S3 is addressed path-style.
+pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Opens objects as blocking readers, for replay's worker threads (which are not async).
+#[derive(Clone)]
+pub struct BlockingOpener {
+    pub client: aws_sdk_s3::Client,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl BlockingOpener {
+    /// Starts a GetObject (retried while the failure is transient) and returns its body as a
+    /// stream. A failure in the middle of the body surfaces as a read error.
+    pub fn open(&self, bucket: &str, key: &str) -> Result<impl std::io::Read + Send, FetchError> {
+        let get = || async {
+            self.client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| classify(e, bucket, key))
+        };
+        let resp = self.runtime.block_on(
+            get.retry(backoff())
+                .when(|e: &FetchError| matches!(e, FetchError::Transient { .. })),
+        )?;
+        Ok(SyncIoBridge::new_with_handle(
+            resp.body.into_async_read(),
+            self.runtime.clone(),
+        ))
+    }
+}
+
 fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     e: SdkError<E>,
     bucket: &str,

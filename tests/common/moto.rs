@@ -1,0 +1,234 @@
+//! Real local AWS for tests: a moto server on a free loopback port, SDK clients pointed at
+//! it, and a loopback webhook receiver.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+
+pub const REGION: &str = "us-east-1";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A moto server for one test, stopped on drop.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server must be installed (pip install 'moto[server]'; .ci/run does it)");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, url }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.0 GET from a blocking context (the test's own runtime cannot be re-entered).
+pub fn http_get(url: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.0 200")
+        .then(|| body.to_string())
+        .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_string()))
+}
+
+/// A loopback webhook: records bodies; answers 500 to the first `fail_first` requests.
+#[derive(Clone, Default)]
+pub struct Webhook {
+    pub bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    pub requests: Arc<Mutex<usize>>,
+    /// Raw body and headers of each accepted request.
+    pub raw: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+    fail_first: Arc<Mutex<usize>>,
+}
+
+impl Webhook {
+    pub async fn start(fail_first: usize) -> (Webhook, String) {
+        use axum::{http::StatusCode, routing::post, Router};
+        let hook = Webhook::default();
+        *hook.fail_first.lock().unwrap() = fail_first;
+        let h = hook.clone();
+        let app = Router::new().route(
+            "/hook/secret-token",
+            post(move |headers: axum::http::HeaderMap, body: String| {
+                let h = h.clone();
+                async move {
+                    let n = {
+                        let mut r = h.requests.lock().unwrap();
+                        *r += 1;
+                        *r
+                    };
+                    if n <= *h.fail_first.lock().unwrap() {
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    h.bodies
+                        .lock()
+                        .unwrap()
+                        .push(serde_json::from_str(&body).unwrap());
+                    h.raw.lock().unwrap().push((headers, body));
+                    StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/hook/secret-token",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (hook, url)
+    }
+
+    pub fn alert_ids(&self) -> Vec<String> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| b["alert_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+pub struct Aws {
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+pub async fn aws(endpoint: &str) -> Aws {
+    let creds = aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "tests");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(creds)
+        .load()
+        .await;
+    Aws {
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        ),
+    }
+}
+
+impl Aws {
+    pub async fn queue(&self, name: &str, attrs: &[(QueueAttributeName, String)]) -> String {
+        let mut req = self.sqs.create_queue().queue_name(name);
+        for (k, v) in attrs {
+            req = req.attributes(k.clone(), v);
+        }
+        req.send().await.unwrap().queue_url.unwrap()
+    }
+
+    pub async fn arn(&self, queue: &str) -> String {
+        self.sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone()
+    }
+
+    /// Messages visible plus in flight.
+    pub async fn depth(&self, queue: &str) -> usize {
+        let a = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap();
+        let n =
+            |k: QueueAttributeName| a.get(&k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        n(QueueAttributeName::ApproximateNumberOfMessages)
+            + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    }
+
+    pub async fn drain(&self, queue: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let r = self
+                .sqs
+                .receive_message()
+                .queue_url(queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            let msgs = r.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                out.push(m.body.unwrap_or_default());
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+impl Moto {
+    /// Runs the real `trailwatch` binary with the AWS environment pointed at this server.
+    pub fn trailwatch(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .env("TRAILWATCH_LOG", "warn")
+            .output()
+            .expect("run trailwatch")
+    }
+}
