@@ -370,3 +370,138 @@ async fn live_daemon_against_moto() {
     let status = tokio::task::block_in_place(|| daemon.stop());
     assert!(status.success(), "{}", log(dir.path()));
 }
+
+/// A daemon on `queue` with one webhook sink, only the `cloudtrail-stopped` rule, and the
+/// given grace period.
+fn start_webhook_daemon(
+    moto: &Moto,
+    queue: &str,
+    hook_url: &str,
+    grace_secs: u64,
+    log: &std::path::Path,
+) -> Daemon {
+    let metrics_port = free_port();
+    let dir = log.parent().unwrap();
+    let config = dir.join(format!("grace-{grace_secs}.toml"));
+    std::fs::write(
+        &config,
+        format!("[sqs]\nvisibility_timeout_secs = 2\nwait_time_secs = 1\n[shutdown]\ngrace_secs = {grace_secs}\n"),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+        .args([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--queue-url",
+            queue,
+            "--webhook-url",
+            hook_url,
+            "--rule",
+            "cloudtrail-stopped",
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics_port}"),
+        ])
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", REGION)
+        .env("TRAILWATCH_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon {
+        child,
+        metrics: format!("http://127.0.0.1:{metrics_port}"),
+    };
+    wait_for("daemon ready", Duration::from_secs(30), || {
+        http_get(&format!("{}/readyz", daemon.metrics)).is_some()
+    });
+    daemon
+}
+
+/// SIGTERM while a large object is being read. With no grace period the message is released
+/// unfinished (no alert sent, not deleted); the next daemon gets SIGTERM mid-object too, but
+/// its grace period lets it finish: every alert arrives exactly once and the message is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_in_the_middle_of_a_large_object() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    let setup = provision(&aws).await;
+    let (hook, hook_url) = Webhook::start(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let gen = trailwatch(&[
+        "generate",
+        "--out",
+        archive.to_str().unwrap(),
+        "--size-mb",
+        "400",
+        "--records-per-file",
+        "100000000",
+    ]);
+    assert!(gen.status.success());
+    let file = common::files_under(&archive).pop().unwrap();
+    let replayed = trailwatch(&[
+        "replay",
+        "--rule",
+        "cloudtrail-stopped",
+        file.to_str().unwrap(),
+    ]);
+    let mut expected: Vec<String> = common::alerts(&replayed)
+        .iter()
+        .map(|a| a["alert_id"].as_str().unwrap().to_string())
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 100, "the archive fires the rule");
+    let key = file.strip_prefix(&archive).unwrap().to_str().unwrap();
+    aws.s3
+        .put_object()
+        .bucket("trail")
+        .key(key)
+        .body(ByteStream::from(std::fs::read(&file).unwrap()))
+        .send()
+        .await
+        .unwrap();
+
+    let mid_object = |daemon: &Daemon| {
+        wait_for("object in flight", Duration::from_secs(60), || {
+            daemon.metric("trailwatch_in_flight_messages") >= 1.0
+        })
+    };
+    // First daemon: no grace at all.
+    let log_a = dir.path().join("a.log");
+    let status = tokio::task::block_in_place(|| {
+        let mut a = start_webhook_daemon(&moto, &setup.events_queue, &hook_url, 0, &log_a);
+        mid_object(&a);
+        a.stop()
+    });
+    let log = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    assert!(status.success(), "{}", log(&log_a));
+    assert!(
+        log(&log_a).contains("releasing unfinished messages"),
+        "SIGTERM came mid-object: {}",
+        log(&log_a)
+    );
+    assert!(hook.alert_ids().is_empty(), "nothing half-done was sent");
+    assert_eq!(
+        aws.depth(&setup.events_queue).await,
+        1,
+        "the message is back in the queue"
+    );
+
+    // Second daemon: SIGTERM mid-object again, with time to finish.
+    let log_b = dir.path().join("b.log");
+    let status = tokio::task::block_in_place(|| {
+        let mut b = start_webhook_daemon(&moto, &setup.events_queue, &hook_url, 60, &log_b);
+        mid_object(&b);
+        b.stop()
+    });
+    assert!(status.success(), "{}", log(&log_b));
+    let mut got = hook.alert_ids();
+    got.sort();
+    assert_eq!(got.len(), expected.len(), "no alert lost, none twice");
+    assert_eq!(got, expected);
+    assert_eq!(aws.depth(&setup.events_queue).await, 0, "{}", log(&log_b));
+}

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use aws_sdk_s3::primitives::ByteStream;
 
 use common::moto::{aws, Moto, Webhook};
@@ -26,7 +24,7 @@ fn sorted_ids(alerts: &[serde_json::Value]) -> Vec<String> {
 async fn upload_samples(s3: &aws_sdk_s3::Client) -> usize {
     let root = samples();
     let mut n = 0;
-    for entry in walk(&root.join("AWSLogs")) {
+    for entry in common::files_under(&root.join("AWSLogs")) {
         let key = entry
             .strip_prefix(&root)
             .unwrap()
@@ -37,19 +35,6 @@ async fn upload_samples(s3: &aws_sdk_s3::Client) -> usize {
         n += 1;
     }
     n
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 async fn put(s3: &aws_sdk_s3::Client, key: &str, body: Vec<u8>) {
@@ -79,7 +64,13 @@ async fn replay_from_s3_follows_the_layout() {
     aws.s3.create_bucket().bucket("trail").send().await.unwrap();
     let uploaded = upload_samples(&aws.s3).await;
     assert_eq!(uploaded, 25, "24 logs and a digest");
-    let one = std::fs::read(walk(&samples().join(DAY)).into_iter().min().unwrap()).unwrap();
+    let one = std::fs::read(
+        common::files_under(&samples().join(DAY))
+            .into_iter()
+            .min()
+            .unwrap(),
+    )
+    .unwrap();
     // Another day, another account of an organization trail, and a file that is not gzip.
     put(
         &aws.s3,

@@ -213,9 +213,17 @@ pub fn generate(plan: &Plan) -> io::Result<Written> {
             day.format("%Y%m%dT%H%MZ"),
             (0..16).map(|_| g.rng.alphanumeric()).collect::<String>()
         );
-        let (raw, packed) = write_file(&dir.join(name), &mut g, plan, account, region, epoch)?;
+        // The last file stops where the size budget ends, however many records it was to hold.
+        let budget = plan.bytes - written.bytes;
+        let (records, raw, packed) = write_file(
+            &dir.join(name),
+            &mut g,
+            plan,
+            budget,
+            (account, region, epoch),
+        )?;
         written.files += 1;
-        written.records += plan.records_per_file as u64;
+        written.records += records;
         written.bytes += raw;
         written.compressed += packed;
     }
@@ -226,35 +234,39 @@ fn write_file(
     path: &Path,
     g: &mut Gen,
     plan: &Plan,
-    account: &str,
-    region: &str,
-    epoch: i64,
-) -> io::Result<(u64, u64)> {
+    budget: u64,
+    (account, region, epoch): (&str, &str, i64),
+) -> io::Result<(u64, u64, u64)> {
     let file = BufWriter::new(File::create(path)?);
     let mut gz = GzEncoder::new(file, Compression::default());
     let mut raw = 0u64;
-    let mut put = |gz: &mut GzEncoder<BufWriter<File>>, bytes: &[u8]| -> io::Result<()> {
-        raw += bytes.len() as u64;
+    let put = |gz: &mut GzEncoder<BufWriter<File>>, raw: &mut u64, bytes: &[u8]| {
+        *raw += bytes.len() as u64;
         gz.write_all(bytes)
     };
-    put(&mut gz, b"{\"Records\":[")?;
+    put(&mut gz, &mut raw, b"{\"Records\":[")?;
+    let mut records = 0;
     for i in 0..plan.records_per_file {
+        if raw >= budget {
+            break;
+        }
+        records += 1;
         if i > 0 {
-            put(&mut gz, b",")?;
+            put(&mut gz, &mut raw, b",")?;
         }
         let rec = g.record(
             account,
             region,
             epoch + (i as i64 * 300) / plan.records_per_file as i64,
         );
-        put(&mut gz, &serde_json::to_vec(&rec)?)?;
+        put(&mut gz, &mut raw, &serde_json::to_vec(&rec)?)?;
     }
-    put(&mut gz, b"]}")?;
+    put(&mut gz, &mut raw, b"]}")?;
     let file = gz.finish()?;
     let packed = file
         .into_inner()
         .map_err(|e| e.into_error())?
         .metadata()?
         .len();
-    Ok((raw, packed))
+    Ok((records, raw, packed))
 }
