@@ -143,6 +143,11 @@ pub async fn aws(endpoint: &str) -> Aws {
         s3: aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&sdk)
                 .force_path_style(true)
+                // Plain bodies: moto decodes aws-chunked uploads (the default, for trailing
+                // checksums) slowly enough to dominate any test that puts large objects.
+                .request_checksum_calculation(
+                    aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+                )
                 .build(),
         ),
     }

@@ -1,0 +1,250 @@
+//! The live daemon against moto server: end-to-end latency from an S3 put to the alert on
+//! SNS (read back through a subscribed queue), sustained events per second, and the daemon's
+//! CPU time per event next to replay's on the same files.
+//!
+//!   cargo bench --bench daemon            (needs moto_server on PATH)
+
+#[path = "../tests/common/moto.rs"]
+#[allow(dead_code)]
+mod moto;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use moto::{aws, free_port, http_get, Moto, REGION};
+
+const BIN: &str = env!("CARGO_BIN_EXE_trailwatch");
+const LATENCY_SAMPLES: usize = 60;
+
+/// User + system CPU seconds of a process so far (Linux /proc).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+fn metric(addr: &str, name: &str) -> f64 {
+    http_get(&format!("{addr}/metrics"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn root_login(i: usize) -> Vec<u8> {
+    format!(
+        r#"{{"Records":[{{"eventVersion":"1.08","userIdentity":{{"type":"Root","arn":"arn:aws:iam::111122223333:root","accountId":"111122223333"}},"eventTime":"2026-11-20T10:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.9","userAgent":"Mozilla/5.0","requestParameters":null,"responseElements":{{"ConsoleLogin":"Success"}},"additionalEventData":{{"MFAUsed":"Yes"}},"eventID":"bench-{i}","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333"}}]}}"#
+    )
+    .into_bytes()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    let dlq = aws.queue("bench-dlq", &[]).await;
+    let dlq_arn = aws.arn(&dlq).await;
+    let queue = aws
+        .queue(
+            "bench-events",
+            &[(
+                QueueAttributeName::RedrivePolicy,
+                format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"5"}}"#),
+            )],
+        )
+        .await;
+    let queue_arn = aws.arn(&queue).await;
+    aws.s3.create_bucket().bucket("trail").send().await.unwrap();
+    let notify = aws_sdk_s3::types::QueueConfiguration::builder()
+        .queue_arn(queue_arn)
+        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+        .build()
+        .unwrap();
+    aws.s3
+        .put_bucket_notification_configuration()
+        .bucket("trail")
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .queue_configurations(notify)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let topic = aws.sns.create_topic().name("alerts").send().await.unwrap();
+    let topic = topic.topic_arn.unwrap();
+    let readback = aws.queue("readback", &[]).await;
+    aws.sns
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(aws.arn(&readback).await)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    // Short polls: moto holds a queue while a long poll waits on it, which would stall the
+    // S3→SQS notifications of the puts (real SQS does not).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bench.toml");
+    std::fs::write(&config, "[sqs]\nwait_time_secs = 1\n").unwrap();
+    let start_daemon = || {
+        let daemon = Command::new(BIN)
+            .args(["run", "--config", config.to_str().unwrap()])
+            .args(["--queue-url", &queue, "--sns-topic-arn", &topic])
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .env("TRAILWATCH_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        while http_get(&format!("{addr}/readyz")).is_none() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        daemon
+    };
+    let stop = |mut daemon: std::process::Child| {
+        let _ = Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status();
+        let _ = daemon.wait();
+    };
+    let daemon = start_daemon();
+
+    // 1. Latency: one object at a time, put → alert read back from the topic's queue.
+    let mut latencies = Vec::new();
+    for i in 0..LATENCY_SAMPLES {
+        let key = format!("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/lat-{i}.json");
+        let started = Instant::now();
+        aws.s3
+            .put_object()
+            .bucket("trail")
+            .key(&key)
+            .body(ByteStream::from(root_login(i)))
+            .send()
+            .await
+            .unwrap();
+        loop {
+            let got = aws
+                .sqs
+                .receive_message()
+                .queue_url(&readback)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            let msgs = got.messages.unwrap_or_default();
+            if let Some(m) = msgs.first() {
+                latencies.push(started.elapsed());
+                aws.sqs
+                    .delete_message()
+                    .queue_url(&readback)
+                    .receipt_handle(m.receipt_handle.clone().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                break;
+            }
+        }
+    }
+    latencies.sort();
+    println!(
+        "latency S3 put -> SNS alert ({} samples): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        latencies.len(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3,
+    );
+
+    // 2. Throughput: a synthetic archive put at once; time until every message is deleted.
+    let archive = dir.path().join("archive");
+    let gen = Command::new(BIN)
+        .args(["generate", "--out", archive.to_str().unwrap()])
+        .args(["--size-mb", "200", "--records-per-file", "2000"])
+        .output()
+        .unwrap();
+    assert!(gen.status.success());
+    let mut files = Vec::new();
+    let mut stack = vec![archive.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                files.push(p)
+            }
+        }
+    }
+    // The backlog is queued first, then a fresh daemon drains it: the rate is the daemon's
+    // (receive, get, match, publish, delete), not how fast the emulator accepts puts.
+    stop(daemon);
+    let started = Instant::now();
+    for f in &files {
+        let key = f.strip_prefix(&archive).unwrap().to_str().unwrap();
+        aws.s3
+            .put_object()
+            .bucket("trail")
+            .key(key)
+            .body(ByteStream::from(std::fs::read(f).unwrap()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let uploaded = started.elapsed();
+    let daemon = start_daemon();
+    let started = Instant::now();
+    while metric(&addr, "trailwatch_sqs_messages_deleted_total") < files.len() as f64 {
+        // Polled seldom: rendering /metrics costs the daemon CPU that would count as events'.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let elapsed = started.elapsed();
+    let events = metric(&addr, "trailwatch_events_total");
+    let cpu = cpu_seconds(daemon.id());
+    println!(
+        "throughput: {} objects, {events} events drained in {:.1} s: {:.0} events/s (queuing them took {:.1} s)",
+        files.len(),
+        elapsed.as_secs_f64(),
+        events / elapsed.as_secs_f64(),
+        uploaded.as_secs_f64(),
+    );
+    // The same files replayed on one thread; CPU time from /usr/bin/time (Debian `time`).
+    let replay = Command::new("/usr/bin/time")
+        .args(["-f", "cpu %U %S", BIN, "replay", "--threads", "1"])
+        .arg(&archive)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&replay.stderr);
+    let line = err.lines().find(|l| l.starts_with("cpu ")).unwrap();
+    let replay_cpu: f64 = line[4..]
+        .split(' ')
+        .map(|v| v.parse::<f64>().unwrap())
+        .sum();
+    println!(
+        "CPU per event: daemon {:.1} µs, replay {:.1} µs",
+        cpu / events * 1e6,
+        replay_cpu / events * 1e6,
+    );
+    stop(daemon);
+}
