@@ -55,6 +55,13 @@ impl Context {
         allowed(&f.accounts, &layout.account) && allowed(&f.regions, &layout.region)
     }
 
+    fn count_excluded(&self, rule: &str) {
+        self.metrics
+            .alerts_excluded_total
+            .with_label_values(&[rule])
+            .inc();
+    }
+
     fn count_alerts(&self, alerts: &[Alert]) {
         let now = chrono::Utc::now();
         for a in alerts {
@@ -103,9 +110,12 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
                 body.as_bytes(),
                 rules.fields(),
                 |rec| match rec {
-                    Ok(rec) => rules.for_each_match(&rec, &mut scratch, |rule| {
-                        alerts.push(Alert::new(&rule.meta, &rec, &origin))
-                    }),
+                    Ok(rec) => rules.for_each_outcome(
+                        &rec,
+                        &mut scratch,
+                        |rule| alerts.push(Alert::new(&rule.meta, &rec, &origin)),
+                        |rule| ctx.count_excluded(&rule.meta.name),
+                    ),
                     Err(e) => {
                         tracing::warn!(message_id = %receipt.message_id, error = %e, "unusable event")
                     }
@@ -142,6 +152,7 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
                         if let Some(bad) = read.first_bad_record {
                             tracing::warn!(bucket = %obj.bucket, key = %obj.key, unusable = read.stats.record_errors, first = %bad, "object has unusable records");
                         }
+                        read.excluded.iter().for_each(|r| ctx.count_excluded(r));
                         alerts.extend(read.alerts);
                     }
                     Err((e, partial)) => {

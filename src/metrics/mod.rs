@@ -13,6 +13,7 @@ use prometheus::{
 pub struct Metrics {
     pub registry: Registry,
     pub alerts_total: IntCounterVec,
+    pub alerts_excluded_total: IntCounterVec,
     pub events_total: IntCounter,
     pub sqs_messages_received_total: IntCounter,
     pub sqs_messages_deleted_total: IntCounter,
@@ -89,6 +90,11 @@ impl Metrics {
                 "alerts_total",
                 "Alerts raised, by rule and level",
                 &["rule", "level"],
+            ),
+            alerts_excluded_total: counter_vec(
+                "alerts_excluded_total",
+                "Rule matches that a filter document excluded, by rule",
+                &["rule"],
             ),
             events_total: counter(
                 "events_total",

@@ -61,6 +61,8 @@ struct FileReport {
     stats: trail::StreamStats,
     outside_window: u64,
     alerts: BTreeMap<String, u64>,
+    /// Matches that filter documents excluded, by rule.
+    excluded: BTreeMap<String, u64>,
     /// Set when the input could not be read to its end, or had unusable records.
     error: Option<String>,
 }
@@ -190,6 +192,9 @@ pub fn run(
     };
     for r in reports {
         summary.add(&r.stats, r.outside_window, &r.alerts, r.error.is_some());
+        for (rule, n) in r.excluded {
+            *summary.excluded.entry(rule).or_default() += n;
+        }
     }
     summary.elapsed = started.elapsed();
     summary.peak_rss = report::peak_rss();
@@ -236,10 +241,15 @@ fn replay_input(
                 report.outside_window += 1;
                 return;
             }
-            set.for_each_match(&rec, &mut scratch, |rule| {
-                *report.alerts.entry(rule.meta.name.clone()).or_default() += 1;
-                emit(Alert::new(&rule.meta, &rec, &origin));
-            });
+            set.for_each_outcome(
+                &rec,
+                &mut scratch,
+                |rule| {
+                    *report.alerts.entry(rule.meta.name.clone()).or_default() += 1;
+                    emit(Alert::new(&rule.meta, &rec, &origin));
+                },
+                |rule| *report.excluded.entry(rule.meta.name.clone()).or_default() += 1,
+            );
         }
         Err(e) => {
             first_bad.get_or_insert_with(|| e.to_string());

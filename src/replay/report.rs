@@ -21,6 +21,8 @@ pub struct Summary {
     pub bytes_in: u64,
     pub bytes_decoded: u64,
     pub alerts: BTreeMap<String, u64>,
+    /// Matches that filter documents excluded, by rule.
+    pub excluded: BTreeMap<String, u64>,
     pub elapsed: Duration,
     /// Peak resident memory of the process, where the platform tells it.
     pub peak_rss: Option<u64>,
@@ -82,6 +84,14 @@ impl fmt::Display for Summary {
             "  skipped: {} digest files, {} records outside --since/--until, {} unusable records",
             self.digests, self.outside_window, self.unusable_records
         )?;
+        if !self.excluded.is_empty() {
+            let list: Vec<String> = self
+                .excluded
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            writeln!(f, "  excluded by filters: {}", list.join(", "))?;
+        }
         if self.undelivered > 0 {
             writeln!(
                 f,

@@ -99,7 +99,19 @@ impl RuleSet {
         &'s self,
         record: &Record,
         scratch: &mut Vec<u32>,
+        hit: impl FnMut(&'s Rule),
+    ) {
+        self.for_each_outcome(record, scratch, hit, |_| {});
+    }
+
+    /// Like [`RuleSet::for_each_match`], and calls `excluded` for every rule that matched but
+    /// whose filter documents exclude the record.
+    pub fn for_each_outcome<'s>(
+        &'s self,
+        record: &Record,
+        scratch: &mut Vec<u32>,
         mut hit: impl FnMut(&'s Rule),
+        mut excluded: impl FnMut(&'s Rule),
     ) {
         self.index.candidates(&record.fields, scratch);
         let ctx = EvalCtx::new(&record.fields, record.raw);
@@ -108,11 +120,17 @@ impl RuleSet {
                 continue;
             }
             let rule = &self.rules[i as usize];
-            if rule
-                .detection
-                .condition
-                .eval(&rule.detection.searches, &ctx)
-            {
+            let d = &rule.detection;
+            if !d.condition.eval(&d.searches, &ctx) {
+                continue;
+            }
+            let filtered = rule.exclusions.iter().any(|x| {
+                let f = &x.detection;
+                f.condition.eval(&f.searches, &ctx)
+            });
+            if filtered {
+                excluded(rule);
+            } else {
                 hit(rule);
             }
         }
@@ -151,6 +169,7 @@ impl RuleSet {
 pub struct RuleSetBuilder {
     fields: FieldSet,
     rules: Vec<Rule>,
+    filters: Vec<sigma::rule::Filter>,
     errors: Vec<RuleError>,
     /// Documents skipped on purpose, with the reason, for the user to see.
     pub notes: Vec<String>,
@@ -184,6 +203,7 @@ impl RuleSetBuilder {
             let title = sigma::rule::title_of(&doc).map(str::to_string);
             match sigma::rule::parse(&doc, file, &mut self.fields) {
                 Ok(Parsed::Rule(rule)) => self.rules.push(*rule),
+                Ok(Parsed::Filter(filter)) => self.filters.push(*filter),
                 Ok(Parsed::Skipped(why)) => self.notes.push(format!(
                     "{file}: skipped {}: {why}",
                     title.map_or_else(|| format!("document {}", n + 1), |t| format!("rule {t:?}"))
@@ -213,6 +233,28 @@ impl RuleSetBuilder {
                         key: Some(what.into()),
                         message: format!("{key:?} is already used by a rule in {first}"),
                     });
+                }
+            }
+        }
+        // Filters attach to the rules they name; naming a rule that is not loaded is an error,
+        // since the exclusion would silently do nothing.
+        for filter in std::mem::take(&mut self.filters) {
+            for target in &filter.rules {
+                match self
+                    .rules
+                    .iter_mut()
+                    .find(|r| r.meta.name == *target || r.meta.id == *target)
+                {
+                    Some(rule) => rule.exclusions.push(sigma::rule::Exclusion {
+                        filter: filter.title.clone(),
+                        detection: filter.detection.clone(),
+                    }),
+                    None => self.errors.push(RuleError {
+                        file: filter.file.clone(),
+                        title: Some(filter.title.clone()),
+                        key: Some("filter.rules".into()),
+                        message: format!("no rule named {target:?} is loaded"),
+                    }),
                 }
             }
         }

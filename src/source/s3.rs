@@ -51,6 +51,8 @@ impl FetchError {
 pub struct ObjectRead {
     pub stats: StreamStats,
     pub alerts: Vec<Alert>,
+    /// Names of the rules whose match a filter document excluded, once per excluded match.
+    pub excluded: Vec<String>,
     /// The first unusable record, if any (the rest of the object was still read).
     pub first_bad_record: Option<String>,
 }
@@ -103,9 +105,12 @@ async fn read_once(
         let mut out = ObjectRead::default();
         let mut scratch = Vec::new();
         let (stats, error) = trail::read_stream(bridge, rules.fields(), |rec| match rec {
-            Ok(rec) => rules.for_each_match(&rec, &mut scratch, |rule| {
-                out.alerts.push(Alert::new(&rule.meta, &rec, &origin));
-            }),
+            Ok(rec) => rules.for_each_outcome(
+                &rec,
+                &mut scratch,
+                |rule| out.alerts.push(Alert::new(&rule.meta, &rec, &origin)),
+                |rule| out.excluded.push(rule.meta.name.clone()),
+            ),
             Err(e) => {
                 out.first_bad_record.get_or_insert_with(|| e.to_string());
             }

@@ -27,12 +27,33 @@ pub struct RuleMeta {
 pub struct Rule {
     pub meta: RuleMeta,
     pub detection: Detection,
+    /// Filter documents aimed at this rule: an event matching any of them does not alert.
+    pub exclusions: Vec<Exclusion>,
+}
+
+/// A Sigma filter document (`filter:` with `rules:`), before it is attached to its rules.
+#[derive(Debug)]
+pub struct Filter {
+    pub title: String,
+    pub file: String,
+    /// Names or ids of the rules it applies to.
+    pub rules: Vec<String>,
+    pub detection: std::sync::Arc<Detection>,
+}
+
+/// One filter as attached to a rule.
+#[derive(Debug, Clone)]
+pub struct Exclusion {
+    /// The filter's title, for `rules list` and logs.
+    pub filter: String,
+    pub detection: std::sync::Arc<Detection>,
 }
 
 /// The outcome of reading one YAML document.
 #[derive(Debug)]
 pub enum Parsed {
     Rule(Box<Rule>),
+    Filter(Box<Filter>),
     /// A valid document trailwatch does not run, and why (shown as a note).
     Skipped(String),
 }
@@ -51,10 +72,8 @@ pub fn parse(doc: &Yaml, file: &str, fields: &mut FieldSet) -> Result<Parsed, Do
             "correlation rules are not supported yet".into(),
         ));
     }
-    if doc.get("filter").is_some() {
-        return Ok(Parsed::Skipped(
-            "filter documents are not supported yet".into(),
-        ));
+    if let Some(filter) = doc.get("filter") {
+        return parse_filter(doc, filter, file, fields);
     }
     if let Some(action) = doc.get("action") {
         return Err(DocError::at(
@@ -66,25 +85,8 @@ pub fn parse(doc: &Yaml, file: &str, fields: &mut FieldSet) -> Result<Parsed, Do
         ));
     }
     let title = string(doc, "title")?.ok_or_else(|| DocError::at("title", "missing"))?;
-
-    let logsource = doc
-        .get("logsource")
-        .ok_or_else(|| DocError::at("logsource", "missing"))?;
-    if !logsource.is_mapping() {
-        return Err(DocError::at("logsource", "must be a map"));
-    }
-    let product = logsource
-        .get("product")
-        .and_then(Yaml::as_str)
-        .unwrap_or("");
-    let service = logsource
-        .get("service")
-        .and_then(Yaml::as_str)
-        .unwrap_or("");
-    if !product.eq_ignore_ascii_case("aws") || !service.eq_ignore_ascii_case("cloudtrail") {
-        return Ok(Parsed::Skipped(format!(
-            "log source is product {product:?}, service {service:?}, not aws/cloudtrail"
-        )));
+    if let Some(why) = foreign_logsource(doc)? {
+        return Ok(Parsed::Skipped(why));
     }
 
     let name = match string(doc, "name")? {
@@ -120,6 +122,67 @@ pub fn parse(doc: &Yaml, file: &str, fields: &mut FieldSet) -> Result<Parsed, Do
             file: file.to_string(),
         },
         detection,
+        exclusions: Vec::new(),
+    })))
+}
+
+/// Why a document's log source is not CloudTrail's, if it is not.
+fn foreign_logsource(doc: &Yaml) -> Result<Option<String>, DocError> {
+    let logsource = doc
+        .get("logsource")
+        .ok_or_else(|| DocError::at("logsource", "missing"))?;
+    if !logsource.is_mapping() {
+        return Err(DocError::at("logsource", "must be a map"));
+    }
+    let field = |k| logsource.get(k).and_then(Yaml::as_str).unwrap_or("");
+    let (product, service) = (field("product"), field("service"));
+    if product.eq_ignore_ascii_case("aws") && service.eq_ignore_ascii_case("cloudtrail") {
+        Ok(None)
+    } else {
+        Ok(Some(format!(
+            "log source is product {product:?}, service {service:?}, not aws/cloudtrail"
+        )))
+    }
+}
+
+/// A filter document: `filter:` holds `rules:` (names or ids) and a detection (searches and a
+/// condition) describing the events those rules must not alert on.
+fn parse_filter(
+    doc: &Yaml,
+    filter: &Yaml,
+    file: &str,
+    fields: &mut FieldSet,
+) -> Result<Parsed, DocError> {
+    let title = string(doc, "title")?.ok_or_else(|| DocError::at("title", "missing"))?;
+    if let Some(why) = foreign_logsource(doc)? {
+        return Ok(Parsed::Skipped(why));
+    }
+    let Yaml::Mapping(map) = filter else {
+        return Err(DocError::at(
+            "filter",
+            "must be a map of rules, searches and a condition",
+        ));
+    };
+    let rules = strings(filter, "rules").map_err(|_| {
+        DocError::at(
+            "filter.rules",
+            "must be a rule name or id, or a list of them",
+        )
+    })?;
+    if rules.is_empty() {
+        return Err(DocError::at(
+            "filter.rules",
+            "missing: name the rules this filter applies to",
+        ));
+    }
+    let mut detection = map.clone();
+    detection.remove("rules");
+    let detection = detection::compile(&Yaml::Mapping(detection), fields)?;
+    Ok(Parsed::Filter(Box::new(Filter {
+        title,
+        file: file.to_string(),
+        rules,
+        detection: std::sync::Arc::new(detection),
     })))
 }
 
