@@ -130,7 +130,74 @@ filter:
         "nothing else changed"
     );
     assert!(
-        stderr(&out).contains(&format!("excluded by filters: root-console-login {before}")),
+        stderr(&out).contains(&format!(
+            "excluded (filters and exclusions): root-console-login {before}"
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn config_exclusions_apply_to_replay_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trailwatch.toml");
+    let logs = samples().join("AWSLogs");
+    let plain = alerts(&trailwatch(&["replay", logs.to_str().unwrap()]));
+    let root = plain
+        .iter()
+        .filter(|a| a["rule"]["name"] == "root-console-login")
+        .count();
+    let failures = plain
+        .iter()
+        .filter(|a| a["rule"]["name"] == "console-login-failure")
+        .count();
+    assert!(root > 0 && failures > 0);
+    // Root logins from anywhere, for one account; every rule for a user agent nobody uses.
+    std::fs::write(
+        &config,
+        r#"
+[[exclusions]]
+reason = "break-glass drills"
+rules = ["root-console-login"]
+accounts = ["111122223333"]
+source_cidrs = ["0.0.0.0/0"]
+
+[[exclusions]]
+user_agents = ["*no-such-agent*"]
+"#,
+    )
+    .unwrap();
+    let out = trailwatch(&[
+        "replay",
+        "--config",
+        config.to_str().unwrap(),
+        logs.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = alerts(&out);
+    assert_eq!(got.len(), plain.len() - root);
+    assert!(!got
+        .iter()
+        .any(|a| a["rule"]["name"] == "root-console-login"));
+    assert!(
+        stderr(&out).contains(&format!(
+            "excluded (filters and exclusions): root-console-login {root}"
+        )),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(&config, "[[exclusions]]\nrules = [\"x\"]\n").unwrap();
+    let out = trailwatch(&[
+        "replay",
+        "--config",
+        config.to_str().unwrap(),
+        logs.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("trailwatch.toml") && stderr(&out).contains("exclusions[0]"),
         "{}",
         stderr(&out)
     );

@@ -11,6 +11,7 @@ use super::{exit, RuleArgs};
 use trailwatch::config::Config;
 use trailwatch::metrics::Metrics;
 use trailwatch::replay::{self, parse_time, Format, Options, TimeWindow};
+use trailwatch::rules::allowlist::Allowlist;
 use trailwatch::sink::SinkSet;
 use trailwatch::source::listing::{self, Scope};
 use trailwatch::source::s3::BlockingOpener;
@@ -58,7 +59,7 @@ pub struct ReplayArgs {
     /// Also send the alerts through the sinks of the --config file (SNS, webhooks, JSONL).
     #[arg(long, requires = "config")]
     to_sinks: bool,
-    /// Daemon configuration whose sinks --to-sinks uses.
+    /// Daemon configuration: its [[exclusions]] apply, and --to-sinks uses its sinks.
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -121,9 +122,7 @@ async fn list(args: &ReplayArgs, window: &TimeWindow, s3: Option<&aws_sdk_s3::Cl
 }
 
 /// The sinks of the configuration file, for --to-sinks.
-async fn sinks(path: &std::path::Path) -> Result<SinkSet, String> {
-    let cfg = Config::load(path).map_err(|e| e.to_string())?;
-    cfg.validate_sinks().map_err(|e| e.to_string())?;
+async fn sinks(cfg: &Config) -> Result<SinkSet, String> {
     let sns = if cfg.sinks.sns.is_empty() {
         None
     } else {
@@ -132,7 +131,7 @@ async fn sinks(path: &std::path::Path) -> Result<SinkSet, String> {
             .await;
         Some(aws_sdk_sns::Client::new(&sdk))
     };
-    SinkSet::from_config(&cfg, sns, Metrics::new())
+    SinkSet::from_config(cfg, sns, Metrics::new())
 }
 
 pub fn run(args: ReplayArgs) -> u8 {
@@ -146,6 +145,31 @@ pub fn run(args: ReplayArgs) -> u8 {
     let Some(set) = args.rules.load() else {
         return exit::USAGE;
     };
+    let config = match &args.config {
+        None => None,
+        Some(path) => match Config::load(path).and_then(|c| {
+            c.validate_exclusions()?;
+            if args.to_sinks {
+                c.validate_sinks()?;
+            }
+            Ok(c)
+        }) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let e = e.to_string();
+                let file = path.display().to_string();
+                match e.contains(&file) {
+                    true => eprintln!("error: {e}"),
+                    false => eprintln!("error: {file}: {e}"),
+                }
+                return exit::USAGE;
+            }
+        },
+    };
+    let allowlist = config
+        .as_ref()
+        .map(|c| Allowlist::new(&c.exclusions).expect("validated"))
+        .unwrap_or_default();
     // Only S3 and the sinks need async I/O; a local replay starts no runtime.
     let runtime = (args.reads_s3() || args.to_sinks).then(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -161,8 +185,8 @@ pub fn run(args: ReplayArgs) -> u8 {
             runtime: rt.handle().clone(),
         }
     });
-    let sinks = match (&runtime, &args.config) {
-        (Some(rt), Some(path)) if args.to_sinks => match rt.block_on(sinks(path)) {
+    let sinks = match (&runtime, &config, &args.config) {
+        (Some(rt), Some(cfg), Some(path)) if args.to_sinks => match rt.block_on(sinks(cfg)) {
             Ok(s) => Some(s),
             Err(e) => {
                 eprintln!("error: {}: {e}", path.display());
@@ -195,6 +219,7 @@ pub fn run(args: ReplayArgs) -> u8 {
         progress: io::stderr().is_terminal(),
         s3,
         to_sinks: sinks.is_some(),
+        allowlist,
     };
     let mut deliver = |alerts: Vec<trailwatch::alert::Alert>| {
         let (Some(rt), Some(sinks)) = (&runtime, &sinks) else {

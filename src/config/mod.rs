@@ -34,6 +34,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
     pub sinks: Sinks,
+    /// Trusted accounts, principals, networks and user agents that never alert.
+    pub exclusions: Vec<crate::rules::allowlist::ExclusionConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,7 +257,15 @@ impl Config {
         if self.sqs.receivers_per_queue == 0 || self.sqs.max_in_flight == 0 {
             return bad("sqs.receivers_per_queue and sqs.max_in_flight must be at least 1".into());
         }
+        self.validate_exclusions()?;
         self.validate_sinks()
+    }
+
+    /// The `[[exclusions]]` entries compile (CIDRs parse, each has a criterion).
+    pub fn validate_exclusions(&self) -> Result<(), ConfigError> {
+        crate::rules::allowlist::Allowlist::new(&self.exclusions)
+            .map(|_| ())
+            .map_err(ConfigError::Invalid)
     }
 
     /// The checks that matter when only the sinks are used (`replay --to-sinks`).

@@ -22,6 +22,7 @@ pub struct Context {
     pub sinks: SinkSet,
     pub metrics: Metrics,
     pub filters: Filters,
+    pub allowlist: crate::rules::allowlist::Allowlist,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -176,6 +177,15 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
                     .observe(started.elapsed().as_secs_f64());
             }
         }
+    }
+    if !ctx.allowlist.is_empty() {
+        alerts.retain(|a| {
+            let keep = !ctx.allowlist.excludes(a);
+            if !keep {
+                ctx.count_excluded(&a.rule.name);
+            }
+            keep
+        });
     }
     ctx.count_alerts(&alerts);
     let alerts: Vec<Arc<Alert>> = alerts.into_iter().map(Arc::new).collect();

@@ -34,6 +34,8 @@ pub enum DaemonError {
     },
     #[error("sinks: {0}")]
     Sinks(String),
+    #[error("exclusions: {0}")]
+    Exclusions(String),
 }
 
 /// The clients, configured from the standard AWS chain (env, profile, container and instance
@@ -89,6 +91,9 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             sinks,
             metrics,
             filters: cfg.filters.clone(),
+            // Validated with the configuration.
+            allowlist: crate::rules::allowlist::Allowlist::new(&cfg.exclusions)
+                .map_err(DaemonError::Exclusions)?,
         },
         sqs,
         capacity: Arc::new(Semaphore::new(cfg.sqs.max_in_flight)),

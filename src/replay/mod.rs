@@ -53,6 +53,8 @@ pub struct Options {
     pub s3: Option<BlockingOpener>,
     /// Keep the alerts (not only their text) for `Deliver`.
     pub to_sinks: bool,
+    /// Config-level exclusions (`--config`).
+    pub allowlist: crate::rules::allowlist::Allowlist,
 }
 
 /// What one input gave.
@@ -235,6 +237,8 @@ fn replay_input(
     let origin = input.origin();
     let mut scratch = Vec::new();
     let mut first_bad: Option<String> = None;
+    // Filter documents' exclusions, kept apart from the allowlist's while both closures live.
+    let mut filtered: BTreeMap<String, u64> = BTreeMap::new();
     let (stats, error) = trail::read_stream(bar.wrap_read(reader), set.fields(), |rec| match rec {
         Ok(rec) => {
             if !opts.window.admits(&rec) {
@@ -245,16 +249,25 @@ fn replay_input(
                 &rec,
                 &mut scratch,
                 |rule| {
-                    *report.alerts.entry(rule.meta.name.clone()).or_default() += 1;
-                    emit(Alert::new(&rule.meta, &rec, &origin));
+                    let alert = Alert::new(&rule.meta, &rec, &origin);
+                    let name = rule.meta.name.clone();
+                    if opts.allowlist.excludes(&alert) {
+                        *report.excluded.entry(name).or_default() += 1;
+                    } else {
+                        *report.alerts.entry(name).or_default() += 1;
+                        emit(alert);
+                    }
                 },
-                |rule| *report.excluded.entry(rule.meta.name.clone()).or_default() += 1,
+                |rule| *filtered.entry(rule.meta.name.clone()).or_default() += 1,
             );
         }
         Err(e) => {
             first_bad.get_or_insert_with(|| e.to_string());
         }
     });
+    for (rule, n) in filtered {
+        *report.excluded.entry(rule).or_default() += n;
+    }
     report.stats = stats;
     report.error = match (error, first_bad) {
         (Some(e), _) => Some(format!("{name}: {e}")),

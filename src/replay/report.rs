@@ -90,7 +90,11 @@ impl fmt::Display for Summary {
                 .iter()
                 .map(|(r, n)| format!("{r} {n}"))
                 .collect();
-            writeln!(f, "  excluded by filters: {}", list.join(", "))?;
+            writeln!(
+                f,
+                "  excluded (filters and exclusions): {}",
+                list.join(", ")
+            )?;
         }
         if self.undelivered > 0 {
             writeln!(

@@ -1,5 +1,6 @@
 //! The rules stage: Sigma documents → one compiled matcher for the whole rule set.
 
+pub mod allowlist;
 mod error;
 mod index;
 pub mod loader;

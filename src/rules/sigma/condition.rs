@@ -227,7 +227,7 @@ impl Parser<'_> {
 }
 
 /// `*` matches any run of characters in an identifier pattern.
-fn glob_match(pattern: &str, name: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern == name;

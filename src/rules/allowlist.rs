@@ -1,0 +1,175 @@
+//! Config-level exclusions for the common cases (trusted accounts, principals, networks, user
+//! agents), applied to alerts before they go anywhere. Sigma filter documents cover the rest.
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use super::sigma::condition::glob_match;
+use crate::alert::Alert;
+
+/// One `[[exclusions]]` entry of the configuration. Every criterion given must match (a list
+/// matches when any of its items does); an entry with no criterion is refused.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExclusionConfig {
+    /// Why the exclusion exists; shown by `check-config`.
+    pub reason: String,
+    /// Rule names it applies to; empty means every rule.
+    pub rules: Vec<String>,
+    /// Account ids (`recipientAccountId`).
+    pub accounts: Vec<String>,
+    /// Principal ARNs; `*` matches any run of characters.
+    pub principals: Vec<String>,
+    /// Source networks in CIDR notation.
+    pub source_cidrs: Vec<String>,
+    /// User agents; `*` matches any run of characters.
+    pub user_agents: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    rules: Vec<String>,
+    accounts: Vec<String>,
+    principals: Vec<String>,
+    cidrs: Vec<IpNet>,
+    user_agents: Vec<String>,
+}
+
+/// The compiled exclusions.
+#[derive(Debug, Clone, Default)]
+pub struct Allowlist {
+    entries: Vec<Entry>,
+}
+
+impl Allowlist {
+    pub fn new(config: &[ExclusionConfig]) -> Result<Allowlist, String> {
+        let mut entries = Vec::new();
+        for (i, c) in config.iter().enumerate() {
+            let at = format!("exclusions[{i}]");
+            if c.accounts.is_empty()
+                && c.principals.is_empty()
+                && c.source_cidrs.is_empty()
+                && c.user_agents.is_empty()
+            {
+                return Err(format!(
+                    "{at}: give at least one of accounts, principals, source_cidrs, user_agents"
+                ));
+            }
+            let cidrs = c
+                .source_cidrs
+                .iter()
+                .map(|n| {
+                    n.parse::<IpNet>()
+                        .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
+                        .map_err(|_| format!("{at}.source_cidrs: {n:?} is not a network"))
+                })
+                .collect::<Result<_, _>>()?;
+            entries.push(Entry {
+                rules: c.rules.clone(),
+                accounts: c.accounts.clone(),
+                principals: c.principals.clone(),
+                cidrs,
+                user_agents: c.user_agents.clone(),
+            });
+        }
+        Ok(Allowlist { entries })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Rule names the entries refer to, to check them against the loaded rules.
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .iter()
+            .flat_map(|e| e.rules.iter().map(String::as_str))
+    }
+
+    /// Whether some entry excludes this alert.
+    pub fn excludes(&self, alert: &Alert) -> bool {
+        let ev = &alert.event;
+        self.entries.iter().any(|e| {
+            let any = |list: &[String], v: &Option<String>, glob: bool| {
+                list.is_empty()
+                    || v.as_deref().is_some_and(|v| {
+                        list.iter()
+                            .any(|p| if glob { glob_match(p, v) } else { p == v })
+                    })
+            };
+            (e.rules.is_empty() || e.rules.contains(&alert.rule.name))
+                && any(&e.accounts, &ev.account, false)
+                && any(&e.principals, &ev.actor.arn, true)
+                && any(&e.user_agents, &ev.user_agent, true)
+                && (e.cidrs.is_empty()
+                    || ev
+                        .source_ip
+                        .as_deref()
+                        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+                        .is_some_and(|ip| e.cidrs.iter().any(|n| n.contains(&ip))))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::test_alert;
+
+    fn list(toml_text: &str) -> Result<Allowlist, String> {
+        #[derive(Deserialize)]
+        struct Doc {
+            exclusions: Vec<ExclusionConfig>,
+        }
+        let doc: Doc = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        Allowlist::new(&doc.exclusions)
+    }
+
+    fn alert(arn: &str, ip: &str, agent: &str) -> Alert {
+        let mut a = test_alert::alert(0);
+        a.event.actor.arn = Some(arn.into());
+        a.event.source_ip = Some(ip.into());
+        a.event.user_agent = Some(agent.into());
+        a.event.account = Some("111122223333".into());
+        a
+    }
+
+    #[test]
+    fn every_criterion_given_must_match() {
+        let l = list(
+            r#"[[exclusions]]
+               principals = ["arn:aws:iam::*:role/provisioner*"]
+               source_cidrs = ["10.0.0.0/8", "192.0.2.7"]"#,
+        )
+        .unwrap();
+        let role = "arn:aws:iam::111122223333:role/provisioner-ci";
+        assert!(l.excludes(&alert(role, "10.1.2.3", "terraform")));
+        assert!(l.excludes(&alert(role, "192.0.2.7", "terraform")));
+        assert!(!l.excludes(&alert(role, "203.0.113.1", "terraform")));
+        assert!(!l.excludes(&alert("arn:aws:iam::1:user/bob", "10.1.2.3", "x")));
+    }
+
+    #[test]
+    fn rules_accounts_and_user_agents() {
+        let l = list(
+            r#"[[exclusions]]
+               rules = ["some-other-rule"]
+               accounts = ["111122223333"]
+               [[exclusions]]
+               user_agents = ["*Terraform/*"]"#,
+        )
+        .unwrap();
+        let a = alert("arn:x", "10.0.0.1", "APN/1.0 HashiCorp/1.0 Terraform/1.9.0");
+        assert!(l.excludes(&a), "second entry, any rule");
+        let b = alert("arn:x", "10.0.0.1", "aws-cli/2");
+        assert!(!l.excludes(&b), "first entry names another rule");
+    }
+
+    #[test]
+    fn bad_entries_are_refused_with_their_position() {
+        let e = list("[[exclusions]]\nrules = [\"x\"]\n").unwrap_err();
+        assert!(e.contains("exclusions[0]"), "{e}");
+        let e = list("[[exclusions]]\nsource_cidrs = [\"10.0.0/8x\"]\n").unwrap_err();
+        assert!(e.contains("exclusions[0].source_cidrs"), "{e}");
+    }
+}
