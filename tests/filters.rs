@@ -202,3 +202,22 @@ user_agents = ["*no-such-agent*"]
         stderr(&out)
     );
 }
+
+#[test]
+fn check_config_refuses_an_exclusion_for_a_rule_that_is_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trailwatch.toml");
+    let text = "[sqs]\nqueue_urls = [\"https://sqs.us-east-1.amazonaws.com/1/q\"]\n\
+        [[sinks.jsonl]]\npath = \"-\"\n[[exclusions]]\nrules = [\"RULE\"]\naccounts = [\"1\"]\n";
+    std::fs::write(&config, text.replace("RULE", "root-console-logn")).unwrap();
+    let out = trailwatch(&["check-config", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("exclusions[0].rules: no rule named \"root-console-logn\""),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&config, text.replace("RULE", "root-console-login")).unwrap();
+    let out = trailwatch(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -166,6 +166,12 @@ pub fn run(args: ReplayArgs) -> u8 {
             }
         },
     };
+    if let (Some(cfg), Some(path)) = (&config, &args.config) {
+        if let Err(e) = cfg.check_exclusion_rules(&set) {
+            eprintln!("error: {}: {e}", path.display());
+            return exit::USAGE;
+        }
+    }
     let allowlist = config
         .as_ref()
         .map(|c| Allowlist::new(&c.exclusions).expect("validated"))

@@ -120,7 +120,18 @@ fn load_rules(cfg: &Config) -> Result<RuleSet, String> {
     for n in notes {
         tracing::info!(note = %n, "rules");
     }
-    set.retain_named(&cfg.rules.only)
+    let set = set.retain_named(&cfg.rules.only)?;
+    // An exclusion naming a rule that is not running would silently do nothing.
+    for (i, e) in cfg.exclusions.iter().enumerate() {
+        for name in &e.rules {
+            if !set.rules().iter().any(|r| r.meta.name == *name) {
+                return Err(format!(
+                    "exclusions[{i}].rules: no rule named {name:?} is loaded"
+                ));
+            }
+        }
+    }
+    Ok(set)
 }
 
 pub fn run(args: DaemonArgs) -> u8 {

@@ -268,6 +268,20 @@ impl Config {
             .map_err(ConfigError::Invalid)
     }
 
+    /// Every rule an exclusion names is loaded: otherwise it would silently do nothing.
+    pub fn check_exclusion_rules(&self, set: &crate::rules::RuleSet) -> Result<(), String> {
+        for (i, e) in self.exclusions.iter().enumerate() {
+            for name in &e.rules {
+                if !set.rules().iter().any(|r| r.meta.name == *name) {
+                    return Err(format!(
+                        "exclusions[{i}].rules: no rule named {name:?} is loaded"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The checks that matter when only the sinks are used (`replay --to-sinks`).
     pub fn validate_sinks(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));

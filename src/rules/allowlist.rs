@@ -79,13 +79,6 @@ impl Allowlist {
         self.entries.is_empty()
     }
 
-    /// Rule names the entries refer to, to check them against the loaded rules.
-    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
-        self.entries
-            .iter()
-            .flat_map(|e| e.rules.iter().map(String::as_str))
-    }
-
     /// Whether some entry excludes this alert.
     pub fn excludes(&self, alert: &Alert) -> bool {
         let ev = &alert.event;
