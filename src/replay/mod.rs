@@ -63,7 +63,7 @@ struct FileReport {
     stats: trail::StreamStats,
     outside_window: u64,
     alerts: BTreeMap<String, u64>,
-    /// Matches that filter documents excluded, by rule.
+    /// Matches that filter documents or config exclusions kept from alerting, by rule.
     excluded: BTreeMap<String, u64>,
     /// Set when the input could not be read to its end, or had unusable records.
     error: Option<String>,

@@ -21,7 +21,7 @@ pub struct Summary {
     pub bytes_in: u64,
     pub bytes_decoded: u64,
     pub alerts: BTreeMap<String, u64>,
-    /// Matches that filter documents excluded, by rule.
+    /// Matches that filter documents or config exclusions kept from alerting, by rule.
     pub excluded: BTreeMap<String, u64>,
     pub elapsed: Duration,
     /// Peak resident memory of the process, where the platform tells it.
