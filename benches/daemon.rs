@@ -12,9 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_sqs::types::QueueAttributeName;
 
-use moto::{aws, free_port, http_get, Moto, REGION};
+use moto::{aws, free_port, http_get, provision, Moto};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trailwatch");
 const LATENCY_SAMPLES: usize = 60;
@@ -56,47 +55,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn main() {
     let moto = Moto::start();
     let aws = aws(&moto.url).await;
-    let dlq = aws.queue("bench-dlq", &[]).await;
-    let dlq_arn = aws.arn(&dlq).await;
-    let queue = aws
-        .queue(
-            "bench-events",
-            &[(
-                QueueAttributeName::RedrivePolicy,
-                format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"5"}}"#),
-            )],
-        )
-        .await;
-    let queue_arn = aws.arn(&queue).await;
-    aws.s3.create_bucket().bucket("trail").send().await.unwrap();
-    let notify = aws_sdk_s3::types::QueueConfiguration::builder()
-        .queue_arn(queue_arn)
-        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
-        .build()
-        .unwrap();
-    aws.s3
-        .put_bucket_notification_configuration()
-        .bucket("trail")
-        .notification_configuration(
-            aws_sdk_s3::types::NotificationConfiguration::builder()
-                .queue_configurations(notify)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let topic = aws.sns.create_topic().name("alerts").send().await.unwrap();
-    let topic = topic.topic_arn.unwrap();
-    let readback = aws.queue("readback", &[]).await;
-    aws.sns
-        .subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(aws.arn(&readback).await)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    let setup = provision(&aws).await;
+    let (queue, topic, readback) = (&setup.events_queue, &setup.topic_arn, &setup.alerts_queue);
 
     let port = free_port();
     let addr = format!("http://127.0.0.1:{port}");
@@ -106,15 +66,11 @@ async fn main() {
     let config = dir.path().join("bench.toml");
     std::fs::write(&config, "[sqs]\nwait_time_secs = 1\n").unwrap();
     let start_daemon = || {
-        let daemon = Command::new(BIN)
-            .args(["run", "--config", config.to_str().unwrap()])
-            .args(["--queue-url", &queue, "--sns-topic-arn", &topic])
-            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
-            .env("AWS_ENDPOINT_URL", &moto.url)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", REGION)
-            .env("TRAILWATCH_LOG", "warn")
+        let metrics_addr = format!("127.0.0.1:{port}");
+        let daemon = moto
+            .command(&["run", "--config", config.to_str().unwrap()])
+            .args(["--queue-url", queue, "--sns-topic-arn", topic])
+            .args(["--metrics-addr", &metrics_addr])
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -148,7 +104,7 @@ async fn main() {
             let got = aws
                 .sqs
                 .receive_message()
-                .queue_url(&readback)
+                .queue_url(readback)
                 .wait_time_seconds(1)
                 .send()
                 .await
@@ -158,7 +114,7 @@ async fn main() {
                 latencies.push(started.elapsed());
                 aws.sqs
                     .delete_message()
-                    .queue_url(&readback)
+                    .queue_url(readback)
                     .receipt_handle(m.receipt_handle.clone().unwrap())
                     .send()
                     .await

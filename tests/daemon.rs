@@ -7,9 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_sqs::types::QueueAttributeName;
 
-use common::moto::{aws, free_port, http_get, Aws, Moto, Webhook, REGION};
+use common::moto::{aws, free_port, http_get, provision, Moto, Setup, Webhook};
 use common::{samples, trailwatch};
 
 /// The daemon process, stopped (SIGTERM) on drop.
@@ -53,113 +52,48 @@ fn unsafe_sigterm(pid: u32) {
         .unwrap();
 }
 
-/// What the daemon test works against.
-struct Setup {
-    events_queue: String,
-    dlq: String,
-    alerts_queue: String,
-    topic_arn: String,
-}
-
-/// Bucket with S3→SQS notifications, events queue with a DLQ (2 receives), alert topic
-/// read back through a subscribed queue.
-async fn provision(aws: &Aws) -> Setup {
-    let dlq = aws.queue("trail-dlq", &[]).await;
-    let dlq_arn = aws.arn(&dlq).await;
-    let events_queue = aws
-        .queue(
-            "trail-events",
-            &[(
-                QueueAttributeName::RedrivePolicy,
-                format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#),
-            )],
-        )
-        .await;
-    let events_arn = aws.arn(&events_queue).await;
-    aws.s3.create_bucket().bucket("trail").send().await.unwrap();
-    let queue_cfg = aws_sdk_s3::types::QueueConfiguration::builder()
-        .queue_arn(events_arn)
-        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
-        .build()
-        .unwrap();
-    aws.s3
-        .put_bucket_notification_configuration()
-        .bucket("trail")
-        .notification_configuration(
-            aws_sdk_s3::types::NotificationConfiguration::builder()
-                .queue_configurations(queue_cfg)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let topic_arn = aws
-        .sns
-        .create_topic()
-        .name("trailwatch-alerts")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let alerts_queue = aws.queue("alerts-readback", &[]).await;
-    let alerts_arn = aws.arn(&alerts_queue).await;
-    aws.sns
-        .subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(alerts_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
-    Setup {
-        events_queue,
-        dlq,
-        alerts_queue,
-        topic_arn,
-    }
-}
-
-fn start_daemon(moto: &Moto, setup: &Setup, webhook_url: &str, dir: &std::path::Path) -> Daemon {
+/// Starts `trailwatch run` with `config` (TOML text, written beside `log`) and `args`, on a
+/// free metrics port, logging to `log`; returns once it is ready.
+fn start(moto: &Moto, config: &str, args: &[&str], log: &std::path::Path) -> Daemon {
     let metrics_port = free_port();
-    let config = dir.join("trailwatch.toml");
-    std::fs::write(
-        &config,
+    let config_path = log.with_extension("toml");
+    std::fs::write(&config_path, config).unwrap();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let mut all = vec!["run", "--config", config_path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--metrics-addr", &metrics_addr]);
+    let child = moto
+        .command(&all)
+        .env("TRAILWATCH_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon {
+        child,
+        metrics: format!("http://{metrics_addr}"),
+    };
+    wait_for("daemon ready", Duration::from_secs(30), || {
+        http_get(&format!("{}/readyz", daemon.metrics)).is_some()
+    });
+    daemon
+}
+
+/// The daemon of the main test: SNS topic and webhook sinks, short visibility and polls.
+fn start_daemon(moto: &Moto, setup: &Setup, webhook_url: &str, dir: &std::path::Path) -> Daemon {
+    start(
+        moto,
         "[sqs]\nvisibility_timeout_secs = 2\nwait_time_secs = 1\n[shutdown]\ngrace_secs = 5\n",
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_trailwatch"))
-        .args([
-            "run",
-            "--config",
-            config.to_str().unwrap(),
+        &[
             "--queue-url",
             &setup.events_queue,
             "--sns-topic-arn",
             &setup.topic_arn,
             "--webhook-url",
             webhook_url,
-            "--metrics-addr",
-            &format!("127.0.0.1:{metrics_port}"),
-        ])
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", REGION)
-        .env("TRAILWATCH_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let daemon = Daemon {
-        child,
-        metrics: format!("http://127.0.0.1:{metrics_port}"),
-    };
-    wait_for("daemon ready", Duration::from_secs(30), || {
-        http_get(&format!("{}/readyz", daemon.metrics)).is_some()
-    });
-    daemon
+        ],
+        &dir.join("daemon.log"),
+    )
 }
 
 fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
@@ -380,45 +314,18 @@ fn start_webhook_daemon(
     grace_secs: u64,
     log: &std::path::Path,
 ) -> Daemon {
-    let metrics_port = free_port();
-    let dir = log.parent().unwrap();
-    let config = dir.join(format!("grace-{grace_secs}.toml"));
-    std::fs::write(
-        &config,
-        format!("[sqs]\nvisibility_timeout_secs = 2\nwait_time_secs = 1\n[shutdown]\ngrace_secs = {grace_secs}\n"),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_trailwatch"))
-        .args([
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--queue-url",
-            queue,
-            "--webhook-url",
-            hook_url,
-            "--rule",
-            "cloudtrail-stopped",
-            "--metrics-addr",
-            &format!("127.0.0.1:{metrics_port}"),
-        ])
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", REGION)
-        .env("TRAILWATCH_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let daemon = Daemon {
-        child,
-        metrics: format!("http://127.0.0.1:{metrics_port}"),
-    };
-    wait_for("daemon ready", Duration::from_secs(30), || {
-        http_get(&format!("{}/readyz", daemon.metrics)).is_some()
-    });
-    daemon
+    let config = format!(
+        "[sqs]\nvisibility_timeout_secs = 2\nwait_time_secs = 1\n[shutdown]\ngrace_secs = {grace_secs}\n"
+    );
+    let args = [
+        "--queue-url",
+        queue,
+        "--webhook-url",
+        hook_url,
+        "--rule",
+        "cloudtrail-stopped",
+    ];
+    start(moto, &config, &args, log)
 }
 
 /// SIGTERM while a large object is being read. With no grace period the message is released

@@ -170,30 +170,20 @@ async fn replay_to_sinks_delivers_every_alert_once() {
         format!("[[sinks.webhook]]\nname = \"soc\"\nurl = \"{url}\"\nminimum = \"high\"\n"),
     )
     .unwrap();
+    let replay_to_sinks = || {
+        let args = ["replay", "--to-sinks", "--config", config.to_str().unwrap()];
+        let samples = samples();
+        let all = [&args[..], &[samples.to_str().unwrap()]].concat();
+        tokio::task::block_in_place(|| moto.trailwatch(&all))
+    };
     // An unknown key: the config is refused, naming the file and the key.
-    let out = tokio::task::block_in_place(|| {
-        moto.trailwatch(&[
-            "replay",
-            "--to-sinks",
-            "--config",
-            config.to_str().unwrap(),
-            samples().to_str().unwrap(),
-        ])
-    });
+    let out = replay_to_sinks();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("sinks.toml"), "{}", stderr(&out));
     assert!(stderr(&out).contains("minimum"), "{}", stderr(&out));
 
     std::fs::write(&config, format!("[[sinks.webhook]]\nname = \"soc\"\nurl = \"{url}\"\nmin_level = \"high\"\nsecret = \"s3cr3t\"\n")).unwrap();
-    let out = tokio::task::block_in_place(|| {
-        moto.trailwatch(&[
-            "replay",
-            "--to-sinks",
-            "--config",
-            config.to_str().unwrap(),
-            samples().to_str().unwrap(),
-        ])
-    });
+    let out = replay_to_sinks();
     assert!(out.status.success(), "{}", stderr(&out));
     let high: Vec<serde_json::Value> = alerts(&out)
         .into_iter()

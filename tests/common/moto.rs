@@ -226,14 +226,87 @@ impl Aws {
 impl Moto {
     /// Runs the real `trailwatch` binary with the AWS environment pointed at this server.
     pub fn trailwatch(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_trailwatch"))
-            .args(args)
+        self.command(args).output().expect("run trailwatch")
+    }
+
+    /// The `trailwatch` binary with `args`, its AWS environment pointed at this server and
+    /// logging at `warn` (callers may override `TRAILWATCH_LOG`).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
+        cmd.args(args)
             .env("AWS_ENDPOINT_URL", &self.url)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", REGION)
-            .env("TRAILWATCH_LOG", "warn")
-            .output()
-            .expect("run trailwatch")
+            .env("TRAILWATCH_LOG", "warn");
+        cmd
+    }
+}
+
+/// What a daemon works against: see [`Aws::provision`].
+pub struct Setup {
+    pub events_queue: String,
+    pub dlq: String,
+    pub alerts_queue: String,
+    pub topic_arn: String,
+}
+
+/// Bucket with S3→SQS notifications, events queue with a DLQ (2 receives), alert topic
+/// read back through a subscribed queue.
+pub async fn provision(aws: &Aws) -> Setup {
+    let dlq = aws.queue("trail-dlq", &[]).await;
+    let dlq_arn = aws.arn(&dlq).await;
+    let events_queue = aws
+        .queue(
+            "trail-events",
+            &[(
+                QueueAttributeName::RedrivePolicy,
+                format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#),
+            )],
+        )
+        .await;
+    let events_arn = aws.arn(&events_queue).await;
+    aws.s3.create_bucket().bucket("trail").send().await.unwrap();
+    let queue_cfg = aws_sdk_s3::types::QueueConfiguration::builder()
+        .queue_arn(events_arn)
+        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+        .build()
+        .unwrap();
+    aws.s3
+        .put_bucket_notification_configuration()
+        .bucket("trail")
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .queue_configurations(queue_cfg)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let topic_arn = aws
+        .sns
+        .create_topic()
+        .name("trailwatch-alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let alerts_queue = aws.queue("alerts-readback", &[]).await;
+    let alerts_arn = aws.arn(&alerts_queue).await;
+    aws.sns
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(alerts_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+    Setup {
+        events_queue,
+        dlq,
+        alerts_queue,
+        topic_arn,
     }
 }
