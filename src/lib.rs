@@ -7,11 +7,13 @@
 
 pub mod alert;
 pub mod config;
+pub mod correlate;
 pub mod daemon;
 pub mod metrics;
 pub mod replay;
 pub mod rules;
 pub mod sink;
 pub mod source;
+pub mod suppress;
 pub mod synth;
 pub mod trail;

@@ -6,7 +6,7 @@
 mod summary;
 pub mod table;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ pub use summary::{actor_name, summary};
 const ALERT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5f0c_8a1e_8d2b_4e0e_9c39_7a51_0b3e_7d21);
 
 /// Where the event was read from.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum Origin {
     File {
@@ -38,7 +38,7 @@ pub enum Origin {
     },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuleInfo {
     pub id: String,
     pub name: String,
@@ -48,7 +48,7 @@ pub struct RuleInfo {
     pub description: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Actor {
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -56,7 +56,7 @@ pub struct Actor {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventInfo {
     pub id: Option<String>,
     pub time: Option<String>,
@@ -70,8 +70,44 @@ pub struct EventInfo {
     pub error_code: Option<String>,
 }
 
+/// What a correlation alert adds: the group, what was counted, and the events behind it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CorrelationInfo {
+    /// event_count, value_count, temporal or temporal_ordered.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Group-by name → value, as the correlation's `group-by` lists them.
+    pub group: std::collections::BTreeMap<String, String>,
+    /// Matching events in the window.
+    pub count: u64,
+    /// value_count: the field and how many distinct values it had.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub distinct_values: Option<u64>,
+    /// temporal/temporal_ordered: the base rules' names in event-time order.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub sequence: Vec<String>,
+    /// Event times of the first and last contributing events, and the rule's timespan.
+    pub first_event_time: String,
+    pub last_event_time: String,
+    pub timespan: String,
+    /// The contributing eventIDs, oldest first, at most [`MAX_EVENT_IDS`].
+    pub event_ids: Vec<String>,
+    /// How many eventIDs were left out of `event_ids`.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub event_ids_omitted: u64,
+}
+
+/// The cap on `correlation.event_ids`, so a burst of thousands of events stays one small alert.
+pub const MAX_EVENT_IDS: usize = 50;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// One alert. Serialized as one line of JSON.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Alert {
     pub alert_id: String,
     pub rule: RuleInfo,
@@ -80,8 +116,14 @@ pub struct Alert {
     pub origin: Origin,
     /// When trailwatch raised the alert (RFC 3339, UTC).
     pub detected_at: String,
-    /// The CloudTrail record exactly as read.
+    /// The CloudTrail record exactly as read (for a correlation, the event that completed it).
     pub record: Box<RawValue>,
+    /// Only on correlation alerts.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub correlation: Option<CorrelationInfo>,
+    /// Alerts with the same suppression key held back since the previous one was sent.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub suppressed: Option<u64>,
 }
 
 impl Alert {
@@ -126,6 +168,8 @@ impl Alert {
             detected_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             record: RawValue::from_string(trail::compact_json(record.raw).into_owned())
                 .expect("a record's text is valid JSON"),
+            correlation: None,
+            suppressed: None,
         }
     }
 

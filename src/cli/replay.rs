@@ -149,6 +149,9 @@ pub fn run(args: ReplayArgs) -> u8 {
         None => None,
         Some(path) => match Config::load(path).and_then(|c| {
             c.validate_exclusions()?;
+            c.correlation
+                .limits()
+                .map_err(trailwatch::config::ConfigError::Invalid)?;
             if args.to_sinks {
                 c.validate_sinks()?;
             }
@@ -167,7 +170,7 @@ pub fn run(args: ReplayArgs) -> u8 {
         },
     };
     if let (Some(cfg), Some(path)) = (&config, &args.config) {
-        if let Err(e) = cfg.check_exclusion_rules(&set) {
+        if let Err(e) = cfg.check_rule_references(&set) {
             eprintln!("error: {}: {e}", path.display());
             return exit::USAGE;
         }
@@ -226,6 +229,14 @@ pub fn run(args: ReplayArgs) -> u8 {
         s3,
         to_sinks: sinks.is_some(),
         allowlist,
+        suppress: config
+            .as_ref()
+            .map(|c| c.suppress.clone())
+            .unwrap_or_default(),
+        limits: config
+            .as_ref()
+            .map(|c| c.correlation.limits().expect("validated"))
+            .unwrap_or_default(),
     };
     let mut deliver = |alerts: Vec<trailwatch::alert::Alert>| {
         let (Some(rt), Some(sinks)) = (&runtime, &sinks) else {

@@ -42,13 +42,15 @@ fn check(paths: &[PathBuf]) -> u8 {
         Ok(files) => files.iter().for_each(|f| loader::add_file(&mut builder, f)),
         Err(e) => builder.add_error(e),
     }
-    let notes = std::mem::take(&mut builder.notes);
-    for note in &notes {
-        eprintln!("note: {note}");
-    }
     match builder.build() {
         Ok(set) => {
-            println!("{} rules OK", set.len());
+            for note in &set.notes {
+                eprintln!("note: {note}");
+            }
+            match set.correlations().len() {
+                0 => println!("{} rules OK", set.len()),
+                n => println!("{} rules and {n} correlations OK", set.len()),
+            }
             exit::OK
         }
         Err(errors) => {
@@ -118,7 +120,7 @@ fn test(args: &RuleArgs) -> u8 {
     // With --rule, only the selected rules' tests run; otherwise a test naming a rule that is
     // not loaded fails, so a renamed rule cannot silently lose its tests.
     if !args.only.is_empty() {
-        cases.retain(|c| set.rules().iter().any(|r| r.meta.name == c.rule));
+        cases.retain(|c| set.has(&c.rule));
     }
     let outcomes = testing::run(&set, cases);
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
@@ -132,10 +134,9 @@ fn test(args: &RuleArgs) -> u8 {
         }
     }
     let untested: Vec<&str> = set
-        .rules()
-        .iter()
-        .filter(|r| !outcomes.iter().any(|o| o.case.rule == r.meta.name))
-        .map(|r| r.meta.name.as_str())
+        .metas()
+        .filter(|m| !outcomes.iter().any(|o| o.case.rule == m.name))
+        .map(|m| m.name.as_str())
         .collect();
     if !untested.is_empty() {
         eprintln!("note: rules without tests: {}", untested.join(", "));

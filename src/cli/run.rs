@@ -121,16 +121,8 @@ fn load_rules(cfg: &Config) -> Result<RuleSet, String> {
         tracing::info!(note = %n, "rules");
     }
     let set = set.retain_named(&cfg.rules.only)?;
-    // An exclusion naming a rule that is not running would silently do nothing.
-    for (i, e) in cfg.exclusions.iter().enumerate() {
-        for name in &e.rules {
-            if !set.rules().iter().any(|r| r.meta.name == *name) {
-                return Err(format!(
-                    "exclusions[{i}].rules: no rule named {name:?} is loaded"
-                ));
-            }
-        }
-    }
+    // An exclusion or suppression naming a rule that is not running would silently do nothing.
+    cfg.check_rule_references(&set)?;
     Ok(set)
 }
 

@@ -36,6 +36,52 @@ pub struct Config {
     pub sinks: Sinks,
     /// Trusted accounts, principals, networks and user agents that never alert.
     pub exclusions: Vec<crate::rules::allowlist::ExclusionConfig>,
+    pub correlation: CorrelationConfig,
+    /// Suppression windows per rule (or for every rule).
+    pub suppress: Vec<crate::suppress::SuppressConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorrelationConfig {
+    /// How far behind the newest event seen an event may arrive and still count (`30m`).
+    pub lateness: String,
+    /// Open groups over all correlations; beyond it the longest idle are evicted.
+    pub max_groups: usize,
+    /// Events kept per group; beyond it the oldest are dropped.
+    pub max_events_per_group: usize,
+    /// Where open windows are saved on shutdown and restored on start; none when unset.
+    pub state_file: Option<PathBuf>,
+}
+
+impl Default for CorrelationConfig {
+    fn default() -> Self {
+        let d = crate::correlate::Limits::default();
+        CorrelationConfig {
+            lateness: "30m".into(),
+            max_groups: d.max_groups,
+            max_events_per_group: d.max_events_per_group,
+            state_file: None,
+        }
+    }
+}
+
+impl CorrelationConfig {
+    pub fn limits(&self) -> Result<crate::correlate::Limits, String> {
+        let lateness_ms = crate::rules::sigma::correlation::timespan_ms(&self.lateness)
+            .map_err(|m| format!("correlation.lateness: {m}"))?;
+        if self.max_groups == 0 || self.max_events_per_group == 0 {
+            return Err(
+                "correlation.max_groups and correlation.max_events_per_group must be at least 1"
+                    .into(),
+            );
+        }
+        Ok(crate::correlate::Limits {
+            lateness_ms,
+            max_groups: self.max_groups,
+            max_events_per_group: self.max_events_per_group,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -258,6 +304,7 @@ impl Config {
             return bad("sqs.receivers_per_queue and sqs.max_in_flight must be at least 1".into());
         }
         self.validate_exclusions()?;
+        self.correlation.limits().map_err(ConfigError::Invalid)?;
         self.validate_sinks()
     }
 
@@ -268,8 +315,10 @@ impl Config {
             .map_err(ConfigError::Invalid)
     }
 
-    /// Every rule an exclusion names is loaded: otherwise it would silently do nothing.
-    pub fn check_exclusion_rules(&self, set: &crate::rules::RuleSet) -> Result<(), String> {
+    /// Every rule an exclusion or a suppression entry names is loaded, and suppression windows
+    /// parse: otherwise they would silently do nothing.
+    pub fn check_rule_references(&self, set: &crate::rules::RuleSet) -> Result<(), String> {
+        crate::suppress::Suppressor::new(set, &self.suppress)?;
         for (i, e) in self.exclusions.iter().enumerate() {
             for name in &e.rules {
                 if !set.rules().iter().any(|r| r.meta.name == *name) {

@@ -6,14 +6,16 @@ use std::time::Instant;
 
 use crate::alert::{Alert, Origin};
 use crate::config::Filters;
+use crate::correlate;
 use crate::metrics::{reason, Metrics};
 use crate::rules::RuleSet;
 use crate::sink::SinkSet;
 use crate::source::notification::{self, is_log_key, key_layout, Notification, ObjectRef};
-use crate::source::s3::read_object;
+use crate::source::s3::{read_object, ObjectRead};
 use crate::trail;
 
 use super::queue::Receipt;
+use super::stateful::Stateful;
 
 /// What the consumer needs to handle messages; shared by every message task.
 pub struct Context {
@@ -22,7 +24,9 @@ pub struct Context {
     pub sinks: SinkSet,
     pub metrics: Metrics,
     pub filters: Filters,
-    pub allowlist: crate::rules::allowlist::Allowlist,
+    pub allowlist: Arc<crate::rules::allowlist::Allowlist>,
+    /// Correlation windows and suppression keys, shared by every message.
+    pub stateful: std::sync::Mutex<Stateful>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -93,7 +97,7 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
         }
     };
     let rules = ctx.rules();
-    let mut alerts = Vec::new();
+    let mut found = ObjectRead::default();
     let mut failure = None;
     match note {
         Notification::TestEvent => {
@@ -111,11 +115,13 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
                 body.as_bytes(),
                 rules.fields(),
                 |rec| match rec {
-                    Ok(rec) => rules.for_each_outcome(
+                    Ok(rec) => correlate::detect(
+                        &rules,
                         &rec,
                         &mut scratch,
-                        |rule| alerts.push(Alert::new(&rule.meta, &rec, &origin)),
-                        |rule| ctx.count_excluded(&rule.meta.name),
+                        &origin,
+                        &ctx.allowlist,
+                        &mut found,
                     ),
                     Err(e) => {
                         tracing::warn!(message_id = %receipt.message_id, error = %e, "unusable event")
@@ -142,7 +148,7 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
                     continue;
                 }
                 let started = Instant::now();
-                match read_object(&ctx.s3, &obj, rules.clone()).await {
+                match read_object(&ctx.s3, &obj, rules.clone(), ctx.allowlist.clone()).await {
                     Ok(read) => {
                         ctx.metrics
                             .s3_objects_total
@@ -150,11 +156,10 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
                             .inc();
                         ctx.metrics.s3_bytes_total.inc_by(read.stats.bytes);
                         ctx.metrics.events_total.inc_by(read.stats.records);
-                        if let Some(bad) = read.first_bad_record {
+                        if let Some(bad) = &read.first_bad_record {
                             tracing::warn!(bucket = %obj.bucket, key = %obj.key, unusable = read.stats.record_errors, first = %bad, "object has unusable records");
                         }
-                        read.excluded.iter().for_each(|r| ctx.count_excluded(r));
-                        alerts.extend(read.alerts);
+                        found.absorb(read);
                     }
                     Err((e, partial)) => {
                         let result = match e.reason() {
@@ -168,7 +173,7 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
                             .inc();
                         tracing::error!(message_id = %receipt.message_id, error = %e, "object not read; the message stays in the queue");
                         // Alerts from the readable part still go out; redelivery deduplicates them.
-                        alerts.extend(partial);
+                        found.absorb(partial);
                         failure.get_or_insert(e.reason());
                     }
                 }
@@ -178,15 +183,13 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
             }
         }
     }
-    if !ctx.allowlist.is_empty() {
-        alerts.retain(|a| {
-            let keep = !ctx.allowlist.excludes(a);
-            if !keep {
-                ctx.count_excluded(&a.rule.name);
-            }
-            keep
-        });
-    }
+    found.excluded.iter().for_each(|r| ctx.count_excluded(r));
+    // Correlation and suppression see this message's matches together, in event-time order.
+    let alerts = ctx.stateful.lock().expect("state lock").decide(
+        found.alerts,
+        found.observations,
+        &ctx.metrics,
+    );
     ctx.count_alerts(&alerts);
     let alerts: Vec<Arc<Alert>> = alerts.into_iter().map(Arc::new).collect();
     if let Err(errors) = ctx.sinks.deliver(&alerts).await {

@@ -4,6 +4,7 @@
 
 mod message;
 mod queue;
+mod stateful;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -36,6 +37,8 @@ pub enum DaemonError {
     Sinks(String),
     #[error("exclusions: {0}")]
     Exclusions(String),
+    #[error("correlation and suppression: {0}")]
+    State(String),
 }
 
 /// The clients, configured from the standard AWS chain (env, profile, container and instance
@@ -83,6 +86,18 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         metrics = %cfg.metrics.addr,
         "trailwatch running"
     );
+    let mut state = stateful::Stateful::new(&rules, &cfg).map_err(DaemonError::State)?;
+    if let Some(path) = &cfg.correlation.state_file {
+        match state.load(path) {
+            Ok(groups) => {
+                tracing::info!(path = %path.display(), groups, "correlation state restored")
+            }
+            // Monitoring must not stop over a bad state file: start with empty windows.
+            Err(e) => {
+                tracing::error!(error = %e, "correlation state not restored; starting with empty windows")
+            }
+        }
+    }
     let (deleter, deleter_task) = queue::spawn_deleter(sqs.clone(), metrics.clone());
     let shared = Arc::new(Shared {
         ctx: Context {
@@ -92,8 +107,11 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             metrics,
             filters: cfg.filters.clone(),
             // Validated with the configuration.
-            allowlist: crate::rules::allowlist::Allowlist::new(&cfg.exclusions)
-                .map_err(DaemonError::Exclusions)?,
+            allowlist: Arc::new(
+                crate::rules::allowlist::Allowlist::new(&cfg.exclusions)
+                    .map_err(DaemonError::Exclusions)?,
+            ),
+            stateful: Mutex::new(state),
         },
         sqs,
         capacity: Arc::new(Semaphore::new(cfg.sqs.max_in_flight)),
@@ -143,6 +161,12 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
     // Every message task is done and dropped its deleter handle: the deleter drains and ends.
     let _ = deleter_task.await;
     shared.ctx.sinks.flush().await;
+    if let Some(path) = &shared.cfg.correlation.state_file {
+        match shared.ctx.stateful.lock().expect("state lock").save(path) {
+            Ok(groups) => tracing::info!(path = %path.display(), groups, "correlation state saved"),
+            Err(e) => tracing::error!(error = %e, "correlation state not saved"),
+        }
+    }
     server.abort();
     tracing::info!("trailwatch stopped");
     Ok(())
@@ -158,7 +182,10 @@ async fn wait_for_shutdown(shared: &Shared, reload: &Reloader) {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: draining"); return }
             _ = int.recv() => { tracing::info!("SIGINT: draining"); return }
-            _ = hup.recv() => match reload() {
+            _ = hup.recv() => match reload().and_then(|rules| {
+                shared.ctx.stateful.lock().expect("state lock").reload(&rules, &shared.cfg)?;
+                Ok(rules)
+            }) {
                 Ok(rules) => {
                     shared.ctx.metrics.rules_loaded.set(rules.len() as i64);
                     tracing::info!(rules = rules.len(), "SIGHUP: rules reloaded");

@@ -14,6 +14,10 @@ pub struct Metrics {
     pub registry: Registry,
     pub alerts_total: IntCounterVec,
     pub alerts_excluded_total: IntCounterVec,
+    pub alerts_suppressed_total: IntCounterVec,
+    pub correlation_groups: IntGauge,
+    pub correlation_late_events_total: IntCounterVec,
+    pub correlation_evicted_total: IntCounterVec,
     pub events_total: IntCounter,
     pub sqs_messages_received_total: IntCounter,
     pub sqs_messages_deleted_total: IntCounter,
@@ -93,7 +97,26 @@ impl Metrics {
             ),
             alerts_excluded_total: counter_vec(
                 "alerts_excluded_total",
-                "Rule matches that a filter document excluded, by rule",
+                "Rule matches that a filter document or a config exclusion excluded, by rule",
+                &["rule"],
+            ),
+            alerts_suppressed_total: counter_vec(
+                "alerts_suppressed_total",
+                "Alerts held back by a suppression window, by rule",
+                &["rule"],
+            ),
+            correlation_groups: gauge(
+                "correlation_groups",
+                "Open correlation groups (windows being counted)",
+            ),
+            correlation_late_events_total: counter_vec(
+                "correlation_late_events_total",
+                "Events older than the correlation lateness allows, not counted, by correlation",
+                &["rule"],
+            ),
+            correlation_evicted_total: counter_vec(
+                "correlation_evicted_total",
+                "Correlation state dropped at its caps (groups evicted, events dropped), by correlation",
                 &["rule"],
             ),
             events_total: counter(

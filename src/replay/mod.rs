@@ -17,10 +17,12 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::alert::{table, Alert};
+use crate::alert::{table, Alert, Origin};
+use crate::correlate::{self, Engine, Limits, Observation, Outcomes};
 use crate::rules::RuleSet;
 use crate::source::s3::BlockingOpener;
 use crate::source::{Input, Listing};
+use crate::suppress::{self, SuppressConfig, Suppressor};
 use crate::trail;
 
 pub use report::Summary;
@@ -55,6 +57,10 @@ pub struct Options {
     pub to_sinks: bool,
     /// Config-level exclusions (`--config`).
     pub allowlist: crate::rules::allowlist::Allowlist,
+    /// Config-level suppression (`--config`); rules' own policies apply in any case.
+    pub suppress: Vec<SuppressConfig>,
+    /// Caps on correlation state (lateness does not matter: replay feeds events in order).
+    pub limits: Limits,
 }
 
 /// What one input gave.
@@ -65,6 +71,10 @@ struct FileReport {
     alerts: BTreeMap<String, u64>,
     /// Matches that filter documents or config exclusions kept from alerting, by rule.
     excluded: BTreeMap<String, u64>,
+    /// Matches feeding correlations, decided once every input is read.
+    observations: Vec<Observation>,
+    /// Alerts of rules with a suppression policy, decided in event-time order at the end.
+    held: Vec<Alert>,
     /// Set when the input could not be read to its end, or had unusable records.
     error: Option<String>,
 }
@@ -89,6 +99,7 @@ pub fn run(
     on_error: &(dyn Fn(&str) + Sync),
 ) -> io::Result<Summary> {
     let started = Instant::now();
+    let mut suppressor = Suppressor::new(set, &opts.suppress).map_err(io::Error::other)?;
     for e in &listing.errors {
         on_error(e);
     }
@@ -137,7 +148,8 @@ pub fn run(
                                 stop.store(true, Ordering::Relaxed);
                             }
                         };
-                        let report = replay_input(set, opts, input, &bar, &mut |alert| {
+                        let hold = |rule: &str| suppressor.applies(rule);
+                        let report = replay_input(set, opts, input, &bar, &hold, &mut |alert| {
                             batch.text.extend_from_slice(&match opts.format {
                                 Format::Jsonl => alert.to_json_line(),
                                 Format::Table => table::row(&alert),
@@ -182,16 +194,44 @@ pub fn run(
     });
     bar.finish_and_clear();
     written?;
-    out.flush()?;
 
+    let mut reports = reports;
+    let (last, correlation_dropped) = decide_late(set, opts, &mut reports);
     let mut summary = Summary {
         files: listing.inputs.len() as u64,
         bytes_in: total,
         digests: listing.digests,
         failed_inputs: listing.errors.len() as u64,
         undelivered,
+        correlation_dropped,
         ..Summary::default()
     };
+    // Alerts that needed every input: correlations, and those of rules with suppression.
+    let mut text = Vec::new();
+    let mut to_deliver = Vec::new();
+    for alert in last {
+        let Some(alert) = suppressor.decide(alert) else {
+            continue;
+        };
+        *summary.alerts.entry(alert.rule.name.clone()).or_default() += 1;
+        text.extend_from_slice(&match opts.format {
+            Format::Jsonl => alert.to_json_line(),
+            Format::Table => table::row(&alert),
+        });
+        if opts.to_sinks {
+            to_deliver.push(alert);
+        }
+    }
+    summary.suppressed = suppressor.take_counts();
+    out.write_all(&text)?;
+    out.flush()?;
+    if let Some(deliver) = deliver.as_mut().filter(|_| !to_deliver.is_empty()) {
+        let n = to_deliver.len() as u64;
+        if let Err(e) = deliver(to_deliver) {
+            on_error(&format!("{n} alerts not delivered: {e}"));
+            summary.undelivered += n;
+        }
+    }
     for r in reports {
         summary.add(&r.stats, r.outside_window, &r.alerts, r.error.is_some());
         for (rule, n) in r.excluded {
@@ -201,6 +241,65 @@ pub fn run(
     summary.elapsed = started.elapsed();
     summary.peak_rss = report::peak_rss();
     Ok(summary)
+}
+
+/// Runs every input's observations through one correlation engine in event-time order (the
+/// same result whatever the thread count or input order), and returns the correlation alerts
+/// and held alerts sorted by event time, ready for suppression. Also returns, per
+/// correlation, what its caps dropped.
+fn decide_late(
+    set: &RuleSet,
+    opts: &Options,
+    reports: &mut [FileReport],
+) -> (Vec<Alert>, BTreeMap<String, u64>) {
+    let mut observations = Vec::new();
+    let mut alerts = Vec::new();
+    for r in reports.iter_mut() {
+        observations.append(&mut r.observations);
+        alerts.append(&mut r.held);
+    }
+    observations.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    let mut engine = Engine::new(set.correlations(), opts.limits);
+    for o in observations {
+        engine.observe(o, &mut alerts);
+    }
+    engine.flush(&mut alerts);
+    let dropped = engine
+        .take_stats()
+        .into_iter()
+        .map(|(rule, s)| (rule, s.dropped_events + s.evicted_groups))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    alerts.sort_by_cached_key(|a| (suppress::event_time(a), a.alert_id.clone()));
+    (alerts, dropped)
+}
+
+/// What matching one input's records gives, sorted for the replay.
+struct InputOutcomes<'a> {
+    report: &'a mut FileReport,
+    hold: &'a dyn Fn(&str) -> bool,
+    emit: &'a mut dyn FnMut(Alert),
+}
+
+impl Outcomes for InputOutcomes<'_> {
+    fn alert(&mut self, alert: Alert) {
+        if (self.hold)(&alert.rule.name) {
+            self.report.held.push(alert);
+        } else {
+            *self
+                .report
+                .alerts
+                .entry(alert.rule.name.clone())
+                .or_default() += 1;
+            (self.emit)(alert);
+        }
+    }
+    fn observation(&mut self, observation: Observation) {
+        self.report.observations.push(observation);
+    }
+    fn excluded(&mut self, rule: &str) {
+        *self.report.excluded.entry(rule.to_string()).or_default() += 1;
+    }
 }
 
 fn open(input: &Input, opts: &Options) -> Result<Box<dyn Read + Send>, String> {
@@ -223,6 +322,7 @@ fn replay_input(
     opts: &Options,
     input: &Input,
     bar: &ProgressBar,
+    hold: &dyn Fn(&str) -> bool,
     emit: &mut dyn FnMut(Alert),
 ) -> FileReport {
     let name = input.name();
@@ -234,40 +334,35 @@ fn replay_input(
             return report;
         }
     };
-    let origin = input.origin();
+    let origin: Origin = input.origin();
     let mut scratch = Vec::new();
     let mut first_bad: Option<String> = None;
-    // Filter documents' exclusions, kept apart from the allowlist's while both closures live.
-    let mut filtered: BTreeMap<String, u64> = BTreeMap::new();
+    let mut outside_window = 0;
+    let mut outcomes = InputOutcomes {
+        report: &mut report,
+        hold,
+        emit,
+    };
     let (stats, error) = trail::read_stream(bar.wrap_read(reader), set.fields(), |rec| match rec {
         Ok(rec) => {
             if !opts.window.admits(&rec) {
-                report.outside_window += 1;
+                outside_window += 1;
                 return;
             }
-            set.for_each_outcome(
+            correlate::detect(
+                set,
                 &rec,
                 &mut scratch,
-                |rule| {
-                    let alert = Alert::new(&rule.meta, &rec, &origin);
-                    let name = rule.meta.name.clone();
-                    if opts.allowlist.excludes(&alert) {
-                        *report.excluded.entry(name).or_default() += 1;
-                    } else {
-                        *report.alerts.entry(name).or_default() += 1;
-                        emit(alert);
-                    }
-                },
-                |rule| *filtered.entry(rule.meta.name.clone()).or_default() += 1,
+                &origin,
+                &opts.allowlist,
+                &mut outcomes,
             );
         }
         Err(e) => {
             first_bad.get_or_insert_with(|| e.to_string());
         }
     });
-    for (rule, n) in filtered {
-        *report.excluded.entry(rule).or_default() += n;
-    }
+    report.outside_window = outside_window;
     report.stats = stats;
     report.error = match (error, first_bad) {
         (Some(e), _) => Some(format!("{name}: {e}")),

@@ -23,6 +23,10 @@ pub struct Summary {
     pub alerts: BTreeMap<String, u64>,
     /// Matches that filter documents or config exclusions kept from alerting, by rule.
     pub excluded: BTreeMap<String, u64>,
+    /// Alerts held back by suppression windows, by rule.
+    pub suppressed: BTreeMap<String, u64>,
+    /// Correlation events dropped or groups evicted by the state caps, by correlation.
+    pub correlation_dropped: BTreeMap<String, u64>,
     pub elapsed: Duration,
     /// Peak resident memory of the process, where the platform tells it.
     pub peak_rss: Option<u64>,
@@ -84,18 +88,20 @@ impl fmt::Display for Summary {
             "  skipped: {} digest files, {} records outside --since/--until, {} unusable records",
             self.digests, self.outside_window, self.unusable_records
         )?;
-        if !self.excluded.is_empty() {
-            let list: Vec<String> = self
-                .excluded
-                .iter()
-                .map(|(r, n)| format!("{r} {n}"))
-                .collect();
-            writeln!(
-                f,
-                "  excluded (filters and exclusions): {}",
-                list.join(", ")
-            )?;
-        }
+        let per_rule = |f: &mut fmt::Formatter<'_>, what: &str, map: &BTreeMap<String, u64>| {
+            if map.is_empty() {
+                return Ok(());
+            }
+            let list: Vec<String> = map.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            writeln!(f, "  {what}: {}", list.join(", "))
+        };
+        per_rule(f, "excluded (filters and exclusions)", &self.excluded)?;
+        per_rule(f, "suppressed", &self.suppressed)?;
+        per_rule(
+            f,
+            "correlation state over its caps (events dropped + groups evicted)",
+            &self.correlation_dropped,
+        )?;
         if self.undelivered > 0 {
             writeln!(
                 f,

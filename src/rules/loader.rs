@@ -100,8 +100,10 @@ pub fn load(sources: &RuleSources) -> Result<(RuleSet, Vec<String>), Vec<RuleErr
     {
         add_file(&mut builder, &path);
     }
-    let notes = std::mem::take(&mut builder.notes);
-    builder.build().map(|set| (set, notes))
+    builder.build().map(|mut set| {
+        let notes = std::mem::take(&mut set.notes);
+        (set, notes)
+    })
 }
 
 pub fn add_file(builder: &mut RuleSetBuilder, path: &Path) {

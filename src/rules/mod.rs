@@ -3,6 +3,7 @@
 pub mod allowlist;
 mod error;
 mod index;
+pub mod link;
 pub mod loader;
 pub mod matcher;
 pub mod sigma;
@@ -17,7 +18,8 @@ use serde_yaml_ng::Value as Yaml;
 
 pub use error::{DocError, RuleError};
 pub use index::{anchor_of, Anchor};
-pub use sigma::{Rule, RuleMeta};
+pub use link::Correlation;
+pub use sigma::{Feed, Rule, RuleMeta, Suppress};
 
 use index::Index;
 use matcher::EvalCtx;
@@ -72,8 +74,11 @@ impl fmt::Display for Level {
 #[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    correlations: Vec<Correlation>,
     fields: FieldSet,
     index: Index,
+    /// Documents skipped on purpose, with the reason, for the user to see.
+    pub notes: Vec<String>,
 }
 
 impl RuleSet {
@@ -84,6 +89,27 @@ impl RuleSet {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    pub fn correlations(&self) -> &[Correlation] {
+        &self.correlations
+    }
+
+    /// Whether a rule or correlation with this name or id is loaded.
+    pub fn has(&self, name: &str) -> bool {
+        self.rules
+            .iter()
+            .map(|r| &r.meta)
+            .chain(self.correlations.iter().map(|c| &c.meta))
+            .any(|m| m.name == name || m.id == name)
+    }
+
+    /// The metadata of every rule and correlation, for places that only need names and levels.
+    pub fn metas(&self) -> impl Iterator<Item = &RuleMeta> {
+        self.rules
+            .iter()
+            .map(|r| &r.meta)
+            .chain(self.correlations.iter().map(|c| &c.meta))
     }
 
     pub fn len(&self) -> usize {
@@ -100,19 +126,22 @@ impl RuleSet {
         &'s self,
         record: &Record,
         scratch: &mut Vec<u32>,
-        hit: impl FnMut(&'s Rule),
+        mut hit: impl FnMut(&'s Rule),
     ) {
-        self.for_each_outcome(record, scratch, hit, |_| {});
+        self.for_each_outcome(record, scratch, |rule, filtered| {
+            if !filtered {
+                hit(rule)
+            }
+        });
     }
 
-    /// Like [`RuleSet::for_each_match`], and calls `excluded` for every rule that matched but
-    /// whose filter documents exclude the record.
+    /// Like [`RuleSet::for_each_match`], and also reports rules that matched but whose filter
+    /// documents exclude the record (`filtered` is true for those).
     pub fn for_each_outcome<'s>(
         &'s self,
         record: &Record,
         scratch: &mut Vec<u32>,
-        mut hit: impl FnMut(&'s Rule),
-        mut excluded: impl FnMut(&'s Rule),
+        mut each: impl FnMut(&'s Rule, bool),
     ) {
         self.index.candidates(&record.fields, scratch);
         let ctx = EvalCtx::new(&record.fields, record.raw);
@@ -129,38 +158,52 @@ impl RuleSet {
                 let f = &x.detection;
                 f.condition.eval(&f.searches, &ctx)
             });
-            if filtered {
-                excluded(rule);
-            } else {
-                hit(rule);
-            }
+            each(rule, filtered);
         }
     }
 
-    /// Keeps only the named rules (by `name` or `id`); unknown names are an error.
+    /// Keeps only the named rules and correlations (by `name` or `id`), plus the base rules
+    /// the kept correlations need; unknown names are an error.
     pub fn retain_named(self, names: &[String]) -> Result<RuleSet, String> {
         if names.is_empty() {
             return Ok(self);
         }
-        for n in names {
-            if !self
-                .rules
-                .iter()
-                .any(|r| r.meta.name == *n || r.meta.id == *n)
-            {
-                return Err(format!("no rule named {n:?} is loaded"));
+        if let Some(n) = names.iter().find(|n| !self.has(n)) {
+            return Err(format!("no rule named {n:?} is loaded"));
+        }
+        let named = |m: &RuleMeta| names.iter().any(|n| m.name == *n || m.id == *n);
+        // Old correlation index → new one, for the correlations kept.
+        let mut renumber = vec![None; self.correlations.len()];
+        let mut correlations = Vec::new();
+        for (i, c) in self.correlations.into_iter().enumerate() {
+            if named(&c.meta) {
+                renumber[i] = Some(correlations.len() as u32);
+                correlations.push(c);
             }
         }
-        let rules: Vec<Rule> = self
-            .rules
-            .into_iter()
-            .filter(|r| names.iter().any(|n| r.meta.name == *n || r.meta.id == *n))
-            .collect();
+        let mut rules = Vec::new();
+        for mut rule in self.rules {
+            rule.feeds
+                .retain_mut(|f| match renumber[f.correlation as usize] {
+                    Some(n) => {
+                        f.correlation = n;
+                        true
+                    }
+                    None => false,
+                });
+            let selected = named(&rule.meta);
+            if selected || !rule.feeds.is_empty() {
+                rule.generates = link::generates(&rule, &correlations, selected);
+                rules.push(rule);
+            }
+        }
         let index = Index::build(&rules);
         Ok(RuleSet {
             rules,
+            correlations,
             fields: self.fields,
             index,
+            notes: self.notes,
         })
     }
 }
@@ -171,6 +214,7 @@ pub struct RuleSetBuilder {
     fields: FieldSet,
     rules: Vec<Rule>,
     filters: Vec<sigma::rule::Filter>,
+    correlations: Vec<sigma::correlation::CorrelationDoc>,
     errors: Vec<RuleError>,
     /// Documents skipped on purpose, with the reason, for the user to see.
     pub notes: Vec<String>,
@@ -205,6 +249,7 @@ impl RuleSetBuilder {
             match sigma::rule::parse(&doc, file, &mut self.fields) {
                 Ok(Parsed::Rule(rule)) => self.rules.push(*rule),
                 Ok(Parsed::Filter(filter)) => self.filters.push(*filter),
+                Ok(Parsed::Correlation(c)) => self.correlations.push(*c),
                 Ok(Parsed::Skipped(why)) => self.notes.push(format!(
                     "{file}: skipped {}: {why}",
                     title.map_or_else(|| format!("document {}", n + 1), |t| format!("rule {t:?}"))
@@ -220,53 +265,51 @@ impl RuleSetBuilder {
 
     /// Compiles the rules, refusing duplicate names or ids. All problems are reported at once.
     pub fn build(mut self) -> Result<RuleSet, Vec<RuleError>> {
+        // Rules and correlations share one namespace: either can be referenced by name or id.
         let mut seen: HashMap<String, String> = HashMap::new();
-        for rule in &self.rules {
-            let mut keys = vec![("name", &rule.meta.name)];
-            if rule.meta.id != rule.meta.name {
-                keys.push(("id", &rule.meta.id));
+        let metas = self
+            .rules
+            .iter()
+            .map(|r| &r.meta)
+            .chain(self.correlations.iter().map(|c| &c.meta));
+        for meta in metas {
+            let mut keys = vec![("name", &meta.name)];
+            if meta.id != meta.name {
+                keys.push(("id", &meta.id));
             }
             for (what, key) in keys {
-                if let Some(first) = seen.insert(key.clone(), rule.meta.file.clone()) {
+                if let Some(first) = seen.insert(key.clone(), meta.file.clone()) {
                     self.errors.push(RuleError {
-                        file: rule.meta.file.clone(),
-                        title: Some(rule.meta.title.clone()),
+                        file: meta.file.clone(),
+                        title: Some(meta.title.clone()),
                         key: Some(what.into()),
                         message: format!("{key:?} is already used by a rule in {first}"),
                     });
                 }
             }
         }
-        // Filters attach to the rules they name; naming a rule that is not loaded is an error,
-        // since the exclusion would silently do nothing.
-        for filter in std::mem::take(&mut self.filters) {
-            for target in &filter.rules {
-                match self
-                    .rules
-                    .iter_mut()
-                    .find(|r| r.meta.name == *target || r.meta.id == *target)
-                {
-                    Some(rule) => rule.exclusions.push(sigma::rule::Exclusion {
-                        filter: filter.title.clone(),
-                        detection: filter.detection.clone(),
-                    }),
-                    None => self.errors.push(RuleError {
-                        file: filter.file.clone(),
-                        title: Some(filter.title.clone()),
-                        key: Some("filter.rules".into()),
-                        message: format!("no rule named {target:?} is loaded"),
-                    }),
-                }
-            }
-        }
+        link::attach_filters(
+            &mut self.rules,
+            std::mem::take(&mut self.filters),
+            &mut self.errors,
+        );
+        let correlations = link::link_correlations(
+            &mut self.rules,
+            std::mem::take(&mut self.correlations),
+            &mut self.fields,
+            &mut self.errors,
+            &mut self.notes,
+        );
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
         let index = Index::build(&self.rules);
         Ok(RuleSet {
             rules: self.rules,
+            correlations,
             fields: self.fields,
             index,
+            notes: self.notes,
         })
     }
 }

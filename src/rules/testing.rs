@@ -5,14 +5,35 @@
 //! rule: root-console-login
 //! tests:
 //!   - name: root signs in with a password
-//!     expect: alert          # or: none
+//!     expect: alert          # exactly one alert; or: none; or a number of alerts
 //!     event: { ...one CloudTrail record or EventBridge event... }
 //! ```
+//!
+//! Correlation rules (and base rules, for several events) take a `sequence` instead of an
+//! `event`: events in arrival order, each optionally repeated. A repeated event gets a fresh
+//! `eventID` per copy, its `eventTime` moved on by `every` per copy, and `{i}` in any string
+//! replaced by the copy's number (0, 1, ...):
+//!
+//! ```yaml
+//!   - name: ten failures in three minutes
+//!     expect: alert
+//!     sequence:
+//!       - event: *failure
+//!         repeat: 10
+//!         every: 20s
+//! ```
+//!
+//! Filter documents are tested through the rules they apply to: an event the filter excludes
+//! is an `expect: none` case of that rule.
 
 use serde::Deserialize;
 use serde_yaml_ng::Value as Yaml;
 
+use super::sigma::correlation::timespan_ms;
 use super::{RuleError, RuleSet};
+use crate::alert::{Alert, Origin};
+use crate::correlate::{self, Engine, Limits, Observation, Outcomes};
+use crate::rules::allowlist::Allowlist;
 use crate::trail;
 
 #[derive(Debug, Clone)]
@@ -20,9 +41,10 @@ pub struct TestCase {
     pub file: String,
     pub rule: String,
     pub name: String,
-    pub expect_alert: bool,
-    /// The event as JSON text, read exactly as a log file would be.
-    pub event: String,
+    /// How many alerts of the rule the events must raise.
+    pub expect: u64,
+    /// The events as JSON text, read exactly as a log file would be.
+    pub events: String,
 }
 
 #[derive(Deserialize)]
@@ -37,12 +59,36 @@ struct TestFile {
 struct TestEntry {
     name: String,
     expect: Expect,
+    #[serde(default)]
+    event: Option<Yaml>,
+    #[serde(default)]
+    sequence: Option<Vec<Step>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Step {
     event: Yaml,
+    #[serde(default = "one")]
+    repeat: u32,
+    #[serde(default)]
+    every: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Expect {
+    Count(u64),
+    Word(Word),
 }
 
 #[derive(Deserialize, PartialEq)]
 #[serde(rename_all = "lowercase")]
-enum Expect {
+enum Word {
     Alert,
     None,
 }
@@ -58,27 +104,80 @@ pub fn parse_tests(file: &str, text: &str) -> Result<Vec<TestCase>, RuleError> {
     let mut out = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(text) {
         let tf = TestFile::deserialize(doc).map_err(|e| err(format!("invalid tests file: {e}")))?;
-        for mut t in tf.tests {
-            // `<<: *anchor` lets a near miss restate only what differs from the hit.
-            t.event
-                .apply_merge()
-                .map_err(|e| err(format!("test {:?}: {e}", t.name)))?;
-            let event = serde_json::to_string(&t.event).map_err(|e| {
-                err(format!(
-                    "test {:?}: event is not JSON-compatible: {e}",
-                    t.name
-                ))
-            })?;
+        for t in tf.tests {
+            let at = |m: String| err(format!("test {:?}: {m}", t.name));
+            let events = match (t.event, t.sequence) {
+                (Some(event), None) => json(event).map_err(at)?,
+                (None, Some(steps)) => sequence(steps).map_err(at)?,
+                _ => return Err(at("give either event or sequence".into())),
+            };
             out.push(TestCase {
                 file: file.to_string(),
                 rule: tf.rule.clone(),
                 name: t.name,
-                expect_alert: t.expect == Expect::Alert,
-                event,
+                expect: match t.expect {
+                    Expect::Count(n) => n,
+                    Expect::Word(Word::Alert) => 1,
+                    Expect::Word(Word::None) => 0,
+                },
+                events,
             });
         }
     }
     Ok(out)
+}
+
+/// One event as JSON text; `<<: *anchor` lets a near miss restate only what differs.
+fn json(mut event: Yaml) -> Result<String, String> {
+    event.apply_merge().map_err(|e| e.to_string())?;
+    serde_json::to_string(&event).map_err(|e| format!("event is not JSON-compatible: {e}"))
+}
+
+/// The steps expanded into one CloudTrail log document (`{"Records": [...]}`).
+fn sequence(steps: Vec<Step>) -> Result<String, String> {
+    let mut records = Vec::new();
+    for step in steps {
+        let base: serde_json::Value = serde_json::from_str(&json(step.event)?).unwrap_or_default();
+        let every = step
+            .every
+            .as_deref()
+            .map(timespan_ms)
+            .transpose()?
+            .unwrap_or(0);
+        let time = base
+            .get("eventTime")
+            .and_then(|t| t.as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        let id = base.get("eventID").and_then(|t| t.as_str()).unwrap_or("");
+        for i in 0..step.repeat {
+            let mut event = number(base.clone(), i);
+            if step.repeat > 1 {
+                let copy_id =
+                    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{id}/{i}").as_bytes());
+                event["eventID"] = copy_id.to_string().into();
+                if let Some(t) = time {
+                    let t = t + chrono::Duration::milliseconds(every * i as i64);
+                    event["eventTime"] = t
+                        .to_utc()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        .into();
+                }
+            }
+            records.push(event);
+        }
+    }
+    Ok(serde_json::json!({ "Records": records }).to_string())
+}
+
+/// `{i}` in every string becomes the copy's number.
+fn number(v: serde_json::Value, i: u32) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains("{i}") => Value::String(s.replace("{i}", &i.to_string())),
+        Value::Array(a) => Value::Array(a.into_iter().map(|v| number(v, i)).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, number(v, i))).collect()),
+        other => other,
+    }
 }
 
 /// The result of one test case; `failure` says what went wrong.
@@ -88,36 +187,77 @@ pub struct Outcome {
     pub failure: Option<String>,
 }
 
-/// Runs each case through the same reader and matcher as a replay.
+/// Collects what correlations need; base rules are counted by their matches instead (a rule
+/// that only feeds correlations still has tests of its own).
+#[derive(Default)]
+struct Collect {
+    observations: Vec<Observation>,
+}
+
+impl Outcomes for Collect {
+    fn alert(&mut self, _alert: Alert) {}
+    fn observation(&mut self, o: Observation) {
+        self.observations.push(o);
+    }
+    fn excluded(&mut self, _rule: &str) {}
+}
+
+/// Runs each case through the same reader, matcher and correlation engine as a replay, with
+/// events in the order the test gives them.
 pub fn run(set: &RuleSet, cases: Vec<TestCase>) -> Vec<Outcome> {
     let mut scratch = Vec::new();
+    let origin = Origin::File {
+        file: "<test>".into(),
+    };
+    let allowlist = Allowlist::default();
     cases
         .into_iter()
         .map(|case| {
-            if !set.rules().iter().any(|r| r.meta.name == case.rule) {
+            if !set.has(&case.rule) {
                 return Outcome {
                     failure: Some(format!("no rule named {:?} is loaded", case.rule)),
                     case,
                 };
             }
-            let mut fired = false;
+            let mut engine = Engine::new(set.correlations(), Limits::default());
+            let mut collect = Collect::default();
+            let mut alerts = Vec::new();
+            let mut base_matches = 0;
             let mut record_error = None;
-            let (stats, err) =
-                trail::read_stream(case.event.as_bytes(), set.fields(), |rec| match rec {
-                    Ok(rec) => set.for_each_match(&rec, &mut scratch, |rule| {
-                        fired |= rule.meta.name == case.rule;
-                    }),
+            let (_, err) =
+                trail::read_stream(case.events.as_bytes(), set.fields(), |rec| match rec {
+                    Ok(rec) => {
+                        set.for_each_match(&rec, &mut scratch, |r| {
+                            base_matches += (r.meta.name == case.rule) as u64
+                        });
+                        correlate::detect(
+                            set,
+                            &rec,
+                            &mut scratch,
+                            &origin,
+                            &allowlist,
+                            &mut collect,
+                        );
+                        for o in collect.observations.drain(..) {
+                            engine.observe(o, &mut alerts);
+                        }
+                    }
                     Err(e) => record_error = Some(e.to_string()),
                 });
+            engine.flush(&mut alerts);
+            let is_base = set.rules().iter().any(|r| r.meta.name == case.rule);
+            let got = if is_base {
+                base_matches
+            } else {
+                alerts.iter().filter(|a| a.rule.name == case.rule).count() as u64
+            };
             let failure = if let Some(e) = err.map(|e| e.to_string()).or(record_error) {
-                Some(format!("event could not be read: {e}"))
-            } else if stats.records != 1 {
-                Some(format!("expected one event, read {}", stats.records))
-            } else if fired != case.expect_alert {
-                Some(if case.expect_alert {
-                    "expected an alert, got none".to_string()
-                } else {
-                    "expected no alert, but the rule fired".to_string()
+                Some(format!("events could not be read: {e}"))
+            } else if got != case.expect {
+                Some(match (case.expect, got) {
+                    (0, n) => format!("expected no alert, but the rule fired {n} times"),
+                    (1, 0) => "expected an alert, got none".to_string(),
+                    (want, n) => format!("expected {want} alerts, got {n}"),
                 })
             } else {
                 None

@@ -10,6 +10,8 @@ use tokio_util::io::SyncIoBridge;
 
 use super::notification::ObjectRef;
 use crate::alert::{Alert, Origin};
+use crate::correlate::{self, Observation, Outcomes};
+use crate::rules::allowlist::Allowlist;
 use crate::rules::RuleSet;
 use crate::trail::{self, StreamStats, TrailError};
 
@@ -51,11 +53,39 @@ impl FetchError {
 pub struct ObjectRead {
     pub stats: StreamStats,
     pub alerts: Vec<Alert>,
-    /// Names of the rules whose match a filter document excluded, once per excluded match.
+    /// Matches that feed correlations.
+    pub observations: Vec<Observation>,
+    /// Names of the rules whose match a filter document or exclusion kept from counting, once
+    /// per excluded match.
     pub excluded: Vec<String>,
     /// The first unusable record, if any (the rest of the object was still read).
     pub first_bad_record: Option<String>,
 }
+
+impl ObjectRead {
+    /// Adds another object's matches (the stats stay this object's).
+    pub fn absorb(&mut self, other: ObjectRead) {
+        self.alerts.extend(other.alerts);
+        self.observations.extend(other.observations);
+        self.excluded.extend(other.excluded);
+    }
+}
+
+impl Outcomes for ObjectRead {
+    fn alert(&mut self, alert: Alert) {
+        self.alerts.push(alert);
+    }
+    fn observation(&mut self, observation: Observation) {
+        self.observations.push(observation);
+    }
+    fn excluded(&mut self, rule: &str) {
+        self.excluded.push(rule.to_string());
+    }
+}
+
+/// A failed read, with what the readable part gave (its alerts still go out; a redelivery
+/// deduplicates them).
+pub type Failed = (FetchError, ObjectRead);
 
 fn backoff() -> ExponentialBuilder {
     ExponentialBuilder::default()
@@ -67,19 +97,17 @@ fn backoff() -> ExponentialBuilder {
 
 /// Reads and matches one object. Transient failures (throttling, 5xx, timeouts, dropped
 /// connections, also in the middle of the body) are retried from the start of the object.
-/// With `alerts_so_far`, alerts of a content error's readable part are still returned.
 pub async fn read_object(
     client: &aws_sdk_s3::Client,
     obj: &ObjectRef,
     rules: Arc<RuleSet>,
-) -> Result<ObjectRead, (FetchError, Vec<Alert>)> {
-    let attempt = || read_once(client, obj, rules.clone());
+    allowlist: Arc<Allowlist>,
+) -> Result<ObjectRead, Failed> {
+    let attempt = || read_once(client, obj, rules.clone(), allowlist.clone());
     attempt
         .retry(backoff())
-        .when(|(e, _): &(FetchError, Vec<Alert>)| matches!(e, FetchError::Transient { .. }))
-        .notify(|(e, _): &(FetchError, Vec<Alert>), wait| {
-            tracing::debug!(error = %e, ?wait, "retrying S3 object")
-        })
+        .when(|(e, _): &Failed| matches!(e, FetchError::Transient { .. }))
+        .notify(|(e, _): &Failed, wait| tracing::debug!(error = %e, ?wait, "retrying S3 object"))
         .await
 }
 
@@ -87,7 +115,8 @@ async fn read_once(
     client: &aws_sdk_s3::Client,
     obj: &ObjectRef,
     rules: Arc<RuleSet>,
-) -> Result<ObjectRead, (FetchError, Vec<Alert>)> {
+    allowlist: Arc<Allowlist>,
+) -> Result<ObjectRead, Failed> {
     let (bucket, key) = (obj.bucket.clone(), obj.key.clone());
     let resp = client
         .get_object()
@@ -95,7 +124,7 @@ async fn read_once(
         .key(&key)
         .send()
         .await
-        .map_err(|e| (classify(e, &bucket, &key), vec![]))?;
+        .map_err(|e| (classify(e, &bucket, &key), ObjectRead::default()))?;
     let bridge = SyncIoBridge::new(resp.body.into_async_read());
     let origin = Origin::S3 {
         bucket: bucket.clone(),
@@ -105,12 +134,7 @@ async fn read_once(
         let mut out = ObjectRead::default();
         let mut scratch = Vec::new();
         let (stats, error) = trail::read_stream(bridge, rules.fields(), |rec| match rec {
-            Ok(rec) => rules.for_each_outcome(
-                &rec,
-                &mut scratch,
-                |rule| out.alerts.push(Alert::new(&rule.meta, &rec, &origin)),
-                |rule| out.excluded.push(rule.meta.name.clone()),
-            ),
+            Ok(rec) => correlate::detect(&rules, &rec, &mut scratch, &origin, &allowlist, &mut out),
             Err(e) => {
                 out.first_bad_record.get_or_insert_with(|| e.to_string());
             }
@@ -126,7 +150,7 @@ async fn read_once(
                 key: key.clone(),
                 message: format!("reader task failed: {e}"),
             },
-            vec![],
+            ObjectRead::default(),
         )
     })?;
     match error {
@@ -137,7 +161,7 @@ async fn read_once(
                 key,
                 message: format!("reading the body: {e}"),
             },
-            read.alerts,
+            read,
         )),
         Some(source) => Err((
             FetchError::Content {
@@ -145,7 +169,7 @@ async fn read_once(
                 key,
                 source,
             },
-            read.alerts,
+            read,
         )),
     }
 }

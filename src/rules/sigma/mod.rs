@@ -1,8 +1,9 @@
 //! Sigma, trailwatch's rule language: documents, detections, conditions and modifiers.
 
 pub mod condition;
+pub mod correlation;
 pub mod detection;
 pub mod modifiers;
 pub mod rule;
 
-pub use rule::{Parsed, Rule, RuleMeta};
+pub use rule::{Feed, Parsed, Rule, RuleMeta, Suppress};

@@ -4,8 +4,9 @@ use serde_yaml_ng::Value as Yaml;
 
 use super::super::error::DocError;
 use super::super::Level;
+use super::correlation;
 use super::detection::{self, Detection};
-use crate::trail::FieldSet;
+use crate::trail::{FieldId, FieldSet};
 
 /// What a rule says about itself; this is what alerts carry.
 #[derive(Debug, Clone)]
@@ -21,6 +22,24 @@ pub struct RuleMeta {
     pub falsepositives: Vec<String>,
     /// Where the rule was loaded from.
     pub file: String,
+    /// `trailwatch.suppress`: at most one alert per key per window.
+    pub suppress: Option<Suppress>,
+}
+
+/// A rule's own suppression policy, from the trailwatch-specific key of its document:
+///
+/// ```yaml
+/// trailwatch:
+///   suppress:
+///     window: 1h
+///     by: [userIdentity.arn, sourceIPAddress]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppress {
+    pub window_ms: i64,
+    /// Dotted event fields making up the key; empty means one key for the whole rule (or, for
+    /// a correlation, its group).
+    pub by: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -29,6 +48,24 @@ pub struct Rule {
     pub detection: Detection,
     /// Filter documents aimed at this rule: an event matching any of them does not alert.
     pub exclusions: Vec<Exclusion>,
+    /// Correlations this rule's matches feed.
+    pub feeds: Vec<Feed>,
+    /// Whether a match alerts on its own: false when every correlation referencing the rule
+    /// says `generate: false` (the Sigma default).
+    pub generates: bool,
+}
+
+/// How one base rule's matches feed one correlation.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    /// Index of the correlation in the rule set.
+    pub correlation: u32,
+    /// Position of the rule in the correlation's `rules` (the step of a temporal sequence).
+    pub step: u16,
+    /// The group-by fields, resolved through aliases for this rule.
+    pub group: Vec<FieldId>,
+    /// The value_count field, resolved the same way.
+    pub value: Option<FieldId>,
 }
 
 /// A Sigma filter document (`filter:` with `rules:`), before it is attached to its rules.
@@ -54,6 +91,7 @@ pub struct Exclusion {
 pub enum Parsed {
     Rule(Box<Rule>),
     Filter(Box<Filter>),
+    Correlation(Box<correlation::CorrelationDoc>),
     /// A valid document trailwatch does not run, and why (shown as a note).
     Skipped(String),
 }
@@ -67,10 +105,8 @@ pub fn parse(doc: &Yaml, file: &str, fields: &mut FieldSet) -> Result<Parsed, Do
     if !doc.is_mapping() {
         return Err(DocError::doc("a rule document must be a YAML map"));
     }
-    if doc.get("correlation").is_some() {
-        return Ok(Parsed::Skipped(
-            "correlation rules are not supported yet".into(),
-        ));
+    if let Some(c) = doc.get("correlation") {
+        return correlation::parse(doc, c, file);
     }
     if let Some(filter) = doc.get("filter") {
         return parse_filter(doc, filter, file, fields);
@@ -89,6 +125,22 @@ pub fn parse(doc: &Yaml, file: &str, fields: &mut FieldSet) -> Result<Parsed, Do
         return Ok(Parsed::Skipped(why));
     }
 
+    let meta = meta(doc, title, file)?;
+    let detection = doc
+        .get("detection")
+        .ok_or_else(|| DocError::at("detection", "missing"))?;
+    let detection = detection::compile(detection, fields)?;
+    Ok(Parsed::Rule(Box::new(Rule {
+        meta,
+        detection,
+        exclusions: Vec::new(),
+        feeds: Vec::new(),
+        generates: true,
+    })))
+}
+
+/// The metadata every alerting document (rule or correlation) carries.
+pub(super) fn meta(doc: &Yaml, title: String, file: &str) -> Result<RuleMeta, DocError> {
     let name = match string(doc, "name")? {
         Some(n) if is_slug(&n) => n,
         Some(n) => {
@@ -104,26 +156,61 @@ pub fn parse(doc: &Yaml, file: &str, fields: &mut FieldSet) -> Result<Parsed, Do
         Some(l) => l.parse().map_err(|m: String| DocError::at("level", m))?,
         None => Level::Medium,
     };
-    let detection = doc
-        .get("detection")
-        .ok_or_else(|| DocError::at("detection", "missing"))?;
-    let detection = detection::compile(detection, fields)?;
-    Ok(Parsed::Rule(Box::new(Rule {
-        meta: RuleMeta {
-            id,
-            name,
-            title,
-            level,
-            status: string(doc, "status")?,
-            description: string(doc, "description")?.unwrap_or_default(),
-            tags: strings(doc, "tags")?,
-            references: strings(doc, "references")?,
-            falsepositives: strings(doc, "falsepositives")?,
-            file: file.to_string(),
-        },
-        detection,
-        exclusions: Vec::new(),
-    })))
+    Ok(RuleMeta {
+        id,
+        name,
+        title,
+        level,
+        status: string(doc, "status")?,
+        description: string(doc, "description")?.unwrap_or_default(),
+        tags: strings(doc, "tags")?,
+        references: strings(doc, "references")?,
+        falsepositives: strings(doc, "falsepositives")?,
+        file: file.to_string(),
+        suppress: suppress(doc)?,
+    })
+}
+
+/// `trailwatch.suppress`, if the document has it. Other keys under `trailwatch` are refused so
+/// a misspelling does not silently turn suppression off.
+fn suppress(doc: &Yaml) -> Result<Option<Suppress>, DocError> {
+    let Some(tw) = doc.get("trailwatch") else {
+        return Ok(None);
+    };
+    let Yaml::Mapping(map) = tw else {
+        return Err(DocError::at("trailwatch", "must be a map"));
+    };
+    if let Some(k) = map.keys().find(|k| k.as_str() != Some("suppress")) {
+        return Err(DocError::at(
+            "trailwatch",
+            format!("unknown key {k:?} (trailwatch knows: suppress)"),
+        ));
+    }
+    let Some(s) = tw.get("suppress") else {
+        return Ok(None);
+    };
+    let Yaml::Mapping(m) = s else {
+        return Err(DocError::at(
+            "trailwatch.suppress",
+            "must be a map with window and by",
+        ));
+    };
+    if let Some(k) = m
+        .keys()
+        .find(|k| !matches!(k.as_str(), Some("window" | "by")))
+    {
+        return Err(DocError::at(
+            "trailwatch.suppress",
+            format!("unknown key {k:?} (expected window, by)"),
+        ));
+    }
+    let window = string(s, "window")
+        .map_err(|e| DocError::at("trailwatch.suppress.window", e.message))?
+        .ok_or_else(|| DocError::at("trailwatch.suppress.window", "missing"))?;
+    let window_ms = correlation::timespan_ms(&window)
+        .map_err(|m| DocError::at("trailwatch.suppress.window", m))?;
+    let by = strings(s, "by").map_err(|e| DocError::at("trailwatch.suppress.by", e.message))?;
+    Ok(Some(Suppress { window_ms, by }))
 }
 
 /// Why a document's log source is not CloudTrail's, if it is not.
@@ -186,7 +273,7 @@ fn parse_filter(
     })))
 }
 
-fn string(doc: &Yaml, key: &str) -> Result<Option<String>, DocError> {
+pub(super) fn string(doc: &Yaml, key: &str) -> Result<Option<String>, DocError> {
     match doc.get(key) {
         None | Some(Yaml::Null) => Ok(None),
         Some(Yaml::String(s)) => Ok(Some(s.trim().to_string())),
@@ -196,7 +283,7 @@ fn string(doc: &Yaml, key: &str) -> Result<Option<String>, DocError> {
 }
 
 /// A list of strings; a single string is accepted as a list of one.
-fn strings(doc: &Yaml, key: &str) -> Result<Vec<String>, DocError> {
+pub(super) fn strings(doc: &Yaml, key: &str) -> Result<Vec<String>, DocError> {
     match doc.get(key) {
         None | Some(Yaml::Null) => Ok(vec![]),
         Some(Yaml::String(s)) => Ok(vec![s.clone()]),

@@ -1,0 +1,116 @@
+//! The correlation stage: matches of base rules become observations, and an [`Engine`] keeps
+//! per-group windows on event time to raise correlation alerts (Sigma `event_count`,
+//! `value_count`, `temporal`, `temporal_ordered`).
+//!
+//! [`detect`] is the one step every reader runs per record: match, apply exclusions, and split
+//! what matched into alerts (rules that alert on their own) and observations (rules that feed
+//! correlations).
+
+mod engine;
+mod event_key;
+pub mod state;
+mod window;
+
+use std::sync::Arc;
+
+use crate::alert::{Alert, Origin};
+use crate::rules::allowlist::Allowlist;
+use crate::rules::RuleSet;
+use crate::trail::fields::well_known as wk;
+use crate::trail::Record;
+
+pub use engine::{Engine, Limits, Stats};
+pub use event_key::EventKey;
+
+/// One base-rule match that feeds one correlation.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// Index of the correlation in the rule set.
+    pub correlation: u32,
+    /// Position of the base rule in the correlation's `rules`.
+    pub step: u16,
+    /// `eventTime`, in milliseconds since the epoch.
+    pub time_ms: i64,
+    pub event: EventKey,
+    /// Group-by values, in the correlation's order; a missing field is the empty string.
+    pub group: Vec<String>,
+    /// The value_count field's value.
+    pub value: Option<String>,
+    /// The base rule's alert for this event: a correlation alert it completes carries its
+    /// event, origin and record.
+    pub alert: Arc<Alert>,
+}
+
+impl Observation {
+    /// Replay's order: event time, then a fixed tie-break, so the result does not depend on
+    /// which file or thread saw the event first.
+    pub fn sort_key(&self) -> (i64, u32, u16, &EventKey) {
+        (self.time_ms, self.correlation, self.step, &self.event)
+    }
+}
+
+/// Where [`detect`] puts what it found.
+pub trait Outcomes {
+    fn alert(&mut self, alert: Alert);
+    fn observation(&mut self, observation: Observation);
+    /// A rule matched, but a filter document or a config exclusion kept it from counting.
+    fn excluded(&mut self, rule: &str);
+}
+
+/// Matches one record and sorts the results: excluded matches are only counted; the others
+/// alert (unless the rule only feeds correlations) and feed the correlations they belong to.
+pub fn detect(
+    set: &RuleSet,
+    record: &Record,
+    scratch: &mut Vec<u32>,
+    origin: &Origin,
+    allowlist: &Allowlist,
+    out: &mut impl Outcomes,
+) {
+    set.for_each_outcome(record, scratch, |rule, filtered| {
+        if filtered {
+            return out.excluded(&rule.meta.name);
+        }
+        let alert = Alert::new(&rule.meta, record, origin);
+        if allowlist.excludes(&alert) {
+            return out.excluded(&rule.meta.name);
+        }
+        if rule.feeds.is_empty() {
+            return out.alert(alert);
+        }
+        // Without an event time an event cannot be placed in a window; it still alerts if
+        // the rule does.
+        let time = record
+            .fields
+            .str(wk::EVENT_TIME)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis());
+        let alert = Arc::new(alert);
+        if let Some(time_ms) = time {
+            let event = EventKey::of(alert.event.id.as_deref(), &alert.alert_id);
+            let text = |id| {
+                record
+                    .fields
+                    .get(id)
+                    .first()
+                    .and_then(|v| v.text())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            for feed in &rule.feeds {
+                out.observation(Observation {
+                    correlation: feed.correlation,
+                    step: feed.step,
+                    time_ms,
+                    event: event.clone(),
+                    group: feed.group.iter().map(|&id| text(id)).collect(),
+                    value: feed.value.map(text),
+                    alert: alert.clone(),
+                });
+            }
+        }
+        if rule.generates {
+            out.alert(Arc::unwrap_or_clone(alert));
+        }
+    });
+}

@@ -1,0 +1,159 @@
+//! One group's events for one correlation, kept in event-time order, and the search for a
+//! window that satisfies the correlation's condition.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::EventKey;
+use crate::alert::Alert;
+use crate::rules::sigma::correlation::Kind;
+use crate::rules::Correlation;
+
+/// One event in a group. About 64 bytes plus the value's text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Entry {
+    pub time: i64,
+    pub step: u16,
+    pub id: EventKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Box<str>>,
+    /// Already part of a correlation alert: it does not count again, and stays only to
+    /// recognise a redelivery of the same event.
+    #[serde(default)]
+    pub used: bool,
+    /// The correlation alert this event completed, sent again if the event is redelivered
+    /// (its first delivery may have failed at a sink).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fired: Option<Box<Alert>>,
+    /// For conditions decided when the window ends: this event's own alert, in case it turns
+    /// out to be the last event of a window that matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<Box<Alert>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(super) struct Group {
+    /// Sorted by (time, step, id): on equal times (CloudTrail has one-second resolution) the
+    /// earlier step of a sequence comes first.
+    pub entries: Vec<Entry>,
+    /// For conditions decided when the window ends: the start of the open window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<i64>,
+    /// The newest event time: groups idle the longest are evicted first.
+    pub last_time: i64,
+}
+
+fn order(e: &Entry) -> (i64, u16, &EventKey) {
+    (e.time, e.step, &e.id)
+}
+
+impl Group {
+    /// The position of the same event for the same step, if it is already here.
+    pub fn find(&self, id: &EventKey, step: u16) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.step == step && e.id == *id)
+    }
+
+    /// Inserts in order and returns the entry's position.
+    pub fn insert(&mut self, entry: Entry) -> usize {
+        let at = self.entries.partition_point(|e| order(e) < order(&entry));
+        self.last_time = self.last_time.max(entry.time);
+        self.entries.insert(at, entry);
+        at
+    }
+
+    /// For threshold conditions (only lower bounds): a window of the correlation's timespan
+    /// that contains entry `p` and whose unused entries meet the condition. Windows start at
+    /// each unused entry from `p.time - timespan` on; the first that matches wins. Returns the
+    /// positions of its unused entries.
+    pub fn threshold_window(&self, p: usize, corr: &Correlation) -> Option<Vec<usize>> {
+        let span = corr.timespan_ms;
+        let t = self.entries[p].time;
+        let lo = self.entries.partition_point(|e| e.time < t - span);
+        for s in lo..=p {
+            if self.entries[s].used {
+                continue;
+            }
+            let end = self.entries[s].time + span;
+            let hi = self.entries.partition_point(|e| e.time <= end);
+            let members: Vec<usize> = (s..hi).filter(|&i| !self.entries[i].used).collect();
+            if corr.condition.holds(self.measure(corr, &members)) {
+                return Some(members);
+            }
+            if hi == self.entries.len() {
+                // Windows starting later hold a subset of this one: none can match either.
+                break;
+            }
+        }
+        None
+    }
+
+    /// For other conditions: closes the open window if it ended before `watermark`, and moves
+    /// it past its events. Returns the window's unused entries and, when they meet the
+    /// condition, the alert of its last event. None while the window is still open.
+    pub fn close_window(
+        &mut self,
+        corr: &Correlation,
+        watermark: i64,
+    ) -> Option<(Vec<usize>, Option<Box<Alert>>)> {
+        let start = self.window_start?;
+        let end = start + corr.timespan_ms;
+        if end >= watermark {
+            return None;
+        }
+        let members: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| {
+                let e = &self.entries[i];
+                !e.used && e.time >= start && e.time <= end
+            })
+            .collect();
+        let matched = !members.is_empty() && corr.condition.holds(self.measure(corr, &members));
+        let trigger = match members.last() {
+            Some(&last) if matched => self.entries[last].alert.take(),
+            _ => None,
+        };
+        for &i in &members {
+            self.entries[i].used = true;
+            self.entries[i].alert = None;
+        }
+        self.window_start = self
+            .entries
+            .iter()
+            .find(|e| !e.used && e.time > end)
+            .map(|e| e.time);
+        Some((members, trigger))
+    }
+
+    /// What the correlation counts over these entries.
+    pub fn measure(&self, corr: &Correlation, members: &[usize]) -> u64 {
+        let entries = members.iter().map(|&i| &self.entries[i]);
+        match corr.kind {
+            Kind::EventCount => members.len() as u64,
+            Kind::ValueCount => entries
+                .filter_map(|e| e.value.as_deref())
+                .collect::<HashSet<_>>()
+                .len() as u64,
+            Kind::Temporal => entries.map(|e| e.step).collect::<HashSet<_>>().len() as u64,
+            // How many of the rules appear in order: a greedy scan finds the longest prefix.
+            Kind::TemporalOrdered => {
+                let mut next = 0u16;
+                for e in entries {
+                    if e.step == next {
+                        next += 1;
+                    }
+                }
+                next as u64
+            }
+        }
+    }
+
+    /// Drops entries no future window can include (older than `before`), except those of a
+    /// window still open. True when nothing is left.
+    pub fn prune(&mut self, before: i64) -> bool {
+        let keep_from = self.window_start.unwrap_or(i64::MAX).min(before);
+        self.entries.retain(|e| e.time >= keep_from);
+        self.entries.is_empty() && self.window_start.is_none()
+    }
+}

@@ -1,0 +1,133 @@
+//! The daemon's state between messages: correlation windows and suppression keys. Both are
+//! decided under one lock, per message, in event-time order; both survive a rule reload and,
+//! with `correlation.state_file`, a restart.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::Alert;
+use crate::config::Config;
+use crate::correlate::state::Snapshot;
+use crate::correlate::{Engine, Observation};
+use crate::metrics::Metrics;
+use crate::rules::RuleSet;
+use crate::suppress::{KeyState, Suppressor};
+
+pub struct Stateful {
+    engine: Engine,
+    suppressor: Suppressor,
+}
+
+/// What the state file holds.
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    saved_at: String,
+    correlation: Snapshot,
+    suppression: HashMap<String, KeyState>,
+}
+
+const STATE_VERSION: u32 = 1;
+
+impl Stateful {
+    pub fn new(set: &RuleSet, cfg: &Config) -> Result<Stateful, String> {
+        Ok(Stateful {
+            engine: Engine::new(set.correlations(), cfg.correlation.limits()?),
+            suppressor: Suppressor::new(set, &cfg.suppress)?,
+        })
+    }
+
+    /// Correlates the observations, then passes every alert (base and correlation) through
+    /// suppression. Returns the alerts to send.
+    pub fn decide(
+        &mut self,
+        alerts: Vec<Alert>,
+        mut observations: Vec<Observation>,
+        metrics: &Metrics,
+    ) -> Vec<Alert> {
+        let mut alerts = alerts;
+        observations.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        for o in observations {
+            self.engine.observe(o, &mut alerts);
+        }
+        for (rule, s) in self.engine.take_stats() {
+            metrics
+                .correlation_late_events_total
+                .with_label_values(&[rule.as_str()])
+                .inc_by(s.late);
+            metrics
+                .correlation_evicted_total
+                .with_label_values(&[rule.as_str()])
+                .inc_by(s.evicted_groups + s.dropped_events);
+            if s.late > 0 {
+                tracing::warn!(correlation = %rule, events = s.late, "events older than correlation.lateness were not counted");
+            }
+        }
+        metrics
+            .correlation_groups
+            .set(self.engine.open_groups() as i64);
+        if self.suppressor.is_empty() {
+            return alerts;
+        }
+        alerts.sort_by_cached_key(|a| (crate::suppress::event_time(a), a.alert_id.clone()));
+        let kept: Vec<Alert> = alerts
+            .into_iter()
+            .filter_map(|a| self.suppressor.decide(a))
+            .collect();
+        for (rule, n) in self.suppressor.take_counts() {
+            metrics
+                .alerts_suppressed_total
+                .with_label_values(&[rule.as_str()])
+                .inc_by(n);
+        }
+        kept
+    }
+
+    /// A new rule set (SIGHUP): windows of correlations still loaded, and suppression keys,
+    /// carry over.
+    pub fn reload(&mut self, set: &RuleSet, cfg: &Config) -> Result<(), String> {
+        let mut next = Stateful::new(set, cfg)?;
+        next.engine.restore(self.engine.snapshot());
+        next.suppressor.restore(self.suppressor.snapshot());
+        *self = next;
+        Ok(())
+    }
+
+    /// Writes the state file atomically (a temporary file renamed over the old one).
+    pub fn save(&self, path: &Path) -> Result<usize, String> {
+        let file = StateFile {
+            version: STATE_VERSION,
+            saved_at: chrono::Utc::now().to_rfc3339(),
+            correlation: self.engine.snapshot(),
+            suppression: self.suppressor.snapshot(),
+        };
+        let text = serde_json::to_vec(&file).map_err(|e| e.to_string())?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(self.engine.open_groups())
+    }
+
+    /// Restores a state file, if there is one; returns the groups restored.
+    pub fn load(&mut self, path: &Path) -> Result<usize, String> {
+        let text = match std::fs::read(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let file: StateFile = serde_json::from_slice(&text)
+            .map_err(|e| format!("{}: not a trailwatch state file: {e}", path.display()))?;
+        if file.version != STATE_VERSION {
+            return Err(format!(
+                "{}: state version {} is not {STATE_VERSION}",
+                path.display(),
+                file.version
+            ));
+        }
+        self.suppressor.restore(file.suppression);
+        Ok(self.engine.restore(file.correlation))
+    }
+}

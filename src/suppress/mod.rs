@@ -1,0 +1,224 @@
+//! The suppression stage: at most one alert per rule and key per window, the next one after
+//! the window carrying how many were held back.
+//!
+//! Policies come from a rule's own `trailwatch.suppress` key and from `[[suppress]]` entries
+//! of the configuration (an entry naming the rule wins over the rule's key, which wins over an
+//! entry for every rule). Decisions are idempotent per `alert_id`: an alert seen again (a
+//! redelivered SQS message) gets the same decision as the first time, so a sink that failed
+//! the first time still gets the alert that was sent.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Deserialize;
+
+use crate::alert::Alert;
+use crate::rules::sigma::correlation::timespan_ms;
+use crate::rules::{RuleSet, Suppress};
+
+/// A `[[suppress]]` entry of the configuration.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressConfig {
+    /// Rule names; empty means every rule without a policy of its own.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// `30s`, `10m`, `1h`, `1d`.
+    pub window: String,
+    /// Dotted event fields that make up the key; empty means one key per rule (per group for
+    /// correlations).
+    #[serde(default)]
+    pub by: Vec<String>,
+}
+
+/// How many alert ids a key remembers per window to keep decisions idempotent; beyond it
+/// suppressed alerts are only counted.
+const MAX_HELD_IDS: usize = 10_000;
+/// Keys whose window ended this long ago are forgotten.
+const KEEP_AFTER_WINDOW_MS: i64 = 24 * 3_600_000;
+
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct KeyState {
+    /// Event time of the alert that was sent; the window is `start ± window`.
+    start: i64,
+    window: i64,
+    sent: String,
+    /// The suppressed count the sent alert carried.
+    carried: Option<u64>,
+    held: HashSet<String>,
+    /// Suppressed alerts beyond [`MAX_HELD_IDS`].
+    held_extra: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Suppressor {
+    policies: HashMap<String, Suppress>,
+    keys: HashMap<String, KeyState>,
+    newest: i64,
+    counted: BTreeMap<String, u64>,
+}
+
+impl Suppressor {
+    /// Resolves a policy for every rule and correlation of the set. A config entry naming a
+    /// rule that is not loaded, or with a bad window, is an error naming the entry.
+    pub fn new(set: &RuleSet, config: &[SuppressConfig]) -> Result<Suppressor, String> {
+        let mut global = None;
+        let mut named: HashMap<String, Suppress> = HashMap::new();
+        for (i, c) in config.iter().enumerate() {
+            let window_ms =
+                timespan_ms(&c.window).map_err(|m| format!("suppress[{i}].window: {m}"))?;
+            let policy = Suppress {
+                window_ms,
+                by: c.by.clone(),
+            };
+            if c.rules.is_empty() {
+                global = Some(policy);
+                continue;
+            }
+            for r in &c.rules {
+                if !set.has(r) {
+                    return Err(format!(
+                        "suppress[{i}].rules: no rule named {r:?} is loaded"
+                    ));
+                }
+                named.insert(r.clone(), policy.clone());
+            }
+        }
+        let mut policies = HashMap::new();
+        for meta in set.metas() {
+            let policy = named
+                .get(&meta.name)
+                .or_else(|| named.get(&meta.id))
+                .or(meta.suppress.as_ref())
+                .or(global.as_ref());
+            if let Some(p) = policy {
+                policies.insert(meta.name.clone(), p.clone());
+            }
+        }
+        Ok(Suppressor {
+            policies,
+            ..Suppressor::default()
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// Whether alerts of this rule go through suppression.
+    pub fn applies(&self, rule: &str) -> bool {
+        self.policies.contains_key(rule)
+    }
+
+    /// Suppressed alerts per rule since the last call.
+    pub fn take_counts(&mut self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut self.counted)
+    }
+
+    /// The alert to send (with `suppressed` set when it closes a window that held some back),
+    /// or None when it is suppressed.
+    pub fn decide(&mut self, mut alert: Alert) -> Option<Alert> {
+        let Some(policy) = self.policies.get(&alert.rule.name) else {
+            return Some(alert);
+        };
+        let t = event_time(&alert);
+        let key = format!("{}\n{}", alert.rule.name, key_of(&alert, &policy.by));
+        let window = policy.window_ms;
+        if t > self.newest {
+            self.newest = t;
+            self.prune();
+        }
+        let id = alert.alert_id.clone();
+        match self.keys.get_mut(&key) {
+            Some(s) if s.sent == id => {
+                alert.suppressed = s.carried;
+                return Some(alert);
+            }
+            Some(s) if s.held.contains(&id) => return None,
+            Some(s) if t >= s.start - window && t < s.start + window => {
+                if s.held.len() < MAX_HELD_IDS {
+                    s.held.insert(id);
+                } else {
+                    s.held_extra += 1;
+                }
+                *self.counted.entry(alert.rule.name.clone()).or_default() += 1;
+                return None;
+            }
+            _ => {}
+        }
+        let carried = self
+            .keys
+            .get(&key)
+            .map(|s| s.held.len() as u64 + s.held_extra)
+            .filter(|&n| n > 0);
+        alert.suppressed = carried;
+        self.keys.insert(
+            key,
+            KeyState {
+                start: t,
+                window,
+                sent: id,
+                carried,
+                held: HashSet::new(),
+                held_extra: 0,
+            },
+        );
+        Some(alert)
+    }
+
+    fn prune(&mut self) {
+        let newest = self.newest;
+        self.keys
+            .retain(|_, s| s.start + s.window + KEEP_AFTER_WINDOW_MS >= newest);
+    }
+
+    /// The open keys, for the daemon's state file.
+    pub fn snapshot(&self) -> HashMap<String, KeyState> {
+        self.keys.clone()
+    }
+
+    pub fn restore(&mut self, keys: HashMap<String, KeyState>) {
+        self.newest = keys.values().map(|s| s.start).max().unwrap_or(0);
+        self.keys = keys;
+    }
+}
+
+/// The alert's event time in milliseconds; an alert without one counts as now.
+pub fn event_time(alert: &Alert) -> i64 {
+    alert
+        .event
+        .time
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or_else(
+            || chrono::Utc::now().timestamp_millis(),
+            |t| t.timestamp_millis(),
+        )
+}
+
+/// The values of the `by` fields in the alert's record; with none given, a correlation's
+/// group (or nothing: one key for the rule).
+fn key_of(alert: &Alert, by: &[String]) -> String {
+    if by.is_empty() {
+        return alert
+            .correlation
+            .as_ref()
+            .map(|c| c.group.values().cloned().collect::<Vec<_>>().join("\u{1f}"))
+            .unwrap_or_default();
+    }
+    let record: serde_json::Value =
+        serde_json::from_str(alert.record.get()).unwrap_or(serde_json::Value::Null);
+    by.iter()
+        .map(|path| {
+            let v = path
+                .split('.')
+                .try_fold(&record, |v, k| v.get(k))
+                .unwrap_or(&serde_json::Value::Null);
+            match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
