@@ -412,3 +412,154 @@ async fn sigterm_in_the_middle_of_a_large_object() {
     assert_eq!(got, expected);
     assert_eq!(aws.depth(&setup.events_queue).await, 0, "{}", log(&log_b));
 }
+
+/// A gzipped CloudTrail log of `n` failed console sign-ins for alice, 10 s apart from
+/// `first_secs` past 09:00, with eventIDs numbered from `first_id`.
+fn failures_log(first_id: u32, n: u32, first_secs: i64) -> Vec<u8> {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-20T09:00:00Z").unwrap();
+    let records: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let t = start + chrono::Duration::seconds(first_secs + 10 * i as i64);
+            serde_json::json!({
+                "eventVersion": "1.09",
+                "userIdentity": {"type": "IAMUser", "accountId": "111122223333", "userName": "alice"},
+                "eventTime": t.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "eventSource": "signin.amazonaws.com",
+                "eventName": "ConsoleLogin",
+                "awsRegion": "us-east-1",
+                "sourceIPAddress": "203.0.113.77",
+                "errorMessage": "Failed authentication",
+                "responseElements": {"ConsoleLogin": "Failure"},
+                "eventID": format!("00000000-0000-4000-8000-{:012}", first_id + i),
+                "eventType": "AwsConsoleSignIn",
+                "recipientAccountId": "111122223333"
+            })
+        })
+        .collect();
+    common::gzip(
+        serde_json::json!({ "Records": records })
+            .to_string()
+            .as_bytes(),
+    )
+}
+
+/// A rolling restart does not blind a brute-force rule: daemon A sees six failures and saves
+/// its open window on SIGTERM; daemon B restores it, sees four more and raises the alert.
+/// Suppression keys survive too: the failures after the first are held back by both daemons
+/// and counted in `trailwatch_alerts_suppressed_total`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn correlation_windows_and_suppression_survive_a_restart() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    let setup = provision(&aws).await;
+    let (hook, hook_url) = Webhook::start(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let config = format!(
+        "[sqs]\nvisibility_timeout_secs = 5\nwait_time_secs = 1\n[correlation]\nstate_file = {:?}\n[[suppress]]\nrules = [\"console-login-failure\"]\nwindow = \"1h\"\nby = [\"userIdentity.userName\"]\n",
+        state.to_str().unwrap()
+    );
+    let args = [
+        "--queue-url",
+        setup.events_queue.as_str(),
+        "--webhook-url",
+        hook_url.as_str(),
+        "--rule",
+        "console-login-brute-force",
+    ];
+    let put = |key: &'static str, body: Vec<u8>| {
+        let s3 = aws.s3.clone();
+        async move {
+            s3.put_object()
+                .bucket("trail")
+                .key(format!(
+                    "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/{key}"
+                ))
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let log = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+
+    let log_a = dir.path().join("a.log");
+    let mut a = tokio::task::block_in_place(|| start(&moto, &config, &args, &log_a));
+    put("a.json.gz", failures_log(0, 6, 0)).await;
+    tokio::task::block_in_place(|| {
+        // The first failure alert goes out after the whole object was correlated.
+        wait_for("daemon A's first alert", Duration::from_secs(60), || {
+            !hook.alert_ids().is_empty()
+        })
+    });
+    assert_eq!(a.metric("trailwatch_correlation_groups"), 1.0);
+    assert_eq!(
+        a.metric("trailwatch_alerts_suppressed_total{rule=\"console-login-failure\"}"),
+        5.0
+    );
+    let status = tokio::task::block_in_place(|| a.stop());
+    assert!(status.success(), "{}", log(&log_a));
+    assert!(
+        log(&log_a).contains("correlation state saved"),
+        "{}",
+        log(&log_a)
+    );
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(
+        saved["correlation"]["groups"]["6b0f8a2e-91c4-5d7e-8a4b-3c2d1e0f9a71"][0][1]["entries"]
+            .as_array()
+            .map(Vec::len),
+        Some(6),
+        "six failures are waiting in the saved window"
+    );
+    assert_eq!(
+        hook.alert_ids().len(),
+        1,
+        "one failure alert, five suppressed"
+    );
+
+    let log_b = dir.path().join("b.log");
+    let b = tokio::task::block_in_place(|| start(&moto, &config, &args, &log_b));
+    assert!(
+        log(&log_b).contains("correlation state restored"),
+        "{}",
+        log(&log_b)
+    );
+    put("b.json.gz", failures_log(6, 4, 60)).await;
+    tokio::task::block_in_place(|| {
+        wait_for("brute-force alert", Duration::from_secs(60), || {
+            hook.bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|a| a["rule"]["name"] == "console-login-brute-force")
+        })
+    });
+    tokio::task::block_in_place(|| {
+        wait_for(
+            "daemon B deleted the message",
+            Duration::from_secs(30),
+            || b.metric("trailwatch_sqs_messages_deleted_total") >= 1.0,
+        )
+    });
+    let bodies = hook.bodies.lock().unwrap().clone();
+    let brute: Vec<&serde_json::Value> = bodies
+        .iter()
+        .filter(|a| a["rule"]["name"] == "console-login-brute-force")
+        .collect();
+    assert_eq!(brute.len(), 1, "{}", log(&log_b));
+    assert_eq!(brute[0]["correlation"]["count"], 10);
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|a| a["rule"]["name"] == "console-login-failure")
+            .count(),
+        1,
+        "the restored suppression key holds back B's failures"
+    );
+    assert_eq!(
+        b.metric("trailwatch_alerts_suppressed_total{rule=\"console-login-failure\"}"),
+        4.0
+    );
+}

@@ -16,7 +16,8 @@ pub enum RulesCommand {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
-    /// Print one line per loaded rule: name, level, id, index anchor, title.
+    /// Print one line per loaded rule and correlation: name, level, id, index anchor (or the
+    /// correlation's type and rules), title.
     List {
         #[command(flatten)]
         rules: RuleArgs,
@@ -72,7 +73,28 @@ fn list(args: &RuleArgs) -> u8 {
             Anchor::None => "any-event".to_string(),
         };
         let m = &rule.meta;
-        println!("{}\t{}\t{}\t{}\t{}", m.name, m.level, m.id, anchor, m.title);
+        let quiet = if rule.generates {
+            ""
+        } else {
+            " (feeds correlations only)"
+        };
+        println!(
+            "{}\t{}\t{}\t{}\t{}{quiet}",
+            m.name, m.level, m.id, anchor, m.title
+        );
+    }
+    for c in set.correlations() {
+        let m = &c.meta;
+        let kind = serde_json::to_value(c.kind).unwrap_or_default();
+        println!(
+            "{}\t{}\t{}\tcorrelation:{}({})\t{}",
+            m.name,
+            m.level,
+            m.id,
+            kind.as_str().unwrap_or("?"),
+            c.steps.join(","),
+            m.title
+        );
     }
     exit::OK
 }

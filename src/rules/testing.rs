@@ -249,7 +249,14 @@ pub fn run(set: &RuleSet, cases: Vec<TestCase>) -> Vec<Outcome> {
             let got = if is_base {
                 base_matches
             } else {
-                alerts.iter().filter(|a| a.rule.name == case.rule).count() as u64
+                // A redelivered event re-sends the alert it completed, under the same id; sinks
+                // deduplicate by id, so distinct ids are what a user receives.
+                let ids: std::collections::HashSet<&str> = alerts
+                    .iter()
+                    .filter(|a| a.rule.name == case.rule)
+                    .map(|a| a.alert_id.as_str())
+                    .collect();
+                ids.len() as u64
             };
             let failure = if let Some(e) = err.map(|e| e.to_string()).or(record_error) {
                 Some(format!("events could not be read: {e}"))
