@@ -168,9 +168,10 @@ pub fn check(args: DaemonArgs) -> u8 {
     match load_rules(&cfg) {
         Ok(rules) => {
             println!(
-                "configuration OK: {} queue(s), {} rules, sinks: {} SNS, {} webhook, {} JSONL; metrics on {}",
+                "configuration OK: {} queue(s), {} rules, {} correlations, sinks: {} SNS, {} webhook, {} JSONL; metrics on {}",
                 cfg.sqs.queue_urls.len(),
                 rules.len(),
+                rules.correlations().len(),
                 cfg.sinks.sns.len(),
                 cfg.sinks.webhook.len(),
                 cfg.sinks.jsonl.len(),

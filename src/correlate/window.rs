@@ -60,6 +60,10 @@ impl Group {
     pub fn insert(&mut self, entry: Entry) -> usize {
         let at = self.entries.partition_point(|e| order(e) < order(&entry));
         self.last_time = self.last_time.max(entry.time);
+        // Most groups never get a second event: start with room for one, not Vec's default four.
+        if self.entries.capacity() == 0 {
+            self.entries.reserve_exact(1);
+        }
         self.entries.insert(at, entry);
         at
     }

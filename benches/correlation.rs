@@ -1,0 +1,159 @@
+//! What correlation costs: replay throughput of a synthetic archive with the built-in pack's
+//! correlations on versus off, and the memory of one million open groups.
+//!
+//! `cargo bench --bench correlation`. Prints a small table; numbers are in the README.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use trailwatch::alert::Origin;
+use trailwatch::correlate::{detect, Engine, Limits, Observation, Outcomes};
+use trailwatch::replay::{self, Options};
+use trailwatch::rules::allowlist::Allowlist;
+use trailwatch::rules::loader::{built_in_files, is_rule_file};
+use trailwatch::rules::{RuleSet, RuleSetBuilder};
+use trailwatch::source::local;
+use trailwatch::synth::{generate, Plan};
+use trailwatch::trail;
+
+const ARCHIVE_BYTES: u64 = 400_000_000;
+const RUNS: usize = 5;
+const GROUPS: usize = 1_000_000;
+
+fn built_in() -> RuleSet {
+    let mut b = RuleSetBuilder::new();
+    for (name, text) in built_in_files(is_rule_file) {
+        b.add_yaml(&name, text);
+    }
+    b.build().unwrap()
+}
+
+/// The same pack without its correlations (their base rules alert on their own).
+fn without_correlations() -> RuleSet {
+    let set = built_in();
+    let names: Vec<String> = set.rules().iter().map(|r| r.meta.name.clone()).collect();
+    set.retain_named(&names).unwrap()
+}
+
+fn replay_once(set: &RuleSet, listing: &trailwatch::source::Listing) -> (Duration, u64) {
+    let opts = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    let started = Instant::now();
+    let summary = replay::run(set, &opts, listing, &mut std::io::sink(), None, &|_| {}).unwrap();
+    (started.elapsed(), summary.total_alerts())
+}
+
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[derive(Default)]
+struct Collect(Vec<Observation>);
+
+impl Outcomes for Collect {
+    fn alert(&mut self, _: trailwatch::alert::Alert) {}
+    fn observation(&mut self, o: Observation) {
+        self.0.push(o);
+    }
+    fn excluded(&mut self, _: &str) {}
+}
+
+/// One failed console sign-in observation for console-login-brute-force, as a template.
+fn template(set: &RuleSet) -> Observation {
+    let record = r#"{"Records":[{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","accountId":"111122223333","userName":"alice"},"eventTime":"2026-11-20T09:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7","errorMessage":"Failed authentication","responseElements":{"ConsoleLogin":"Failure"},"eventID":"8e0c1f0a-4b7d-4c1e-9f3a-2d5b6c7e8f90","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333"}]}"#;
+    let mut out = Collect::default();
+    let mut scratch = Vec::new();
+    let origin = Origin::File { file: "b".into() };
+    trail::read_stream(record.as_bytes(), set.fields(), |r| {
+        detect(
+            set,
+            &r.unwrap(),
+            &mut scratch,
+            &origin,
+            &Allowlist::default(),
+            &mut out,
+        )
+    });
+    let brute = set
+        .correlations()
+        .iter()
+        .position(|c| c.meta.name == "console-login-brute-force")
+        .unwrap() as u32;
+    out.0.into_iter().find(|o| o.correlation == brute).unwrap()
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = generate(&Plan {
+        out: dir.path().to_path_buf(),
+        bytes: ARCHIVE_BYTES,
+        records_per_file: 5000,
+        seed: 11,
+    })
+    .unwrap();
+    let listing = local::list(&[PathBuf::from(dir.path())]);
+    let on = built_in();
+    let off = without_correlations();
+    println!(
+        "archive: {} files, {} records, {:.0} MB uncompressed; rules: {} + {} correlations vs {}",
+        written.files,
+        written.records,
+        written.bytes as f64 / 1e6,
+        on.len(),
+        on.correlations().len(),
+        off.len()
+    );
+    // Alternate the two so drift in the machine's speed hits both alike; keep the best run.
+    let (mut best_on, mut best_off) = (Duration::MAX, Duration::MAX);
+    let (mut alerts_on, mut alerts_off) = (0, 0);
+    for _ in 0..RUNS {
+        let (t, a) = replay_once(&off, &listing);
+        best_off = best_off.min(t);
+        alerts_off = a;
+        let (t, a) = replay_once(&on, &listing);
+        best_on = best_on.min(t);
+        alerts_on = a;
+    }
+    let mbs = |d: Duration| written.bytes as f64 / 1e6 / d.as_secs_f64();
+    println!(
+        "replay, 2 threads, best of {RUNS}: correlations off {:.3} s ({:.0} MB/s, {alerts_off} alerts), on {:.3} s ({:.0} MB/s, {alerts_on} alerts): {:+.1}%",
+        best_off.as_secs_f64(),
+        mbs(best_off),
+        best_on.as_secs_f64(),
+        mbs(best_on),
+        (best_on.as_secs_f64() / best_off.as_secs_f64() - 1.0) * 100.0
+    );
+
+    // One million users with one failed sign-in each: one open group apiece.
+    let obs = template(&on);
+    let mut engine = Engine::new(on.correlations(), Limits::default());
+    let mut alerts = Vec::new();
+    let before = rss();
+    let started = Instant::now();
+    for i in 0..GROUPS {
+        let mut o = obs.clone();
+        o.group = vec!["111122223333".into(), format!("user-{i:07}")];
+        o.event = format!("00000000-0000-4000-8000-{i:012}").as_str().into();
+        o.time_ms += (i as i64) % 60_000;
+        o.alert = Arc::clone(&obs.alert);
+        engine.observe(o, &mut alerts);
+    }
+    let elapsed = started.elapsed();
+    let grown = rss().saturating_sub(before);
+    println!(
+        "{} open groups: {:.0} MB resident ({:.0} bytes per group), {:.0} ns per observation",
+        engine.open_groups(),
+        grown as f64 / 1e6,
+        grown as f64 / engine.open_groups().max(1) as f64,
+        elapsed.as_nanos() as f64 / GROUPS as f64
+    );
+}
