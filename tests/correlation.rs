@@ -9,23 +9,8 @@ use std::path::{Path, PathBuf};
 use common::{alerts, gzip, stderr, trailwatch};
 use serde_json::{json, Value};
 
-/// A failed console sign-in of `user` at `time` (RFC 3339), with a fixed eventID per `n`.
 fn failure(user: &str, time: &str, n: u32) -> Value {
-    json!({
-        "eventVersion": "1.09",
-        "userIdentity": {"type": "IAMUser", "accountId": "111122223333", "userName": user,
-                         "arn": format!("arn:aws:iam::111122223333:user/{user}")},
-        "eventTime": time,
-        "eventSource": "signin.amazonaws.com",
-        "eventName": "ConsoleLogin",
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "203.0.113.77",
-        "errorMessage": "Failed authentication",
-        "responseElements": {"ConsoleLogin": "Failure"},
-        "eventID": format!("00000000-0000-4000-8000-{n:012}"),
-        "eventType": "AwsConsoleSignIn",
-        "recipientAccountId": "111122223333"
-    })
+    common::failed_login(user, time, n)
 }
 
 /// `2026-11-20T09:00:00Z` plus `secs`.

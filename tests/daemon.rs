@@ -420,20 +420,12 @@ fn failures_log(first_id: u32, n: u32, first_secs: i64) -> Vec<u8> {
     let records: Vec<serde_json::Value> = (0..n)
         .map(|i| {
             let t = start + chrono::Duration::seconds(first_secs + 10 * i as i64);
-            serde_json::json!({
-                "eventVersion": "1.09",
-                "userIdentity": {"type": "IAMUser", "accountId": "111122223333", "userName": "alice"},
-                "eventTime": t.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "eventSource": "signin.amazonaws.com",
-                "eventName": "ConsoleLogin",
-                "awsRegion": "us-east-1",
-                "sourceIPAddress": "203.0.113.77",
-                "errorMessage": "Failed authentication",
-                "responseElements": {"ConsoleLogin": "Failure"},
-                "eventID": format!("00000000-0000-4000-8000-{:012}", first_id + i),
-                "eventType": "AwsConsoleSignIn",
-                "recipientAccountId": "111122223333"
-            })
+            common::failed_login(
+                "alice",
+                &t.to_utc()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                first_id + i,
+            )
         })
         .collect();
     common::gzip(

@@ -43,11 +43,10 @@ impl Stateful {
     /// suppression. Returns the alerts to send.
     pub fn decide(
         &mut self,
-        alerts: Vec<Alert>,
+        mut alerts: Vec<Alert>,
         mut observations: Vec<Observation>,
         metrics: &Metrics,
     ) -> Vec<Alert> {
-        let mut alerts = alerts;
         observations.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         for o in observations {
             self.engine.observe(o, &mut alerts);

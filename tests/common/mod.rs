@@ -82,6 +82,25 @@ pub fn record(event_name: &str, extra: &str) -> String {
 }
 pub mod moto;
 
+/// A failed console sign-in of `user` at `time` (RFC 3339); the eventID is numbered `n`.
+pub fn failed_login(user: &str, time: &str, n: u32) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "accountId": "111122223333", "userName": user,
+                         "arn": format!("arn:aws:iam::111122223333:user/{user}")},
+        "eventTime": time,
+        "eventSource": "signin.amazonaws.com",
+        "eventName": "ConsoleLogin",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.77",
+        "errorMessage": "Failed authentication",
+        "responseElements": {"ConsoleLogin": "Failure"},
+        "eventID": format!("00000000-0000-4000-8000-{n:012}"),
+        "eventType": "AwsConsoleSignIn",
+        "recipientAccountId": "111122223333"
+    })
+}
+
 /// Every file below `dir`, sorted.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
