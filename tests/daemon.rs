@@ -518,6 +518,32 @@ async fn correlation_windows_and_suppression_survive_a_restart() {
         "{}",
         log(&log_b)
     );
+    // A failure dated far in the future first: it alerts, but it must not move the event-time
+    // watermark, or every failure after it would be "late" for correlation.
+    let future = common::failed_login("mallory", "2099-01-01T00:00:00Z", 999);
+    put(
+        "future.json.gz",
+        common::gzip(
+            serde_json::json!({ "Records": [future] })
+                .to_string()
+                .as_bytes(),
+        ),
+    )
+    .await;
+    tokio::task::block_in_place(|| {
+        wait_for("mallory's failure alert", Duration::from_secs(60), || {
+            hook.bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|a| a["event"]["actor"]["name"] == "mallory")
+        })
+    });
+    assert!(
+        log(&log_b).contains("ahead of the clock"),
+        "{}",
+        log(&log_b)
+    );
     put("b.json.gz", failures_log(6, 4, 60)).await;
     tokio::task::block_in_place(|| {
         wait_for("brute-force alert", Duration::from_secs(60), || {
@@ -547,8 +573,8 @@ async fn correlation_windows_and_suppression_survive_a_restart() {
             .iter()
             .filter(|a| a["rule"]["name"] == "console-login-failure")
             .count(),
-        1,
-        "the restored suppression key holds back B's failures"
+        2,
+        "alice's first failure and mallory's: the restored suppression key holds back B's"
     );
     assert_eq!(
         b.metric("trailwatch_alerts_suppressed_total{rule=\"console-login-failure\"}"),

@@ -22,6 +22,16 @@ use crate::trail::Record;
 pub use engine::{Engine, Limits, Stats};
 pub use event_key::EventKey;
 
+/// Event times further ahead of this machine's clock than this are not trusted to move state
+/// forward: one bad timestamp would otherwise make every other event look late (correlation)
+/// or expire every suppression key.
+const FUTURE_TOLERANCE_MS: i64 = 3_600_000;
+
+/// The latest event time the daemon's state takes as real (now plus an hour).
+pub fn horizon_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis() + FUTURE_TOLERANCE_MS
+}
+
 /// One base-rule match that feeds one correlation.
 #[derive(Debug, Clone)]
 pub struct Observation {

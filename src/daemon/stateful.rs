@@ -47,6 +47,15 @@ impl Stateful {
         mut observations: Vec<Observation>,
         metrics: &Metrics,
     ) -> Vec<Alert> {
+        let horizon = crate::correlate::horizon_ms();
+        let before = observations.len();
+        observations.retain(|o| o.time_ms <= horizon);
+        if observations.len() < before {
+            tracing::warn!(
+                events = before - observations.len(),
+                "events dated more than an hour ahead of the clock were not correlated"
+            );
+        }
         observations.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         for o in observations {
             self.engine.observe(o, &mut alerts);

@@ -123,7 +123,8 @@ impl Suppressor {
         let t = event_time(&alert);
         let key = format!("{}\n{}", alert.rule.name, key_of(&alert, &policy.by));
         let window = policy.window_ms;
-        if t > self.newest {
+        // A timestamp from the future must not expire every other key.
+        if t > self.newest && t <= crate::correlate::horizon_ms() {
             self.newest = t;
             self.prune();
         }
