@@ -13,3 +13,5 @@ cargo test --locked
 # The binary the integration tests just built: `cargo run` would rebuild the AWS crates
 # with a different feature set.
 target/debug/trailwatch rules test
+# The deployment files, with the tool each format has.
+deploy/systemd/check.sh
