@@ -2,8 +2,9 @@
 //!
 //! The pipeline, one module per stage:
 //! `source` (where work comes from) → `trail` (bytes → records) → `rules` (Sigma matcher)
-//! → `alert` (what fired, as JSON) → `sink` (SNS, webhooks, files). `replay` drives it over
-//! local files or S3; `daemon` over SQS notifications, with `metrics` for Prometheus.
+//! → `alert` (what fired, as JSON) → `correlate` (windows over base-rule matches) →
+//! `suppress` (one alert per key per window) → `sink` (SNS, webhooks, files). `replay` drives
+//! it over local files or S3; `daemon` over SQS notifications, with `metrics` for Prometheus.
 
 pub mod alert;
 pub mod config;
