@@ -75,7 +75,7 @@ pub struct EventInfo {
 pub struct CorrelationInfo {
     /// event_count, value_count, temporal or temporal_ordered.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: crate::rules::sigma::correlation::Kind,
     /// Group-by name → value, as the correlation's `group-by` lists them.
     pub group: std::collections::BTreeMap<String, String>,
     /// Matching events in the window.

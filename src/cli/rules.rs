@@ -85,13 +85,12 @@ fn list(args: &RuleArgs) -> u8 {
     }
     for c in set.correlations() {
         let m = &c.meta;
-        let kind = serde_json::to_value(c.kind).unwrap_or_default();
         println!(
             "{}\t{}\t{}\tcorrelation:{}({})\t{}",
             m.name,
             m.level,
             m.id,
-            kind.as_str().unwrap_or("?"),
+            c.kind.as_str(),
             c.steps.join(","),
             m.title
         );

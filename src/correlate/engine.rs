@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::window::{Entry, Group};
 use super::Observation;
 use crate::alert::{Alert, CorrelationInfo, RuleInfo, MAX_EVENT_IDS};
+use crate::rules::sigma::correlation::Kind;
 use crate::rules::Correlation;
 
 /// Namespace of correlation alert ids: UUIDv5 of the correlation id, the group and the event
@@ -72,10 +73,6 @@ impl Engine {
             swept_at: i64::MIN,
             stats: vec![Stats::default(); correlations.len()],
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.correlations.is_empty()
     }
 
     /// Open groups over all correlations.
@@ -151,6 +148,15 @@ impl Engine {
         }
         if self.open > self.limits.max_groups {
             self.evict();
+        }
+    }
+
+    /// Counts a batch of observations in event-time order (with a fixed tie-break), so the
+    /// result does not depend on the order they were found in.
+    pub fn observe_all(&mut self, mut observations: Vec<Observation>, out: &mut Vec<Alert>) {
+        observations.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        for o in observations {
+            self.observe(o, out);
         }
     }
 
@@ -260,8 +266,7 @@ pub(super) fn correlation_alert(
     let count = entries.len() as u64;
     let distinct = corr.field.as_ref().map(|_| group.measure(corr, members));
     let sequence = match corr.kind {
-        crate::rules::sigma::correlation::Kind::Temporal
-        | crate::rules::sigma::correlation::Kind::TemporalOrdered => entries
+        Kind::Temporal | Kind::TemporalOrdered => entries
             .iter()
             .map(|e| corr.steps[e.step as usize].clone())
             .collect(),
@@ -315,10 +320,7 @@ pub(super) fn correlation_alert(
         detected_at: chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         record: trigger.record.clone(),
         correlation: Some(CorrelationInfo {
-            kind: serde_json::to_value(corr.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            kind: corr.kind,
             group: group_map,
             count,
             field: corr.field.clone(),

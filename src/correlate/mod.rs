@@ -52,8 +52,8 @@ pub struct Observation {
 }
 
 impl Observation {
-    /// Replay's order: event time, then a fixed tie-break, so the result does not depend on
-    /// which file or thread saw the event first.
+    /// The order observations are counted in: event time, then a fixed tie-break, so the
+    /// result does not depend on which file, message or thread saw the event first.
     pub fn sort_key(&self) -> (i64, u32, u16, &EventKey) {
         (self.time_ms, self.correlation, self.step, &self.event)
     }

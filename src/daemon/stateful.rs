@@ -56,10 +56,7 @@ impl Stateful {
                 "events dated more than an hour ahead of the clock were not correlated"
             );
         }
-        observations.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        for o in observations {
-            self.engine.observe(o, &mut alerts);
-        }
+        self.engine.observe_all(observations, &mut alerts);
         for (rule, s) in self.engine.take_stats() {
             metrics
                 .correlation_late_events_total
@@ -76,14 +73,7 @@ impl Stateful {
         metrics
             .correlation_groups
             .set(self.engine.open_groups() as i64);
-        if self.suppressor.is_empty() {
-            return alerts;
-        }
-        alerts.sort_by_cached_key(|a| (crate::suppress::event_time(a), a.alert_id.clone()));
-        let kept: Vec<Alert> = alerts
-            .into_iter()
-            .filter_map(|a| self.suppressor.decide(a))
-            .collect();
+        let kept = self.suppressor.decide_all(alerts);
         for (rule, n) in self.suppressor.take_counts() {
             metrics
                 .alerts_suppressed_total

@@ -22,7 +22,7 @@ use crate::correlate::{self, Engine, Limits, Observation, Outcomes};
 use crate::rules::RuleSet;
 use crate::source::s3::BlockingOpener;
 use crate::source::{Input, Listing};
-use crate::suppress::{self, SuppressConfig, Suppressor};
+use crate::suppress::{SuppressConfig, Suppressor};
 use crate::trail;
 
 pub use report::Summary;
@@ -38,6 +38,15 @@ pub enum Format {
     Jsonl,
     /// Aligned columns for reading at a terminal.
     Table,
+}
+
+impl Format {
+    fn render(self, alert: &Alert) -> Vec<u8> {
+        match self {
+            Format::Jsonl => alert.to_json_line(),
+            Format::Table => table::row(alert),
+        }
+    }
 }
 
 /// Takes a batch of alerts to the sinks; an error names the sink that failed.
@@ -130,7 +139,7 @@ pub fn run(
     let (tx, rx) = mpsc::sync_channel::<Batch>(64);
     let stop = AtomicBool::new(false);
 
-    let (reports, written, undelivered) = std::thread::scope(|scope| {
+    let (mut reports, written, undelivered) = std::thread::scope(|scope| {
         let workers = scope.spawn(|| {
             pool.install(|| {
                 listing
@@ -150,10 +159,7 @@ pub fn run(
                         };
                         let hold = |rule: &str| suppressor.applies(rule);
                         let report = replay_input(set, opts, input, &bar, &hold, &mut |alert| {
-                            batch.text.extend_from_slice(&match opts.format {
-                                Format::Jsonl => alert.to_json_line(),
-                                Format::Table => table::row(&alert),
-                            });
+                            batch.text.extend_from_slice(&opts.format.render(&alert));
                             if opts.to_sinks {
                                 batch.alerts.push(alert);
                             }
@@ -178,13 +184,7 @@ pub fn run(
                 written = Err(e);
                 break;
             }
-            if let Some(deliver) = deliver.as_mut().filter(|_| !batch.alerts.is_empty()) {
-                let n = batch.alerts.len() as u64;
-                if let Err(e) = deliver(batch.alerts) {
-                    report_error(&format!("{n} alerts not delivered: {e}"));
-                    undelivered += n;
-                }
-            }
+            undelivered += send(&mut deliver, batch.alerts, &report_error);
         }
         (
             workers.join().expect("replay worker panicked"),
@@ -195,7 +195,6 @@ pub fn run(
     bar.finish_and_clear();
     written?;
 
-    let mut reports = reports;
     let (last, correlation_dropped) = decide_late(set, opts, &mut reports);
     let mut summary = Summary {
         files: listing.inputs.len() as u64,
@@ -209,15 +208,9 @@ pub fn run(
     // Alerts that needed every input: correlations, and those of rules with suppression.
     let mut text = Vec::new();
     let mut to_deliver = Vec::new();
-    for alert in last {
-        let Some(alert) = suppressor.decide(alert) else {
-            continue;
-        };
+    for alert in suppressor.decide_all(last) {
         *summary.alerts.entry(alert.rule.name.clone()).or_default() += 1;
-        text.extend_from_slice(&match opts.format {
-            Format::Jsonl => alert.to_json_line(),
-            Format::Table => table::row(&alert),
-        });
+        text.extend_from_slice(&opts.format.render(&alert));
         if opts.to_sinks {
             to_deliver.push(alert);
         }
@@ -225,13 +218,7 @@ pub fn run(
     summary.suppressed = suppressor.take_counts();
     out.write_all(&text)?;
     out.flush()?;
-    if let Some(deliver) = deliver.as_mut().filter(|_| !to_deliver.is_empty()) {
-        let n = to_deliver.len() as u64;
-        if let Err(e) = deliver(to_deliver) {
-            on_error(&format!("{n} alerts not delivered: {e}"));
-            summary.undelivered += n;
-        }
-    }
+    summary.undelivered += send(&mut deliver, to_deliver, on_error);
     for r in reports {
         summary.add(&r.stats, r.outside_window, &r.alerts, r.error.is_some());
         for (rule, n) in r.excluded {
@@ -243,10 +230,24 @@ pub fn run(
     Ok(summary)
 }
 
+/// Hands alerts to the sinks, if there are any; returns how many were not delivered.
+fn send(deliver: &mut Option<Deliver>, alerts: Vec<Alert>, on_error: &dyn Fn(&str)) -> u64 {
+    let n = alerts.len() as u64;
+    match deliver.as_mut() {
+        Some(deliver) if n > 0 => match deliver(alerts) {
+            Ok(()) => 0,
+            Err(e) => {
+                on_error(&format!("{n} alerts not delivered: {e}"));
+                n
+            }
+        },
+        _ => 0,
+    }
+}
+
 /// Runs every input's observations through one correlation engine in event-time order (the
 /// same result whatever the thread count or input order), and returns the correlation alerts
-/// and held alerts sorted by event time, ready for suppression. Also returns, per
-/// correlation, what its caps dropped.
+/// with the held ones, for suppression. Also returns, per correlation, what its caps dropped.
 fn decide_late(
     set: &RuleSet,
     opts: &Options,
@@ -258,11 +259,8 @@ fn decide_late(
         observations.append(&mut r.observations);
         alerts.append(&mut r.held);
     }
-    observations.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     let mut engine = Engine::new(set.correlations(), opts.limits);
-    for o in observations {
-        engine.observe(o, &mut alerts);
-    }
+    engine.observe_all(observations, &mut alerts);
     engine.flush(&mut alerts);
     let dropped = engine
         .take_stats()
@@ -270,7 +268,6 @@ fn decide_late(
         .map(|(rule, s)| (rule, s.dropped_events + s.evicted_groups))
         .filter(|(_, n)| *n > 0)
         .collect();
-    alerts.sort_by_cached_key(|a| (suppress::event_time(a), a.alert_id.clone()));
     (alerts, dropped)
 }
 

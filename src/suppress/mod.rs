@@ -100,10 +100,6 @@ impl Suppressor {
         })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.policies.is_empty()
-    }
-
     /// Whether alerts of this rule go through suppression.
     pub fn applies(&self, rule: &str) -> bool {
         self.policies.contains_key(rule)
@@ -112,6 +108,13 @@ impl Suppressor {
     /// Suppressed alerts per rule since the last call.
     pub fn take_counts(&mut self) -> BTreeMap<String, u64> {
         std::mem::take(&mut self.counted)
+    }
+
+    /// Decides a batch in event-time order (ties by alert id), which makes the outcome
+    /// independent of the order the alerts were found in. Returns the alerts to send.
+    pub fn decide_all(&mut self, mut alerts: Vec<Alert>) -> Vec<Alert> {
+        alerts.sort_by_cached_key(|a| (event_time(a), a.alert_id.clone()));
+        alerts.into_iter().filter_map(|a| self.decide(a)).collect()
     }
 
     /// The alert to send (with `suppressed` set when it closes a window that held some back),

@@ -8,7 +8,7 @@ use serde_yaml_ng::Value as Yaml;
 use super::super::error::DocError;
 use super::rule::{meta, string, strings, Parsed, RuleMeta};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// At least (or at most) N matching events per group in the timespan.
@@ -19,6 +19,18 @@ pub enum Kind {
     Temporal,
     /// Like temporal, in the order the rules are listed.
     TemporalOrdered,
+}
+
+impl Kind {
+    /// The name a document uses for the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::EventCount => "event_count",
+            Kind::ValueCount => "value_count",
+            Kind::Temporal => "temporal",
+            Kind::TemporalOrdered => "temporal_ordered",
+        }
+    }
 }
 
 /// `condition:` — every bound given must hold (a map with `gt` and `lte` is a range).
