@@ -3,81 +3,13 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 
-use common::moto::{aws, free_port, http_get, provision, Moto, Setup, Webhook};
+use common::daemon::{expected_alert_ids, sample_log, start, wait_for, Daemon};
+use common::moto::{aws, provision, Moto, Setup, Webhook};
 use common::{samples, trailwatch};
-
-/// The daemon process, stopped (SIGTERM) on drop.
-struct Daemon {
-    child: Child,
-    metrics: String,
-}
-
-impl Daemon {
-    fn metrics(&self) -> String {
-        http_get(&format!("{}/metrics", self.metrics)).unwrap_or_default()
-    }
-
-    /// The value of one sample line of /metrics, e.g. `trailwatch_sqs_messages_deleted_total`.
-    fn metric(&self, line_prefix: &str) -> f64 {
-        self.metrics()
-            .lines()
-            .find(|l| l.starts_with(line_prefix) && l[line_prefix.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    }
-
-    fn stop(&mut self) -> std::process::ExitStatus {
-        unsafe_sigterm(self.child.id());
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn unsafe_sigterm(pid: u32) {
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-}
-
-/// Starts `trailwatch run` with `config` (TOML text, written beside `log`) and `args`, on a
-/// free metrics port, logging to `log`; returns once it is ready.
-fn start(moto: &Moto, config: &str, args: &[&str], log: &std::path::Path) -> Daemon {
-    let metrics_port = free_port();
-    let config_path = log.with_extension("toml");
-    std::fs::write(&config_path, config).unwrap();
-    let metrics_addr = format!("127.0.0.1:{metrics_port}");
-    let mut all = vec!["run", "--config", config_path.to_str().unwrap()];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--metrics-addr", &metrics_addr]);
-    let child = moto
-        .command(&all)
-        .env("TRAILWATCH_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let daemon = Daemon {
-        child,
-        metrics: format!("http://{metrics_addr}"),
-    };
-    wait_for("daemon ready", Duration::from_secs(30), || {
-        http_get(&format!("{}/readyz", daemon.metrics)).is_some()
-    });
-    daemon
-}
 
 /// The daemon of the main test: SNS topic and webhook sinks, short visibility and polls.
 fn start_daemon(moto: &Moto, setup: &Setup, webhook_url: &str, dir: &std::path::Path) -> Daemon {
@@ -94,35 +26,6 @@ fn start_daemon(moto: &Moto, setup: &Setup, webhook_url: &str, dir: &std::path::
         ],
         &dir.join("daemon.log"),
     )
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Alert ids a replay of the same file gives: what the daemon must deliver.
-fn expected_alert_ids(file: &std::path::Path) -> Vec<String> {
-    let out = trailwatch(&["replay", file.to_str().unwrap()]);
-    let mut ids: Vec<String> = common::alerts(&out)
-        .iter()
-        .map(|a| a["alert_id"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    ids
-}
-
-fn sample_log() -> std::path::PathBuf {
-    let dir = samples().join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files[0].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -80,6 +80,7 @@ pub fn record(event_name: &str, extra: &str) -> String {
         r#"{{"eventVersion":"1.09","eventTime":"2026-11-20T09:00:00Z","eventSource":"iam.amazonaws.com","eventName":"{event_name}","awsRegion":"us-east-1","eventID":"e-{event_name}"{sep}{extra}}}"#
     )
 }
+pub mod daemon;
 pub mod moto;
 
 /// A failed console sign-in of `user` at `time` (RFC 3339); the eventID is numbered `n`.
