@@ -56,6 +56,8 @@ pub async fn serve(
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> ([(&'static str, &'static str); 1], String) {
+    // Alerting rules cannot probe /readyz; the same answer as a gauge lets them see it.
+    s.metrics.ready.set(i64::from(s.health.is_ready()));
     (
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
         s.metrics.render(),

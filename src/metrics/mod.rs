@@ -5,6 +5,9 @@
 
 pub mod http;
 
+use std::cell::RefCell;
+
+use prometheus::core::Collector;
 use prometheus::{
     Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
@@ -29,7 +32,11 @@ pub struct Metrics {
     pub event_lag_seconds: Histogram,
     pub in_flight_messages: IntGauge,
     pub rules_loaded: IntGauge,
+    /// 1 while /readyz answers 200; set when scraped.
+    pub ready: IntGauge,
     pub build_info: IntGaugeVec,
+    /// The full name of every metric registered, whether or not it has a sample yet.
+    names: Vec<String>,
 }
 
 /// Values of the `reason` label of `sqs_messages_failed_total`.
@@ -46,33 +53,32 @@ pub mod reason {
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new_custom(Some("trailwatch".into()), None).expect("valid prefix");
+        let names = RefCell::new(Vec::new());
+        let register = |c: Box<dyn Collector>| {
+            for d in c.desc() {
+                names.borrow_mut().push(format!("trailwatch_{}", d.fq_name));
+            }
+            registry.register(c).expect("unique metric");
+        };
         let counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
+            register(Box::new(c.clone()));
             c
         };
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
+            register(Box::new(c.clone()));
             c
         };
         let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
             let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
                 .expect("valid metric");
-            registry
-                .register(Box::new(h.clone()))
-                .expect("unique metric");
+            register(Box::new(h.clone()));
             h
         };
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("unique metric");
+            register(Box::new(g.clone()));
             g
         };
         let build_info = IntGaugeVec::new(
@@ -83,9 +89,7 @@ impl Metrics {
             &["version"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(build_info.clone()))
-            .expect("unique metric");
+        register(Box::new(build_info.clone()));
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -162,9 +166,29 @@ impl Metrics {
             ),
             in_flight_messages: gauge("in_flight_messages", "SQS messages being processed"),
             rules_loaded: gauge("rules_loaded", "Rules in the running rule set"),
+            ready: gauge(
+                "ready",
+                "1 while the daemon is ready (/readyz): it has received from SQS and is not draining",
+            ),
             build_info,
+            names: names.take(),
             registry,
         }
+    }
+
+    /// Every series name this daemon can export: each metric's full name, and for histograms
+    /// the `_bucket`, `_sum` and `_count` series Prometheus stores.
+    pub fn names(&self) -> Vec<String> {
+        let histograms = [&self.processing_seconds, &self.event_lag_seconds];
+        let mut out = self.names.clone();
+        for h in histograms {
+            for d in h.desc() {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    out.push(format!("trailwatch_{}{suffix}", d.fq_name));
+                }
+            }
+        }
+        out
     }
 
     /// The Prometheus text exposition of every metric.
