@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and one function per subcommand.
 
 mod generate;
+mod probe;
 mod replay;
 mod rules;
 mod run;
@@ -53,6 +54,9 @@ enum Command {
     Rules(rules::RulesCommand),
     /// Write a deterministic synthetic CloudTrail archive (benchmarks, load tests).
     Generate(generate::GenerateArgs),
+    /// Ask a running daemon's /healthz or /readyz; exit 0 when it answers 2xx (for container
+    /// health checks).
+    Probe(probe::ProbeArgs),
 }
 
 /// Which rules to run; shared by every command that loads rules.
@@ -141,5 +145,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Generate(args) => generate::run(args),
+        Command::Probe(args) => probe::run(args),
     })
 }
