@@ -124,6 +124,8 @@ impl Webhook {
 }
 
 pub struct Aws {
+    /// Region, endpoint and credentials, for clients of further services.
+    pub sdk: aws_config::SdkConfig,
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
     pub s3: aws_sdk_s3::Client,
@@ -150,6 +152,7 @@ pub async fn aws(endpoint: &str) -> Aws {
                 )
                 .build(),
         ),
+        sdk,
     }
 }
 

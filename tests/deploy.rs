@@ -1,0 +1,225 @@
+//! The deployment files proven against real parts: the CloudFormation template deployed to
+//! moto server, and the daemon run against the queue and topic the stack created.
+//!
+//! moto's CloudFormation creates the queues (with their redrive policy), the topic, the role
+//! and the bucket; it skips queue, bucket and topic policies, SNS subscriptions and the trail,
+//! which cfn-lint checks statically (deploy/check.sh).
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use common::daemon::{expected_alert_ids, sample_log, start, wait_for};
+use common::moto::{aws, Aws, Moto};
+
+const TEMPLATE: &str = "deploy/cloudformation/trailwatch.yaml";
+/// moto's account.
+const ACCOUNT: &str = "123456789012";
+
+/// Creates the stack with `params` and returns its outputs once it is complete.
+async fn deploy(aws: &Aws, name: &str, params: &[(&str, &str)]) -> HashMap<String, String> {
+    let cfn = aws_sdk_cloudformation::Client::new(&aws.sdk);
+    let body = std::fs::read_to_string(TEMPLATE).unwrap();
+    let mut req = cfn
+        .create_stack()
+        .stack_name(name)
+        .template_body(body)
+        .capabilities(Capability::CapabilityIam);
+    for (k, v) in params {
+        req = req.parameters(
+            Parameter::builder()
+                .parameter_key(*k)
+                .parameter_value(*v)
+                .build(),
+        );
+    }
+    req.send().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stack = cfn
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .unwrap()
+            .stacks
+            .unwrap()
+            .remove(0);
+        match stack.stack_status.unwrap() {
+            StackStatus::CreateInProgress => {
+                assert!(Instant::now() < deadline, "stack still creating");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            StackStatus::CreateComplete => {
+                return stack
+                    .outputs
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|o| (o.output_key.unwrap(), o.output_value.unwrap()))
+                    .collect();
+            }
+            other => panic!("stack {name}: {other:?} {:?}", stack.stack_status_reason),
+        }
+    }
+}
+
+/// The template's `BucketNotification` output as the S3 API's notification configuration.
+fn notification_from_output(json: &str) -> NotificationConfiguration {
+    let v: serde_json::Value = serde_json::from_str(json).expect("BucketNotification is JSON");
+    let q = &v["QueueConfigurations"][0];
+    let rules = q["Filter"]["Key"]["FilterRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            FilterRule::builder()
+                .name(FilterRuleName::from(r["Name"].as_str().unwrap()))
+                .value(r["Value"].as_str().unwrap())
+                .build()
+        })
+        .collect::<Vec<_>>();
+    NotificationConfiguration::builder()
+        .queue_configurations(
+            QueueConfiguration::builder()
+                .queue_arn(q["QueueArn"].as_str().unwrap())
+                .events(Event::from(q["Events"][0].as_str().unwrap()))
+                .filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudformation_stack_feeds_the_daemon_and_alerts_reach_its_topic() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    let out = deploy(&aws, "trailwatch", &[]).await;
+    let (queue, dlq, topic, bucket) = (
+        &out["QueueUrl"],
+        &out["DeadLetterQueueUrl"],
+        &out["AlertTopicArn"],
+        &out["TrailBucketName"],
+    );
+    assert!(out["RoleArn"].starts_with(&format!("arn:aws:iam::{ACCOUNT}:role/")));
+    assert_eq!(bucket, &format!("trailwatch-{ACCOUNT}-us-east-1"));
+
+    // The queue redrives to the dead-letter queue after MaxReceiveCount (5) deliveries.
+    let redrive = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::RedrivePolicy]
+        .clone();
+    let redrive: serde_json::Value = serde_json::from_str(&redrive).unwrap();
+    assert_eq!(redrive["deadLetterTargetArn"], aws.arn(dlq).await);
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "5"
+    );
+
+    // moto's CloudFormation creates the bucket but not its NotificationConfiguration; the
+    // template's BucketNotification output (the step documented for an existing bucket) holds
+    // the same filter, so it is applied through the S3 API.
+    aws.s3
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(notification_from_output(&out["BucketNotification"]))
+        .send()
+        .await
+        .unwrap();
+    let readback = aws.queue("alerts-readback", &[]).await;
+    aws.sns
+        .subscribe()
+        .topic_arn(topic)
+        .protocol("sqs")
+        .endpoint(aws.arn(&readback).await)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[sqs]\nqueue_urls = [\"{queue}\"]\nvisibility_timeout_secs = 2\nwait_time_secs = 1\n\
+         [[sinks.sns]]\nname = \"stack-topic\"\ntopic_arn = \"{topic}\"\n"
+    );
+    let daemon =
+        tokio::task::block_in_place(|| start(&moto, &config, &[], &dir.path().join("daemon.log")));
+    let log = || std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+
+    // A digest first: the notification's filter must keep it away from the queue.
+    let day = "us-east-1/2026/11/20";
+    aws.s3
+        .put_object()
+        .bucket(bucket)
+        .key(format!(
+            "AWSLogs/{ACCOUNT}/CloudTrail-Digest/{day}/{ACCOUNT}_CloudTrail-Digest_us-east-1_trailwatch_us-east-1_20261120T100000Z.json.gz"
+        ))
+        .body(ByteStream::from(common::gzip(br#"{"awsAccountId":"123456789012"}"#)))
+        .send()
+        .await
+        .unwrap();
+    let file = sample_log();
+    let expected = expected_alert_ids(&file);
+    assert!(expected.len() >= 3, "the sample fires rules");
+    aws.s3
+        .put_object()
+        .bucket(bucket)
+        .key(format!(
+            "AWSLogs/{ACCOUNT}/CloudTrail/{day}/{}",
+            file.file_name().unwrap().to_str().unwrap()
+        ))
+        .body(ByteStream::from(std::fs::read(&file).unwrap()))
+        .send()
+        .await
+        .unwrap();
+
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < expected.len() && Instant::now() < deadline {
+        for body in aws.drain(&readback).await {
+            let alert: serde_json::Value = serde_json::from_str(&body).unwrap();
+            got.push(alert["alert_id"].as_str().unwrap().to_string());
+        }
+    }
+    got.sort();
+    assert_eq!(got, expected, "every alert on the stack's topic\n{}", log());
+    tokio::task::block_in_place(|| {
+        wait_for("the queue emptied", Duration::from_secs(20), || {
+            daemon.metric("trailwatch_in_flight_messages") == 0.0
+        })
+    });
+    assert_eq!(aws.depth(queue).await, 0, "{}", log());
+    assert_eq!(aws.depth(dlq).await, 0, "{}", log());
+    assert_eq!(
+        daemon.metric("trailwatch_s3_objects_total{result=\"ok\"}"),
+        1.0,
+        "{}",
+        log()
+    );
+    assert_eq!(
+        daemon.metric("trailwatch_s3_objects_total{result=\"skipped\"}"),
+        0.0,
+        "the digest never reached the queue\n{}",
+        log()
+    );
+}
