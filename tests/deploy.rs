@@ -223,3 +223,94 @@ async fn cloudformation_stack_feeds_the_daemon_and_alerts_reach_its_topic() {
         log()
     );
 }
+
+fn yaml(path: &str) -> serde_yaml_ng::Value {
+    serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// What kubernetes-validate cannot see: the manifests against the daemon they run. The
+/// ConfigMap's configuration is one `trailwatch check-config` accepts; ports, probes, the
+/// grace period and the ServiceMonitor's job name agree with it and with the alert rules.
+#[test]
+fn kubernetes_manifests_agree_with_the_daemon() {
+    let dir = "deploy/kubernetes";
+    let config_map = yaml(&format!("{dir}/configmap.yaml"));
+    let toml_text = config_map["data"]["trailwatch.toml"].as_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config_path = tmp.path().join("trailwatch.toml");
+    std::fs::write(&config_path, toml_text).unwrap();
+    let checked = common::trailwatch(&["check-config", "--config", config_path.to_str().unwrap()]);
+    assert!(checked.status.success(), "{}", common::stderr(&checked));
+    let config: toml::Value = toml::from_str(toml_text).unwrap();
+    let metrics_port: u64 = config["metrics"]["addr"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let grace = config["shutdown"]["grace_secs"].as_integer().unwrap() as u64;
+
+    let deployment = yaml(&format!("{dir}/deployment.yaml"));
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(
+        container["ports"][0]["containerPort"].as_u64(),
+        Some(metrics_port)
+    );
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let termination = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(
+        termination >= grace + 10,
+        "drain ({grace}s) and flush fit in {termination}s"
+    );
+    let mount = |name: &str| {
+        container["volumeMounts"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap()["mountPath"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(mount("config"), "/etc/trailwatch");
+    let state_file = config["correlation"]["state_file"].as_str().unwrap();
+    assert!(
+        state_file.starts_with(&format!("{}/", mount("state"))),
+        "state file on a writable volume"
+    );
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+
+    let service = yaml(&format!("{dir}/service.yaml"));
+    let monitor = yaml(&format!("{dir}/servicemonitor.yaml"));
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["port"],
+        service["spec"]["ports"][0]["name"]
+    );
+    assert_eq!(
+        service["spec"]["ports"][0]["port"].as_u64(),
+        Some(metrics_port)
+    );
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+        .as_mapping()
+        .unwrap()
+    {
+        assert_eq!(&service["metadata"]["labels"][k], v);
+    }
+    // The Prometheus Operator names the job after the Service; the alert rules expect it.
+    let alerts = std::fs::read_to_string("deploy/prometheus/alerts.yml").unwrap();
+    let job = service["metadata"]["name"].as_str().unwrap();
+    assert!(alerts.contains(&format!("up{{job=\"{job}\"}}")));
+
+    // The image runs as the pod's user and serves on the same port.
+    let dockerfile = std::fs::read_to_string("deploy/docker/Dockerfile").unwrap();
+    let uid = pod["securityContext"]["runAsUser"].as_u64().unwrap();
+    assert!(dockerfile.contains(&format!("\nUSER {uid}:")));
+    assert!(dockerfile.contains(&format!("0.0.0.0:{metrics_port}")));
+    assert!(dockerfile.contains(&format!("http://127.0.0.1:{metrics_port}/healthz")));
+}
