@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Every check trailwatch has: formatting, lints, the test suites, and the rule pack's own
-# tests through the CLI. The daemon tests need moto server (`pip install 'moto[server]'`).
+# Every check trailwatch has: formatting, lints, the test suites, the rule pack's own tests
+# through the CLI, and the deployment files. The real tools they run against (moto server,
+# Prometheus, the linters) are installed first when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v moto_server >/dev/null 2>&1; then
-    python3 -m pip install --quiet 'moto[server]'
-fi
+deploy/tools.sh
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
@@ -14,4 +13,4 @@ cargo test --locked
 # with a different feature set.
 target/debug/trailwatch rules test
 # The deployment files, with the tool each format has.
-deploy/systemd/check.sh
+deploy/check.sh
