@@ -61,7 +61,8 @@ fn metric_names(exprs: &[String]) -> BTreeSet<String> {
 fn every_metric_the_dashboard_and_alert_rules_query_is_exported() {
     let exported: BTreeSet<String> = trailwatch::metrics::Metrics::new()
         .names()
-        .into_iter()
+        .iter()
+        .cloned()
         .collect();
     let rules = metric_names(&rule_exprs());
     let dashboard = metric_names(&dashboard_exprs());
@@ -136,11 +137,14 @@ impl Prometheus {
         Prometheus { child, url }
     }
 
-    /// The JSON answer of an instant query (URL-encoded here).
+    /// The JSON answer of an instant query.
     fn query(&self, promql: &str) -> serde_json::Value {
-        let q: String = form_urlencode(promql);
-        let body = http_get(&format!("{}/api/v1/query?query={q}", self.url))
-            .unwrap_or_else(|| panic!("query failed: {promql}"));
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/query", self.url),
+            [("query", promql)],
+        )
+        .unwrap();
+        let body = http_get(url.as_str()).unwrap_or_else(|| panic!("query failed: {promql}"));
         serde_json::from_str(&body).unwrap()
     }
 
@@ -152,17 +156,6 @@ impl Prometheus {
             .parse()
             .ok()
     }
-}
-
-fn form_urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,7 +35,7 @@ pub struct Metrics {
     /// 1 while /readyz answers 200; set when scraped.
     pub ready: IntGauge,
     pub build_info: IntGaugeVec,
-    /// The full name of every metric registered, whether or not it has a sample yet.
+    /// The full name of every series registered, whether or not it has a sample yet.
     names: Vec<String>,
 }
 
@@ -74,6 +74,12 @@ impl Metrics {
             let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
                 .expect("valid metric");
             register(Box::new(h.clone()));
+            // Prometheus stores a histogram as these series; queries name them.
+            for suffix in ["_bucket", "_sum", "_count"] {
+                names
+                    .borrow_mut()
+                    .push(format!("trailwatch_{name}{suffix}"));
+            }
             h
         };
         let gauge = |name: &str, help: &str| {
@@ -178,17 +184,8 @@ impl Metrics {
 
     /// Every series name this daemon can export: each metric's full name, and for histograms
     /// the `_bucket`, `_sum` and `_count` series Prometheus stores.
-    pub fn names(&self) -> Vec<String> {
-        let histograms = [&self.processing_seconds, &self.event_lag_seconds];
-        let mut out = self.names.clone();
-        for h in histograms {
-            for d in h.desc() {
-                for suffix in ["_bucket", "_sum", "_count"] {
-                    out.push(format!("trailwatch_{}{suffix}", d.fq_name));
-                }
-            }
-        }
-        out
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// The Prometheus text exposition of every metric.
