@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The live daemon against a local AWS (moto server), with the sample trails flowing through it:
-# installs what is missing, starts moto, creates the bucket (S3 → SQS notifications), the queue
-# with its dead-letter queue, and the alert topic, runs `trailwatch run`, uploads every sample
-# log file and shows the alerts as they arrive (stdout sink) and as SNS delivered them.
+# installs what is missing, starts moto, deploys deploy/cloudformation/trailwatch.yaml (trail
+# bucket with S3 → SQS notifications for log files, the queue with its dead-letter queue, the
+# alert topic, the daemon's role), runs `trailwatch run` on the stack's outputs, uploads every
+# sample file and shows the alerts as they arrive (stdout sink) and as SNS delivered them.
 #
 #   deploy/local/run.sh            # runs until Ctrl-C
 #   DEMO_SECONDS=20 deploy/local/run.sh   # stops by itself
@@ -14,27 +15,32 @@ cargo build --quiet
 port=${MOTO_PORT:-4566}
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 
-moto_server -H 127.0.0.1 -p "$port" >/tmp/trailwatch-moto.log 2>&1 &
+# The samples' account, so the stack's notification filter (AWSLogs/ACCOUNT/CloudTrail/) fits.
+MOTO_ACCOUNT_ID=111122223333 moto_server -H 127.0.0.1 -p "$port" >/tmp/trailwatch-moto.log 2>&1 &
 moto_pid=$!
 trap 'kill ${daemon_pid:-} $moto_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.2; done
 
-# Provisioning with boto3 (it comes with moto).
+# The CloudFormation stack, driven by boto3 (it comes with moto).
 eval "$(python3 - <<'PY'
-import boto3, json
-sqs, sns, s3 = (boto3.client(s) for s in ("sqs", "sns", "s3"))
-dlq = sqs.create_queue(QueueName="trailwatch-dlq")["QueueUrl"]
-dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-q = sqs.create_queue(QueueName="trailwatch", Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
-q_arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-s3.create_bucket(Bucket="org-trail-logs")
-s3.put_bucket_notification_configuration(Bucket="org-trail-logs", NotificationConfiguration={
-    "QueueConfigurations": [{"QueueArn": q_arn, "Events": ["s3:ObjectCreated:*"]}]})
-topic = sns.create_topic(Name="trailwatch-alerts")["TopicArn"]
+import boto3, json, time
+cf, sqs, sns, s3 = (boto3.client(s) for s in ("cloudformation", "sqs", "sns", "s3"))
+cf.create_stack(StackName="trailwatch", Capabilities=["CAPABILITY_IAM"],
+    TemplateBody=open("deploy/cloudformation/trailwatch.yaml").read(),
+    Parameters=[{"ParameterKey": "TrailBucketName", "ParameterValue": "org-trail-logs"}])
+while (stack := cf.describe_stacks(StackName="trailwatch")["Stacks"][0])["StackStatus"].endswith("IN_PROGRESS"):
+    time.sleep(0.2)
+assert stack["StackStatus"] == "CREATE_COMPLETE", stack
+out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+# moto's CloudFormation creates the bucket without its notification configuration; the
+# template's BucketNotification output (the step for a bucket the stack does not own) has it.
+s3.put_bucket_notification_configuration(Bucket=out["TrailBucketName"],
+    NotificationConfiguration=json.loads(out["BucketNotification"]))
+topic = out["AlertTopicArn"]
 readback = sqs.create_queue(QueueName="alerts-readback")["QueueUrl"]
 rb_arn = sqs.get_queue_attributes(QueueUrl=readback, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=rb_arn, Attributes={"RawMessageDelivery": "true"})
-print(f"QUEUE={q} TOPIC={topic} READBACK={readback}")
+print(f"QUEUE={out['QueueUrl']} TOPIC={topic} READBACK={readback}")
 PY
 )"
 
@@ -43,7 +49,8 @@ target/debug/trailwatch run --queue-url "$QUEUE" --sns-topic-arn "$TOPIC" --json
 daemon_pid=$!
 sleep 1
 
-echo "== uploading the sample trails to s3://org-trail-logs"
+echo "== stack outputs: queue $QUEUE, alert topic $TOPIC"
+echo "== uploading the sample trails to s3://org-trail-logs (digests included: the notification filter skips them)"
 python3 - <<'PY'
 import boto3, pathlib
 s3 = boto3.client("s3")
