@@ -314,3 +314,47 @@ fn kubernetes_manifests_agree_with_the_daemon() {
     assert!(dockerfile.contains(&format!("0.0.0.0:{metrics_port}")));
     assert!(dockerfile.contains(&format!("http://127.0.0.1:{metrics_port}/healthz")));
 }
+
+/// An existing trail on EKS: nothing of the trail is created, the outputs describe the
+/// existing bucket and prefix, and there is no instance profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudformation_stack_for_an_existing_trail() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    let out = deploy(
+        &aws,
+        "trailwatch-eks",
+        &[
+            ("CreateTrail", "false"),
+            ("TrailBucketName", "org-trail-logs"),
+            ("TrailPrefix", "org"),
+            ("NotificationSource", "EventBridge"),
+            ("RoleTrust", "eks-irsa"),
+            (
+                "EksOidcIssuer",
+                "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(out["TrailBucketName"], "org-trail-logs");
+    assert!(!out.contains_key("InstanceProfileArn"), "{out:?}");
+    assert!(
+        out["BucketNotification"]
+            .contains(&format!(r#""Value":"org/AWSLogs/{ACCOUNT}/CloudTrail/""#)),
+        "{}",
+        out["BucketNotification"]
+    );
+    let buckets = aws
+        .s3
+        .list_buckets()
+        .send()
+        .await
+        .unwrap()
+        .buckets
+        .unwrap_or_default();
+    assert!(
+        buckets.is_empty(),
+        "the stack created no bucket: {buckets:?}"
+    );
+}
