@@ -52,14 +52,7 @@ async fn live_daemon_against_moto() {
         "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/{}",
         file.file_name().unwrap().to_str().unwrap()
     );
-    aws.s3
-        .put_object()
-        .bucket("trail")
-        .key(&key)
-        .body(ByteStream::from(std::fs::read(&file).unwrap()))
-        .send()
-        .await
-        .unwrap();
+    aws.put_file("trail", &key, &file).await;
     tokio::task::block_in_place(|| {
         wait_for("webhook alerts", Duration::from_secs(60), || {
             hook.alert_ids().len() >= expected.len()
@@ -77,17 +70,7 @@ async fn live_daemon_against_moto() {
         *hook.requests.lock().unwrap() >= expected.len() + 3,
         "the 500s were retried"
     );
-    let mut sns_ids: Vec<String> = aws
-        .drain(&setup.alerts_queue)
-        .await
-        .iter()
-        .map(|b| {
-            serde_json::from_str::<serde_json::Value>(b).unwrap()["alert_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let mut sns_ids = aws.alert_ids(&setup.alerts_queue).await;
     sns_ids.sort();
     assert_eq!(sns_ids, expected, "each alert reached SNS exactly once");
     tokio::task::block_in_place(|| {
@@ -266,14 +249,7 @@ async fn sigterm_in_the_middle_of_a_large_object() {
     expected.sort();
     assert!(expected.len() > 100, "the archive fires the rule");
     let key = file.strip_prefix(&archive).unwrap().to_str().unwrap();
-    aws.s3
-        .put_object()
-        .bucket("trail")
-        .key(key)
-        .body(ByteStream::from(std::fs::read(&file).unwrap()))
-        .send()
-        .await
-        .unwrap();
+    aws.put_file("trail", key, &file).await;
 
     let mid_object = |daemon: &Daemon| {
         wait_for("object in flight", Duration::from_secs(60), || {

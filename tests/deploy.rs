@@ -119,16 +119,8 @@ async fn cloudformation_stack_feeds_the_daemon_and_alerts_reach_its_topic() {
 
     // The queue redrives to the dead-letter queue after MaxReceiveCount (5) deliveries.
     let redrive = aws
-        .sqs
-        .get_queue_attributes()
-        .queue_url(queue)
-        .attribute_names(QueueAttributeName::RedrivePolicy)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::RedrivePolicy]
-        .clone();
+        .attribute(queue, QueueAttributeName::RedrivePolicy)
+        .await;
     let redrive: serde_json::Value = serde_json::from_str(&redrive).unwrap();
     assert_eq!(redrive["deadLetterTargetArn"], aws.arn(dlq).await);
     assert_eq!(
@@ -146,16 +138,7 @@ async fn cloudformation_stack_feeds_the_daemon_and_alerts_reach_its_topic() {
         .send()
         .await
         .unwrap();
-    let readback = aws.queue("alerts-readback", &[]).await;
-    aws.sns
-        .subscribe()
-        .topic_arn(topic)
-        .protocol("sqs")
-        .endpoint(aws.arn(&readback).await)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    let readback = aws.readback(topic).await;
 
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
@@ -181,25 +164,16 @@ async fn cloudformation_stack_feeds_the_daemon_and_alerts_reach_its_topic() {
     let file = sample_log();
     let expected = expected_alert_ids(&file);
     assert!(expected.len() >= 3, "the sample fires rules");
-    aws.s3
-        .put_object()
-        .bucket(bucket)
-        .key(format!(
-            "AWSLogs/{ACCOUNT}/CloudTrail/{day}/{}",
-            file.file_name().unwrap().to_str().unwrap()
-        ))
-        .body(ByteStream::from(std::fs::read(&file).unwrap()))
-        .send()
-        .await
-        .unwrap();
+    let key = format!(
+        "AWSLogs/{ACCOUNT}/CloudTrail/{day}/{}",
+        file.file_name().unwrap().to_str().unwrap()
+    );
+    aws.put_file(bucket, &key, &file).await;
 
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while got.len() < expected.len() && Instant::now() < deadline {
-        for body in aws.drain(&readback).await {
-            let alert: serde_json::Value = serde_json::from_str(&body).unwrap();
-            got.push(alert["alert_id"].as_str().unwrap().to_string());
-        }
+        got.extend(aws.alert_ids(&readback).await);
     }
     got.sort();
     assert_eq!(got, expected, "every alert on the stack's topic\n{}", log());

@@ -8,8 +8,6 @@ use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
-
 use common::daemon::{expected_alert_ids, start, wait_for};
 use common::moto::{aws, free_port, http_get, provision, Moto};
 use common::samples;
@@ -196,14 +194,7 @@ async fn prometheus_scrapes_the_daemon_and_fires_the_shipped_rules() {
     let file = samples().join(key);
     let expected = expected_alert_ids(&file).len() as f64;
     assert!(expected >= 1.0);
-    aws.s3
-        .put_object()
-        .bucket("trail")
-        .key(key)
-        .body(ByteStream::from(std::fs::read(&file).unwrap()))
-        .send()
-        .await
-        .unwrap();
+    aws.put_file("trail", key, &file).await;
 
     tokio::task::block_in_place(|| {
         wait_for(

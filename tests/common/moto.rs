@@ -166,16 +166,64 @@ impl Aws {
     }
 
     pub async fn arn(&self, queue: &str) -> String {
+        self.attribute(queue, QueueAttributeName::QueueArn).await
+    }
+
+    /// One attribute of a queue, which must be set.
+    pub async fn attribute(&self, queue: &str, name: QueueAttributeName) -> String {
         self.sqs
             .get_queue_attributes()
             .queue_url(queue)
-            .attribute_names(QueueAttributeName::QueueArn)
+            .attribute_names(name.clone())
             .send()
             .await
             .unwrap()
             .attributes
-            .unwrap()[&QueueAttributeName::QueueArn]
+            .unwrap()[&name]
             .clone()
+    }
+
+    /// A queue subscribed to `topic` with raw delivery: each body is one alert's JSON.
+    pub async fn readback(&self, topic: &str) -> String {
+        let queue = self.queue("alerts-readback", &[]).await;
+        self.sns
+            .subscribe()
+            .topic_arn(topic)
+            .protocol("sqs")
+            .endpoint(self.arn(&queue).await)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .unwrap();
+        queue
+    }
+
+    /// The alert ids of the alerts waiting in a [`Aws::readback`] queue, which is drained.
+    pub async fn alert_ids(&self, readback: &str) -> Vec<String> {
+        self.drain(readback)
+            .await
+            .iter()
+            .map(|body| {
+                serde_json::from_str::<serde_json::Value>(body).unwrap()["alert_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// Uploads a local file.
+    pub async fn put_file(&self, bucket: &str, key: &str, file: &std::path::Path) {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from(
+                std::fs::read(file).unwrap(),
+            ))
+            .send()
+            .await
+            .unwrap();
     }
 
     /// Messages visible plus in flight.
@@ -295,17 +343,7 @@ pub async fn provision(aws: &Aws) -> Setup {
         .unwrap()
         .topic_arn
         .unwrap();
-    let alerts_queue = aws.queue("alerts-readback", &[]).await;
-    let alerts_arn = aws.arn(&alerts_queue).await;
-    aws.sns
-        .subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(alerts_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    let alerts_queue = aws.readback(&topic_arn).await;
     Setup {
         events_queue,
         dlq,
