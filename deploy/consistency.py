@@ -62,11 +62,29 @@ def cloudformation():
     return params, outputs, statements
 
 
+def unquote(node):
+    """The parse without python-hcl2's version quirks.
+
+    Before 8.x it gave block labels and strings bare; 8.x keeps their double quotes
+    ('"aws_iam_policy_document"', '"A"') and marks blocks with `__is_block__`. Both forms
+    become the bare one here, so the checks below hold whichever version parsed the module.
+    """
+    if isinstance(node, dict):
+        return {unquote(k): unquote(v) for k, v in node.items() if k != "__is_block__"}
+    if isinstance(node, list):
+        return [unquote(v) for v in node]
+    if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':
+        return node[1:-1]
+    return node
+
+
 def terraform():
     docs = []
     for path in sorted(glob.glob(f"{MODULE}/*.tf")):
         with open(path) as f:
-            docs.append(hcl2.load(f))
+            docs.append(unquote(hcl2.load(f)))
+    if not docs:
+        sys.exit(f"{MODULE}: no *.tf files")
     variables, outputs, statements = set(), set(), None
     for doc in docs:
         for block in doc.get("variable", []):
@@ -82,7 +100,10 @@ def terraform():
                     if "sid" in s and "actions" in s
                 }
     if statements is None:
-        sys.exit(f"{MODULE}: no data.aws_iam_policy_document.daemon")
+        sys.exit(
+            f"{MODULE}/*.tf: looked for the block data \"aws_iam_policy_document\" \"daemon\" "
+            "with statement blocks holding sid and actions, and found none"
+        )
     return variables, outputs, statements
 
 

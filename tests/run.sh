@@ -1,16 +1,61 @@
 #!/usr/bin/env bash
 # Every check trailwatch has: formatting, lints, the test suites, the rule pack's own tests
 # through the CLI, and the deployment files. The real tools they run against (moto server,
-# Prometheus, the linters) are installed first when missing.
+# Prometheus, the linters) are installed first, at their pinned versions (deploy/tools.sh).
+# Each phase says when it starts and how long it took, so a slow or failing one is plain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+started=$SECONDS
+phase_start=$SECONDS
+phase_name=""
+phases=()
+phase() {
+    end_phase
+    phase_name=$1
+    phase_start=$SECONDS
+    printf '\n==== %s\n' "$phase_name"
+}
+end_phase() {
+    if [ -n "$phase_name" ]; then
+        phases+=("$(printf '%5ss  %s' $((SECONDS - phase_start)) "$phase_name")")
+        printf '==== %s: done in %ss\n' "$phase_name" $((SECONDS - phase_start))
+    fi
+    phase_name=""
+}
+report() {
+    local status=$?
+    [ $status -ne 0 ] && [ -n "$phase_name" ] &&
+        printf '\n==== %s FAILED after %ss (exit %s)\n' "$phase_name" $((SECONDS - phase_start)) $status
+    end_phase
+    printf '\n==== phases\n'
+    printf '%s\n' "${phases[@]}"
+    printf '%5ss  total\n' $((SECONDS - started))
+}
+trap report EXIT
+
+phase "tools: deploy/tools.sh (pinned PyPI tools, checkov virtualenv, Debian packages)"
 deploy/tools.sh
 
+phase "format: cargo fmt --check"
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+
+# One build of the AWS SDK serves the lints and the tests: clippy-driver compiles trailwatch's
+# own targets (what `cargo clippy` does, but producing code instead of only checking it), so
+# the dependencies are built once, not once for clippy's check mode and again for the tests.
+export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
+RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
+CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+phase "build + lint: every target, clippy -D warnings (the first build of the AWS SDK takes minutes)"
+cargo test --locked --all-targets --no-run
+
+phase "tests: cargo test (unit, property, moto, Prometheus)"
 cargo test --locked
+
 # The binary the integration tests just built: `cargo run` would rebuild the AWS crates
 # with a different feature set.
+phase "rule pack: trailwatch rules test"
 target/debug/trailwatch rules test
-# The deployment files, with the tool each format has.
+
+phase "deploy checks: deploy/check.sh"
 deploy/check.sh

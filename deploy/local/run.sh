@@ -10,8 +10,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-command -v moto_server >/dev/null 2>&1 || python3 -m pip install --quiet 'moto[server]'
-cargo build --quiet
+say() { printf '\n==== %s\n' "$*"; }
+say "tools: moto server at its pinned version (deploy/tools.sh --demo)"
+deploy/tools.sh --demo
+say "build: cargo build (the first build compiles the AWS SDK: several minutes on 2 cores)"
+build_start=$SECONDS
+cargo build
+say "build: done in $((SECONDS - build_start))s"
 port=${MOTO_PORT:-4566}
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 
