@@ -4,9 +4,11 @@
 //! `source` (where work comes from) → `trail` (bytes → records) → `rules` (Sigma matcher)
 //! → `alert` (what fired, as JSON) → `correlate` (windows over base-rule matches) →
 //! `suppress` (one alert per key per window) → `sink` (SNS, webhooks, files). `replay` drives
-//! it over local files or S3; `daemon` over SQS notifications, with `metrics` for Prometheus.
+//! it over local files or S3; `daemon` over SQS notifications, with `metrics` for Prometheus. Beside the chain,
+//! `audit` reads the account's IAM posture and judges it against the CIS checks.
 
 pub mod alert;
+pub mod audit;
 pub mod config;
 pub mod correlate;
 pub mod daemon;

@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and one function per subcommand.
 
+mod audit;
 mod generate;
 mod probe;
 mod replay;
@@ -45,6 +46,9 @@ pub struct Cli {
 enum Command {
     /// Run the daemon: consume CloudTrail notifications from SQS and alert in real time.
     Run(run::DaemonArgs),
+    /// Audit the IAM posture of the account (CIS AWS Foundations section 1 and more): PASS,
+    /// FAIL, ERROR or MANUAL per check and resource.
+    Audit(audit::AuditArgs),
     /// Validate a daemon configuration (and that its rules compile) without starting anything.
     CheckConfig(run::DaemonArgs),
     /// Match archived CloudTrail logs against the rules and print the alerts.
@@ -143,6 +147,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::CheckConfig(args) => run::check(args),
         Command::Replay(args) => replay::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Generate(args) => generate::run(args),
         Command::Probe(args) => probe::run(args),

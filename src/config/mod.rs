@@ -39,6 +39,8 @@ pub struct Config {
     pub correlation: CorrelationConfig,
     /// Suppression windows per rule (or for every rule).
     pub suppress: Vec<crate::suppress::SuppressConfig>,
+    /// The posture audit: thresholds, regions, accounts, mutes, and the daemon's schedule.
+    pub audit: crate::audit::AuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -304,6 +306,7 @@ impl Config {
             return bad("sqs.receivers_per_queue and sqs.max_in_flight must be at least 1".into());
         }
         self.validate_exclusions()?;
+        self.audit.validate().map_err(ConfigError::Invalid)?;
         self.correlation.limits().map_err(ConfigError::Invalid)?;
         self.validate_sinks()
     }

@@ -26,9 +26,20 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// With AWS managed policies (AdministratorAccess, AWSSupportAccess...) in IAM, as the
+    /// posture audit expects of a real account.
+    pub fn start_with_managed_policies() -> Moto {
+        Moto::start_with(&[("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
         let port = free_port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -1,0 +1,129 @@
+//! The checks, one file per family. Each reads the [`Inventory`] and writes findings through
+//! an [`Eval`], which fills in what the catalogue knows (title, severity, CIS, remediation).
+
+mod account;
+mod certificates;
+pub mod principals;
+mod root;
+mod users;
+
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+
+use super::catalog;
+use super::finding::{Finding, Status};
+use super::inventory::{ApiError, Inventory};
+use super::settings::AuditConfig;
+
+pub struct Eval<'a> {
+    pub settings: &'a AuditConfig,
+    pub now: DateTime<Utc>,
+    pub account: &'a str,
+    findings: Vec<Finding>,
+}
+
+impl<'a> Eval<'a> {
+    pub fn new(settings: &'a AuditConfig, now: DateTime<Utc>, account: &'a str) -> Self {
+        Eval {
+            settings,
+            now,
+            account,
+            findings: Vec::new(),
+        }
+    }
+
+    pub fn root_arn(&self) -> String {
+        format!("arn:aws:iam::{}:root", self.account)
+    }
+
+    /// Whole days from `t` to the evaluation time.
+    pub fn days_since(&self, t: DateTime<Utc>) -> i64 {
+        (self.now - t).num_days()
+    }
+
+    pub fn push(
+        &mut self,
+        check: &str,
+        status: Status,
+        resource: &str,
+        reason: String,
+    ) -> &mut Finding {
+        let c = catalog::get(check).unwrap_or_else(|| panic!("check {check} is in the catalogue"));
+        self.findings.push(Finding {
+            check: c.id.to_string(),
+            title: c.title.to_string(),
+            status,
+            severity: c.severity,
+            resource: resource.to_string(),
+            requirement: None,
+            account: self.account.to_string(),
+            region: None,
+            reason,
+            remediation: c.remediation.to_string(),
+            cis: c.cis.iter().map(|s| s.to_string()).collect(),
+            muted: None,
+        });
+        self.findings.last_mut().expect("just pushed")
+    }
+
+    pub fn verdict(
+        &mut self,
+        check: &str,
+        failed: bool,
+        resource: &str,
+        reason: String,
+    ) -> &mut Finding {
+        let status = if failed { Status::Fail } else { Status::Pass };
+        self.push(check, status, resource, reason)
+    }
+
+    /// An ERROR finding for each check that needed the failed call.
+    pub fn error(&mut self, checks: &[&str], resource: &str, e: &ApiError) {
+        for check in checks {
+            self.push(check, Status::Error, resource, e.to_string());
+        }
+    }
+
+    fn finish(self) -> Vec<Finding> {
+        self.findings
+    }
+}
+
+/// Every check over what was read; parts that were not read give no findings.
+pub fn evaluate(inv: &Inventory, settings: &AuditConfig, now: DateTime<Utc>) -> Vec<Finding> {
+    let mut ev = Eval::new(settings, now, &inv.account);
+    root::evaluate(&mut ev, inv);
+    users::evaluate(&mut ev, inv);
+    principals::evaluate(&mut ev, inv);
+    certificates::evaluate(&mut ev, inv);
+    account::evaluate(&mut ev, inv);
+    let mut findings = ev.finish();
+    for f in &mut findings {
+        if f.status == Status::Fail {
+            if let Some(m) = settings.mute_for(&f.check, &f.resource) {
+                f.status = Status::Muted;
+                f.muted = Some(m.reason.clone());
+            }
+        }
+    }
+    findings
+}
+
+/// "never" or "N days ago", for reasons.
+pub fn ago(ev: &Eval, t: Option<DateTime<Utc>>) -> String {
+    match t {
+        Some(t) => format!("{} days ago ({})", ev.days_since(t), t.format("%Y-%m-%d")),
+        None => "never".into(),
+    }
+}
+
+impl Eval<'_> {
+    /// Sets the region of the finding pushed last (regional ERROR findings).
+    pub fn set_last_region(&mut self, region: &str) {
+        if let Some(f) = self.findings.last_mut() {
+            f.region = Some(region.to_string());
+        }
+    }
+}

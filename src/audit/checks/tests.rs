@@ -1,0 +1,360 @@
+//! Each check's PASS and FAIL on inventories built by hand, for the cases neither a
+//! credential report file nor moto can produce (root hardware MFA, service last accessed
+//! data, analyzers, admins out of bounds, roles last used long ago, trails and recorders
+//! that are half set up).
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::evaluate;
+use crate::audit::credential_report::{CredentialReport, UserRow};
+use crate::audit::finding::{Finding, Status};
+use crate::audit::inventory::*;
+use crate::audit::policy::ADMINISTRATOR_ACCESS;
+use crate::audit::settings::AuditConfig;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+}
+
+fn days_ago(d: i64) -> Option<DateTime<Utc>> {
+    Some(now() - chrono::Duration::days(d))
+}
+
+fn inventory() -> Inventory {
+    Inventory {
+        account: "111122223333".into(),
+        ..Default::default()
+    }
+}
+
+fn statuses(findings: &[Finding], check: &str) -> Vec<(String, Status)> {
+    findings
+        .iter()
+        .filter(|f| f.check == check)
+        .map(|f| {
+            (
+                f.resource.rsplit([':', '/']).next().unwrap().to_string(),
+                f.status,
+            )
+        })
+        .collect()
+}
+
+fn root_row(mfa: bool) -> UserRow {
+    UserRow {
+        user: "<root_account>".into(),
+        arn: "arn:aws:iam::111122223333:root".into(),
+        created: days_ago(2000),
+        password_enabled: None,
+        password_last_used: days_ago(400),
+        password_last_changed: days_ago(30),
+        mfa_active: mfa,
+        keys: Default::default(),
+        certs: Default::default(),
+    }
+}
+
+#[test]
+fn root_hardware_mfa_and_password_rotation() {
+    let settings = AuditConfig::default();
+    for (mfa, virtual_mfa, want) in [
+        (true, false, Status::Pass),
+        (true, true, Status::Fail),
+        (false, false, Status::Fail),
+    ] {
+        let mut inv = inventory();
+        inv.credential_report = Some(Ok(CredentialReport {
+            root: Some(root_row(mfa)),
+            users: vec![],
+        }));
+        inv.root_virtual_mfa = Some(Ok(virtual_mfa));
+        let f = evaluate(&inv, &settings, now());
+        assert_eq!(
+            statuses(&f, "root-hardware-mfa"),
+            vec![("root".into(), want)],
+            "mfa {mfa} virtual {virtual_mfa}"
+        );
+        assert_eq!(
+            statuses(&f, "root-password-rotation"),
+            vec![("root".into(), Status::Pass)]
+        );
+        assert_eq!(
+            statuses(&f, "root-recent-use"),
+            vec![("root".into(), Status::Pass)]
+        );
+    }
+    let mut inv = inventory();
+    let mut old = root_row(true);
+    old.password_last_changed = days_ago(91);
+    inv.credential_report = Some(Ok(CredentialReport {
+        root: Some(old),
+        users: vec![],
+    }));
+    let f = evaluate(&inv, &settings, now());
+    assert_eq!(
+        statuses(&f, "root-password-rotation"),
+        vec![("root".into(), Status::Fail)]
+    );
+}
+
+fn user(name: &str, attached: &[&str], groups: &[&str]) -> User {
+    User {
+        name: name.into(),
+        arn: format!("arn:aws:iam::111122223333:user/{name}"),
+        inline: vec![],
+        attached: attached.iter().map(|s| s.to_string()).collect(),
+        groups: groups.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn admins_below_the_minimum_and_above_the_maximum() {
+    let mut settings = AuditConfig::default();
+    let auth = |n: usize| Authorization {
+        users: (0..n)
+            .map(|i| user(&format!("a{i}"), &[ADMINISTRATOR_ACCESS], &[]))
+            .chain([user("plain", &[], &[])])
+            .collect(),
+        ..Default::default()
+    };
+    for (n, min, max) in [
+        (1, Status::Fail, Status::Pass),
+        (2, Status::Pass, Status::Pass),
+        (6, Status::Pass, Status::Fail),
+    ] {
+        let mut inv = inventory();
+        inv.authorization = Some(Ok(auth(n)));
+        let f = evaluate(&inv, &settings, now());
+        assert_eq!(
+            statuses(&f, "admins-minimum"),
+            vec![("root".into(), min)],
+            "{n} admins"
+        );
+        assert_eq!(
+            statuses(&f, "admins-maximum"),
+            vec![("root".into(), max)],
+            "{n} admins"
+        );
+    }
+    settings.max_admins = 6;
+    let mut inv = inventory();
+    inv.authorization = Some(Ok(auth(6)));
+    let f = evaluate(&inv, &settings, now());
+    assert_eq!(
+        statuses(&f, "admins-maximum"),
+        vec![("root".into(), Status::Pass)]
+    );
+}
+
+#[test]
+fn roles_last_used_service_linked_and_inline() {
+    let role = |name: &str, path: &str, created: i64, used: Option<i64>| Role {
+        name: name.into(),
+        arn: format!("arn:aws:iam::111122223333:role{path}{name}"),
+        path: path.into(),
+        created: days_ago(created),
+        last_used: used.and_then(days_ago),
+        inline: vec![],
+        attached: vec![],
+    };
+    let mut inv = inventory();
+    inv.authorization = Some(Ok(Authorization {
+        roles: vec![
+            role("used-lately", "/", 500, Some(10)),
+            role("used-long-ago", "/", 500, Some(91)),
+            role("never-used-old", "/", 91, None),
+            role("never-used-new", "/", 5, None),
+            role(
+                "AWSServiceRoleForSupport",
+                "/aws-service-role/support.amazonaws.com/",
+                900,
+                None,
+            ),
+        ],
+        ..Default::default()
+    }));
+    let f = evaluate(&inv, &AuditConfig::default(), now());
+    assert_eq!(
+        statuses(&f, "role-unused"),
+        vec![
+            ("used-lately".into(), Status::Pass),
+            ("used-long-ago".into(), Status::Fail),
+            ("never-used-old".into(), Status::Fail),
+            ("never-used-new".into(), Status::Pass),
+        ]
+    );
+}
+
+#[test]
+fn service_inactivity_per_principal() {
+    let mut inv = inventory();
+    inv.service_activity = Some(Ok(vec![
+        ServiceActivity {
+            arn: "arn:aws:iam::111122223333:user/busy".into(),
+            is_role: false,
+            services: vec![("s3".into(), days_ago(3)), ("ec2".into(), days_ago(80))],
+        },
+        ServiceActivity {
+            arn: "arn:aws:iam::111122223333:role/broad".into(),
+            is_role: true,
+            services: vec![
+                ("s3".into(), days_ago(3)),
+                ("kms".into(), None),
+                ("rds".into(), days_ago(200)),
+            ],
+        },
+    ]));
+    let f = evaluate(&inv, &AuditConfig::default(), now());
+    assert_eq!(
+        statuses(&f, "user-service-inactivity"),
+        vec![("busy".into(), Status::Pass)]
+    );
+    assert_eq!(
+        statuses(&f, "role-service-inactivity"),
+        vec![("broad".into(), Status::Fail)]
+    );
+    let broad = f
+        .iter()
+        .find(|x| x.check == "role-service-inactivity")
+        .unwrap();
+    assert_eq!(
+        broad.reason,
+        "allowed but not used within 90 days: kms, rds"
+    );
+}
+
+#[test]
+fn regional_services_trails_and_analyzers() {
+    let region = |name: &str, on: bool| RegionalInventory {
+        region: name.into(),
+        security_hub: Some(Ok(on)),
+        guardduty: Some(Ok(if on {
+            vec![("d1".into(), "ENABLED".into())]
+        } else {
+            vec![("d1".into(), "DISABLED".into())]
+        })),
+        config: Some(Ok(ConfigState {
+            recorders: vec![Recorder {
+                name: "default".into(),
+                all_supported: true,
+                recording: true,
+            }],
+            // A recorder without a delivery channel records nothing anyone can read.
+            delivery_channels: usize::from(on),
+        })),
+        access_analyzers: Some(Ok(if on {
+            vec![("a".into(), "ACCOUNT".into())]
+        } else {
+            vec![]
+        })),
+        listener_certificates: None,
+    };
+    let mut inv = inventory();
+    inv.regions = vec![region("us-east-1", true), region("eu-west-1", false)];
+    inv.trails = Some(Ok(vec![Trail {
+        arn: "arn:aws:cloudtrail:us-east-1:111122223333:trail/t".into(),
+        multi_region: true,
+        log_file_validation: false,
+        logging: Ok(true),
+    }]));
+    let f = evaluate(&inv, &AuditConfig::default(), now());
+    for check in [
+        "security-hub-enabled",
+        "guardduty-enabled",
+        "config-recorder-enabled",
+        "access-analyzer-enabled",
+    ] {
+        let by_region: Vec<(Option<String>, Status)> = f
+            .iter()
+            .filter(|x| x.check == check)
+            .map(|x| (x.region.clone(), x.status))
+            .collect();
+        assert_eq!(
+            by_region,
+            vec![
+                (Some("us-east-1".into()), Status::Pass),
+                (Some("eu-west-1".into()), Status::Fail)
+            ],
+            "{check}"
+        );
+    }
+    let trail = f
+        .iter()
+        .find(|x| x.check == "cloudtrail-multi-region")
+        .unwrap();
+    assert_eq!(trail.status, Status::Fail);
+    assert!(
+        trail.reason.contains("log file validation false"),
+        "{}",
+        trail.reason
+    );
+}
+
+#[test]
+fn a_strong_password_policy_passes_every_requirement_and_none_fails_all() {
+    let strong = PasswordPolicy {
+        min_length: Some(16),
+        reuse_prevention: Some(24),
+        max_age_days: Some(60),
+        require_uppercase: true,
+        require_lowercase: true,
+        require_numbers: true,
+        require_symbols: true,
+    };
+    for (policy, want) in [(Some(strong), Status::Pass), (None, Status::Fail)] {
+        let mut inv = inventory();
+        inv.password_policy = Some(Ok(policy));
+        let f = evaluate(&inv, &AuditConfig::default(), now());
+        let got: Vec<_> = f
+            .iter()
+            .filter(|x| x.check == "password-policy")
+            .map(|x| (x.requirement.clone().unwrap(), x.status))
+            .collect();
+        assert_eq!(got.len(), 7);
+        assert!(got.iter().all(|(_, s)| *s == want), "{got:?}");
+    }
+}
+
+#[test]
+fn a_failed_call_is_an_error_for_each_check_that_needed_it() {
+    let mut inv = inventory();
+    let denied = ApiError {
+        call: "iam:GetAccountAuthorizationDetails",
+        permission: "iam:GetAccountAuthorizationDetails",
+        message: "AccessDenied: User: arn:aws:iam::111122223333:user/auditor is not authorized"
+            .into(),
+    };
+    inv.authorization = Some(Err(denied));
+    inv.password_policy = Some(Ok(None));
+    let f = evaluate(&inv, &AuditConfig::default(), now());
+    let errors: Vec<&str> = f
+        .iter()
+        .filter(|x| x.status == Status::Error)
+        .map(|x| x.check.as_str())
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "admins-minimum",
+            "admins-maximum",
+            "user-inline-policies",
+            "role-unused",
+            "role-inline-policies",
+            "group-empty",
+            "full-admin-policies",
+            "support-role",
+            "cloudshell-full-access"
+        ]
+    );
+    assert_eq!(
+        f[0].reason,
+        "iam:GetAccountAuthorizationDetails failed: AccessDenied: User: arn:aws:iam::111122223333:user/auditor is not authorized (the audit needs iam:GetAccountAuthorizationDetails)"
+    );
+    // The password policy was still judged.
+    assert_eq!(
+        f.iter()
+            .filter(|x| x.check == "password-policy" && x.status == Status::Fail)
+            .count(),
+        7
+    );
+}

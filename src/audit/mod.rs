@@ -1,0 +1,90 @@
+//! The posture stage: reads the account's IAM and security settings and says, for every
+//! check and resource, PASS, FAIL, ERROR (a call failed: which, and which permission) or
+//! MANUAL. It stands beside the detection chain: it imports nothing to its right, and the
+//! daemon and the CLI wire it to the same sinks as alerts.
+//!
+//! `collect` reads (async, AWS SDK) into an `inventory`; `checks` judge it (pure functions,
+//! so every check is testable offline with exact dates); `output` renders findings.
+
+pub mod catalog;
+pub mod change;
+pub mod checks;
+pub mod collect;
+pub mod credential_report;
+pub mod finding;
+pub mod inventory;
+pub mod output;
+pub mod policy;
+pub mod principal;
+pub mod settings;
+pub mod trigger;
+
+use chrono::{DateTime, Utc};
+
+pub use finding::{Finding, Severity, Status};
+pub use settings::AuditConfig;
+
+pub use principal::PrincipalPosture;
+
+/// An audit's findings, and what it learned of each principal.
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub principals: std::collections::BTreeMap<String, PrincipalPosture>,
+}
+
+impl Report {
+    fn of(inventory: &inventory::Inventory, settings: &AuditConfig, now: DateTime<Utc>) -> Report {
+        let findings = checks::evaluate(inventory, settings, now);
+        let mut principals = principal::facts(inventory, now);
+        let all: Vec<&Finding> = findings.iter().collect();
+        principal::with_failing(principals.values_mut(), &all);
+        Report {
+            findings,
+            principals,
+        }
+    }
+}
+
+/// A whole audit of one account.
+pub async fn audit(
+    account: &collect::Account,
+    settings: &AuditConfig,
+    now: DateTime<Utc>,
+) -> Report {
+    let inventory = collect::inventory(account, settings).await;
+    Report::of(&inventory, settings, now)
+}
+
+/// The credential-report checks alone, on a report read from a file.
+pub fn audit_report(
+    report: credential_report::CredentialReport,
+    settings: &AuditConfig,
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    let inventory = inventory::Inventory {
+        account: report.account().unwrap_or_else(|| "unknown".into()),
+        credential_report: Some(Ok(report)),
+        ..Default::default()
+    };
+    checks::evaluate(&inventory, settings, now)
+}
+
+/// The findings of one scope again, after an event changed it, and the checks whose reads
+/// failed (their old findings stand: a failed read proves nothing gone).
+pub async fn reaudit(
+    account: &collect::Account,
+    settings: &AuditConfig,
+    scope: &trigger::Scope,
+    now: DateTime<Utc>,
+) -> (Report, std::collections::BTreeSet<String>) {
+    let inventory = collect::scoped_inventory(account, settings, scope).await;
+    let mut report = Report::of(&inventory, settings, now);
+    let failed = report
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Error)
+        .map(|f| f.check.clone())
+        .collect();
+    report.findings.retain(|f| scope.covers(f));
+    (report, failed)
+}

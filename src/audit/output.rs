@@ -1,0 +1,198 @@
+//! Findings as a table for people, JSON lines, CSV, or OCSF Compliance Findings.
+
+use std::io::Write;
+
+use serde_json::json;
+
+use super::finding::{Finding, Severity, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+    /// OCSF 1.1 Compliance Finding (class 2003), one JSON object per line.
+    Ocsf,
+}
+
+/// Writes findings (already in report order) in `format`.
+pub fn write(
+    out: &mut dyn Write,
+    findings: &[Finding],
+    format: Format,
+    now_ms: i64,
+) -> std::io::Result<()> {
+    match format {
+        Format::Table => table(out, findings),
+        Format::Json => {
+            for f in findings {
+                serde_json::to_writer(&mut *out, f)?;
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+        Format::Csv => csv(out, findings),
+        Format::Ocsf => {
+            for f in findings {
+                serde_json::to_writer(&mut *out, &ocsf(f, now_ms))?;
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn cell(s: &str, width: usize) -> String {
+    if s.chars().count() > width {
+        let cut: String = s.chars().take(width - 1).collect();
+        format!("{cut}… ")
+    } else {
+        format!("{s:<width$} ")
+    }
+}
+
+/// Everything but PASS, one line each, then the counts per status.
+fn table(out: &mut dyn Write, findings: &[Finding]) -> std::io::Result<()> {
+    writeln!(out, "STATUS  SEVERITY       CHECK                              RESOURCE                                         REASON")?;
+    for f in findings.iter().filter(|f| f.status != Status::Pass) {
+        let mut resource = f.resource.clone();
+        if let Some(r) = &f.requirement {
+            resource = format!("{resource} ({r})");
+        }
+        if let Some(r) = &f.region {
+            resource = format!("{resource} [{r}]");
+        }
+        let mut reason = f.reason.clone();
+        if let Some(m) = &f.muted {
+            reason = format!("{reason} — muted: {m}");
+        }
+        writeln!(
+            out,
+            "{}{}{}{}{}",
+            cell(&f.status.to_string(), 7),
+            cell(&f.severity.to_string(), 14),
+            cell(&f.check, 34),
+            cell(&resource, 48),
+            reason
+        )?;
+    }
+    let count = |s: Status| findings.iter().filter(|f| f.status == s).count();
+    writeln!(
+        out,
+        "\n{} findings: {} FAIL, {} ERROR, {} MANUAL, {} MUTED, {} PASS (PASS lines: --format json or csv)",
+        findings.len(),
+        count(Status::Fail),
+        count(Status::Error),
+        count(Status::Manual),
+        count(Status::Muted),
+        count(Status::Pass)
+    )
+}
+
+fn csv(out: &mut dyn Write, findings: &[Finding]) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "check",
+        "status",
+        "severity",
+        "resource",
+        "requirement",
+        "account",
+        "region",
+        "reason",
+        "remediation",
+        "cis",
+        "muted",
+    ])?;
+    for f in findings {
+        w.write_record([
+            f.check.as_str(),
+            &f.status.to_string(),
+            &f.severity.to_string(),
+            &f.resource,
+            f.requirement.as_deref().unwrap_or(""),
+            &f.account,
+            f.region.as_deref().unwrap_or(""),
+            &f.reason,
+            &f.remediation,
+            &f.cis.join(";"),
+            f.muted.as_deref().unwrap_or(""),
+        ])?;
+    }
+    w.flush()
+}
+
+fn severity_id(s: Severity) -> u8 {
+    match s {
+        Severity::Informational => 1,
+        Severity::Low => 2,
+        Severity::Medium => 3,
+        Severity::High => 4,
+        Severity::Critical => 5,
+    }
+}
+
+/// The resource type from an ARN (`user`, `role`, `root`, `listener`, ...).
+fn resource_type(arn: &str) -> &str {
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or("");
+    resource.split('/').next().unwrap_or(resource)
+}
+
+/// One finding as an OCSF 1.1 Compliance Finding (class_uid 2003).
+pub fn ocsf(f: &Finding, now_ms: i64) -> serde_json::Value {
+    let (compliance_status, compliance_status_id) = match f.status {
+        Status::Pass => ("Pass", 1),
+        Status::Fail | Status::Muted => ("Fail", 3),
+        Status::Manual => ("Manual", 99),
+        Status::Error => ("Unknown", 0),
+    };
+    let (status, status_id) = match f.status {
+        Status::Muted => ("Suppressed", 3),
+        _ => ("New", 1),
+    };
+    let uid = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("trailwatch-posture\n{}\n{}", f.account, f.key()).as_bytes(),
+    );
+    let severity = f.severity.to_string();
+    let mut severity_name = severity.clone();
+    severity_name[..1].make_ascii_uppercase();
+    json!({
+        "class_uid": 2003,
+        "class_name": "Compliance Finding",
+        "category_uid": 2,
+        "category_name": "Findings",
+        "activity_id": 1,
+        "activity_name": "Create",
+        "type_uid": 200301,
+        "type_name": "Compliance Finding: Create",
+        "time": now_ms,
+        "severity_id": severity_id(f.severity),
+        "severity": severity_name,
+        "status_id": status_id,
+        "status": status,
+        "status_detail": f.muted,
+        "message": f.reason,
+        "metadata": {
+            "version": "1.1.0",
+            "product": {"name": "trailwatch", "vendor_name": "trailwatch", "version": env!("CARGO_PKG_VERSION")},
+        },
+        "finding_info": {"uid": uid.to_string(), "title": f.title, "desc": f.reason, "types": [f.check]},
+        "compliance": {
+            "control": f.check,
+            "standards": if f.cis.is_empty() { vec![] } else { vec!["CIS AWS Foundations Benchmark v3.0.0"] },
+            "requirements": f.cis,
+            "status": compliance_status,
+            "status_id": compliance_status_id,
+        },
+        "resources": [{
+            "uid": f.resource,
+            "type": resource_type(&f.resource),
+            "region": f.region,
+            "cloud_partition": f.resource.split(':').nth(1).unwrap_or("aws"),
+        }],
+        "cloud": {"provider": "AWS", "account": {"uid": f.account, "type": "AWS Account", "type_id": 10}, "region": f.region},
+        "remediation": {"desc": f.remediation},
+        "unmapped": {"requirement": f.requirement, "trailwatch_status": f.status},
+    })
+}

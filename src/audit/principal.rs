@@ -1,0 +1,87 @@
+//! What the last audit knows of each IAM user and role, for the alerts about it: the person
+//! paged sees at once that the actor who just created a key is an admin without MFA.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::checks::principals::admin_arns;
+use super::finding::{Finding, Status};
+use super::inventory::Inventory;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalPosture {
+    pub arn: String,
+    /// Full administrative rights (AdministratorAccess or * on *, direct, inline or by group).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub admin: Option<bool>,
+    /// Users: MFA device active.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mfa: Option<bool>,
+    /// Users: the age in days of each active access key.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub access_key_ages_days: Vec<i64>,
+    /// The checks this principal fails.
+    pub failing: Vec<String>,
+    /// When what this says was read.
+    pub audited_at: String,
+}
+
+/// Facts per principal ARN from what an audit read (`failing` is filled by [`with_failing`]).
+pub fn facts(inv: &Inventory, now: DateTime<Utc>) -> BTreeMap<String, PrincipalPosture> {
+    let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut out: BTreeMap<String, PrincipalPosture> = BTreeMap::new();
+    fn entry<'m>(
+        out: &'m mut BTreeMap<String, PrincipalPosture>,
+        arn: &str,
+        at: &str,
+    ) -> &'m mut PrincipalPosture {
+        out.entry(arn.to_string())
+            .or_insert_with(|| PrincipalPosture {
+                arn: arn.to_string(),
+                audited_at: at.to_string(),
+                ..Default::default()
+            })
+    }
+    if let Some(Ok(report)) = &inv.credential_report {
+        for u in &report.users {
+            let p = entry(&mut out, &u.arn, &at);
+            p.mfa = Some(u.mfa_active);
+            p.access_key_ages_days = u
+                .active_keys()
+                .filter_map(|(_, k)| k.last_rotated)
+                .map(|t| (now - t).num_days())
+                .collect();
+        }
+    }
+    if let Some(Ok(auth)) = &inv.authorization {
+        let admins = admin_arns(auth);
+        for arn in auth
+            .users
+            .iter()
+            .map(|u| &u.arn)
+            .chain(auth.roles.iter().map(|r| &r.arn))
+        {
+            entry(&mut out, arn, &at).admin = Some(admins.contains(arn.as_str()));
+        }
+    }
+    out
+}
+
+/// Sets `failing` from the findings (FAIL, by resource ARN).
+pub fn with_failing<'a>(
+    principals: impl Iterator<Item = &'a mut PrincipalPosture>,
+    findings: &[&Finding],
+) {
+    let mut failing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for f in findings.iter().filter(|f| f.status == Status::Fail) {
+        failing
+            .entry(f.resource.as_str())
+            .or_default()
+            .push(f.check.clone());
+    }
+    for p in principals {
+        p.failing = failing.get(p.arn.as_str()).cloned().unwrap_or_default();
+    }
+}

@@ -1,0 +1,284 @@
+//! Which CloudTrail events change the posture, and what the daemon re-audits for each: the
+//! user the event names, the IAM principals and policies, the password policy, one region's
+//! security services and load balancers, the trails, or the IAM server certificates.
+
+use serde_json::Value;
+
+use super::change::TriggerInfo;
+use super::finding::Finding;
+
+/// What a re-audit reads and which findings it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// One IAM user's credentials (read per user: the credential report is cached for up
+    /// to four hours), and the principals, since group and policy changes move admins.
+    User(String),
+    /// Users', groups', roles' and customer policies' permissions.
+    Principals,
+    PasswordPolicy,
+    /// Security Hub, GuardDuty, Config, Access Analyzer and listener certificates there.
+    Region(String),
+    Trails,
+    ServerCertificates,
+}
+
+const USER_EVENTS: &[&str] = &[
+    "CreateAccessKey",
+    "UpdateAccessKey",
+    "DeleteAccessKey",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "DeleteLoginProfile",
+    "EnableMFADevice",
+    "DeactivateMFADevice",
+    "UploadSigningCertificate",
+    "UpdateSigningCertificate",
+    "DeleteSigningCertificate",
+    "CreateUser",
+    "DeleteUser",
+    "AttachUserPolicy",
+    "DetachUserPolicy",
+    "PutUserPolicy",
+    "DeleteUserPolicy",
+    "AddUserToGroup",
+    "RemoveUserFromGroup",
+];
+const PRINCIPAL_EVENTS: &[&str] = &[
+    "CreateGroup",
+    "DeleteGroup",
+    "AttachGroupPolicy",
+    "DetachGroupPolicy",
+    "PutGroupPolicy",
+    "DeleteGroupPolicy",
+    "CreateRole",
+    "DeleteRole",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "PutRolePolicy",
+    "DeleteRolePolicy",
+    "CreatePolicy",
+    "DeletePolicy",
+    "CreatePolicyVersion",
+    "DeletePolicyVersion",
+    "SetDefaultPolicyVersion",
+];
+const PASSWORD_EVENTS: &[&str] = &["UpdateAccountPasswordPolicy", "DeleteAccountPasswordPolicy"];
+const REGION_EVENTS: &[&str] = &[
+    "EnableSecurityHub",
+    "DisableSecurityHub",
+    "CreateDetector",
+    "DeleteDetector",
+    "UpdateDetector",
+    "PutConfigurationRecorder",
+    "StartConfigurationRecorder",
+    "StopConfigurationRecorder",
+    "DeleteConfigurationRecorder",
+    "PutDeliveryChannel",
+    "DeleteDeliveryChannel",
+    "CreateAnalyzer",
+    "DeleteAnalyzer",
+    "CreateListener",
+    "ModifyListener",
+    "DeleteListener",
+    "AddListenerCertificates",
+    "RemoveListenerCertificates",
+    "ImportCertificate",
+    "DeleteCertificate",
+];
+const TRAIL_EVENTS: &[&str] = &[
+    "CreateTrail",
+    "UpdateTrail",
+    "DeleteTrail",
+    "StartLogging",
+    "StopLogging",
+];
+const CERTIFICATE_EVENTS: &[&str] = &["UploadServerCertificate", "DeleteServerCertificate"];
+
+/// Every eventName that can change a finding (the daemon looks only at these records).
+pub fn event_names() -> impl Iterator<Item = &'static str> {
+    [
+        USER_EVENTS,
+        PRINCIPAL_EVENTS,
+        PASSWORD_EVENTS,
+        REGION_EVENTS,
+        TRAIL_EVENTS,
+        CERTIFICATE_EVENTS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+}
+
+/// A change that calls for a re-audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    /// The account the event happened in (recipientAccountId).
+    pub account: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub info: TriggerInfo,
+}
+
+/// The re-audit a CloudTrail record calls for: None for other events, for calls that failed
+/// (nothing changed), and for user events on the root user (its credentials are in the
+/// credential report, which the daily audit reads).
+pub fn of(record: &str) -> Option<Trigger> {
+    let v: Value = serde_json::from_str(record).ok()?;
+    let s = |path: &[&str]| {
+        let mut cur = &v;
+        for p in path {
+            cur = cur.get(p)?;
+        }
+        cur.as_str().map(str::to_string)
+    };
+    let name = s(&["eventName"])?;
+    if v.get("errorCode").is_some_and(|e| !e.is_null()) {
+        return None;
+    }
+    let scopes = if USER_EVENTS.contains(&name.as_str()) {
+        // Without userName the call is about the caller's own user.
+        let user = s(&["requestParameters", "userName"]).or_else(|| {
+            (s(&["userIdentity", "type"]).as_deref() == Some("IAMUser"))
+                .then(|| s(&["userIdentity", "userName"]))
+                .flatten()
+        })?;
+        vec![Scope::User(user), Scope::Principals]
+    } else if PRINCIPAL_EVENTS.contains(&name.as_str()) {
+        vec![Scope::Principals]
+    } else if PASSWORD_EVENTS.contains(&name.as_str()) {
+        vec![Scope::PasswordPolicy]
+    } else if REGION_EVENTS.contains(&name.as_str()) {
+        vec![Scope::Region(s(&["awsRegion"])?)]
+    } else if TRAIL_EVENTS.contains(&name.as_str()) {
+        vec![Scope::Trails]
+    } else if CERTIFICATE_EVENTS.contains(&name.as_str()) {
+        vec![Scope::ServerCertificates]
+    } else {
+        return None;
+    };
+    Some(Trigger {
+        account: s(&["recipientAccountId"]),
+        scopes,
+        info: TriggerInfo {
+            event_id: s(&["eventID"]),
+            event_name: name,
+            event_time: s(&["eventTime"]),
+            actor_arn: s(&["userIdentity", "arn"]),
+        },
+    })
+}
+
+const USER_CHECKS: &[&str] = &[
+    "user-unused",
+    "user-mfa",
+    "access-key-rotation",
+    "access-key-unused",
+    "access-key-inactive",
+    "access-key-multiple",
+    "access-key-at-setup",
+    "console-unused",
+    "user-signing-certificate-rotation",
+];
+const PRINCIPAL_CHECKS: &[&str] = &[
+    "admins-minimum",
+    "admins-maximum",
+    "user-inline-policies",
+    "role-unused",
+    "role-inline-policies",
+    "group-empty",
+    "full-admin-policies",
+    "support-role",
+    "cloudshell-full-access",
+];
+const REGION_CHECKS: &[&str] = &[
+    "security-hub-enabled",
+    "guardduty-enabled",
+    "config-recorder-enabled",
+    "access-analyzer-enabled",
+    "elb-certificate-rotation",
+];
+
+impl Scope {
+    /// The findings a re-audit of this scope replaces.
+    pub fn covers(&self, f: &Finding) -> bool {
+        let check = f.check.as_str();
+        match self {
+            // By name: a deleted user's ARN (its path) can no longer be read.
+            Scope::User(name) => {
+                USER_CHECKS.contains(&check)
+                    && f.resource.contains(":user/")
+                    && f.resource.rsplit('/').next() == Some(name.as_str())
+            }
+            Scope::Principals => PRINCIPAL_CHECKS.contains(&check),
+            Scope::PasswordPolicy => check == "password-policy",
+            Scope::Region(r) => {
+                REGION_CHECKS.contains(&check) && f.region.as_deref() == Some(r.as_str())
+            }
+            Scope::Trails => check == "cloudtrail-multi-region",
+            Scope::ServerCertificates => check == "server-certificate-expired",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str, extra: &str) -> String {
+        format!(
+            r#"{{"eventVersion":"1.09","eventName":"{name}","eventID":"e1","awsRegion":"eu-west-1","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","userName":"ops","arn":"arn:aws:iam::111122223333:user/ops"}}{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn scopes_of_events() {
+        let t = of(&record(
+            "CreateLoginProfile",
+            r#","requestParameters":{"userName":"carol"}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            t.scopes,
+            vec![Scope::User("carol".into()), Scope::Principals]
+        );
+        assert_eq!(t.account.as_deref(), Some("111122223333"));
+        assert_eq!(t.info.event_name, "CreateLoginProfile");
+        // CreateAccessKey without userName: the caller's own key.
+        assert_eq!(
+            of(&record("CreateAccessKey", "")).unwrap().scopes[0],
+            Scope::User("ops".into())
+        );
+        assert_eq!(
+            of(&record("DisableSecurityHub", "")).unwrap().scopes,
+            vec![Scope::Region("eu-west-1".into())]
+        );
+        assert_eq!(
+            of(&record("DeleteAccountPasswordPolicy", ""))
+                .unwrap()
+                .scopes,
+            vec![Scope::PasswordPolicy]
+        );
+        assert_eq!(
+            of(&record("StopLogging", "")).unwrap().scopes,
+            vec![Scope::Trails]
+        );
+        assert_eq!(
+            of(&record("PutGroupPolicy", "")).unwrap().scopes,
+            vec![Scope::Principals]
+        );
+    }
+
+    #[test]
+    fn denied_calls_and_other_events_trigger_nothing() {
+        assert!(of(&record(
+            "CreateLoginProfile",
+            r#","errorCode":"AccessDenied","requestParameters":{"userName":"carol"}"#
+        ))
+        .is_none());
+        assert!(of(&record("GetObject", "")).is_none());
+        assert!(of("not json").is_none());
+        // Root creating its own key: no IAM user to re-read.
+        let root = r#"{"eventName":"CreateAccessKey","userIdentity":{"type":"Root","arn":"arn:aws:iam::1:root"}}"#;
+        assert!(of(root).is_none());
+        assert!(event_names().any(|n| n == "DeleteDetector"));
+    }
+}

@@ -1,0 +1,188 @@
+//! `trailwatch audit`: the IAM posture of one or more accounts, now.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+
+use super::exit;
+use trailwatch::audit::output::{self, Format};
+use trailwatch::audit::{self, catalog, collect, AuditConfig, Finding, Severity, Status};
+use trailwatch::config::Config;
+
+/// Exit status when an unmuted failure at or above --fail-on was found.
+const FAILED_CHECKS: u8 = 3;
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Configuration file (TOML): its [audit] table sets thresholds, regions, accounts and
+    /// mutes; the rest of the file is not needed.
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Run only these checks (comma-separated ids; see --list-checks).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    checks: Vec<String>,
+    /// Leave out these checks (comma-separated ids).
+    #[arg(long = "exclude-checks", value_delimiter = ',', value_name = "IDS")]
+    exclude_checks: Vec<String>,
+    /// Exit 3 when an unmuted FAIL has at least this severity.
+    #[arg(long = "fail-on", value_name = "SEVERITY", default_value = "low")]
+    fail_on: Severity,
+    /// Evaluate the credential-report checks on this report offline (the CSV, its base64,
+    /// or the JSON `aws iam get-credential-report` prints), without calling AWS.
+    #[arg(long = "credential-report", value_name = "FILE")]
+    credential_report: Option<PathBuf>,
+    /// Evaluate as of this time (RFC 3339), so age-based checks are reproducible.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    now: Option<DateTime<Utc>>,
+    /// Audit the account of this role, assumed with the default credentials (repeatable;
+    /// replaces [[audit.accounts]]).
+    #[arg(long = "role-arn", value_name = "ARN")]
+    role_arns: Vec<String>,
+    /// Regions for the regional checks (repeatable; replaces audit.regions).
+    #[arg(long = "region", value_name = "REGION")]
+    regions: Vec<String>,
+    /// Print every check id with its severity and CIS section, and exit.
+    #[arg(long = "list-checks")]
+    list_checks: bool,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-11-25T12:00:00Z ({e})"))
+}
+
+fn settings(args: &AuditArgs) -> Result<AuditConfig, String> {
+    let mut settings = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?.audit,
+        None => AuditConfig::default(),
+    };
+    if !args.regions.is_empty() {
+        settings.regions = args.regions.clone();
+    }
+    settings.validate()?;
+    for id in args.checks.iter().chain(&args.exclude_checks) {
+        if catalog::get(id).is_none() {
+            return Err(format!("no check is named {id:?} (see --list-checks)"));
+        }
+    }
+    Ok(settings)
+}
+
+pub fn run(args: AuditArgs) -> u8 {
+    if args.list_checks {
+        for c in catalog::CHECKS {
+            println!(
+                "{:<36} {:<14} {:<10} {}",
+                c.id,
+                c.severity,
+                c.cis.join(","),
+                c.title
+            );
+        }
+        return exit::OK;
+    }
+    let settings = match settings(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let now = args.now.unwrap_or_else(Utc::now);
+    let (mut findings, failed) = match &args.credential_report {
+        Some(path) => match std::fs::read(path) {
+            Err(e) => {
+                eprintln!("error: {}: cannot read: {e}", path.display());
+                return exit::USAGE;
+            }
+            Ok(bytes) => match audit::credential_report::CredentialReport::parse_any(&bytes) {
+                Ok(report) => (audit::audit_report(report, &settings, now), false),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    return exit::USAGE;
+                }
+            },
+        },
+        None => online(&args, &settings, now),
+    };
+    findings.retain(|f| {
+        (args.checks.is_empty() || args.checks.contains(&f.check))
+            && !args.exclude_checks.contains(&f.check)
+    });
+    findings.sort_by(Finding::report_order);
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    });
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = output::write(&mut out, &findings, format, now.timestamp_millis()) {
+        eprintln!("error: writing the report: {e}");
+        return exit::INPUT_FAILED;
+    }
+    if failed {
+        exit::INPUT_FAILED
+    } else if findings
+        .iter()
+        .any(|f| f.status == Status::Fail && f.severity >= args.fail_on)
+    {
+        FAILED_CHECKS
+    } else {
+        exit::OK
+    }
+}
+
+/// Audits every account; the bool says some account could not be reached at all.
+fn online(args: &AuditArgs, settings: &AuditConfig, now: DateTime<Utc>) -> (Vec<Finding>, bool) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let roles: Vec<(String, Option<String>)> = if !args.role_arns.is_empty() {
+            args.role_arns.iter().map(|r| (r.clone(), None)).collect()
+        } else {
+            settings
+                .accounts
+                .iter()
+                .map(|a| (a.role_arn.clone(), a.external_id.clone()))
+                .collect()
+        };
+        let accounts = if roles.is_empty() {
+            vec![(
+                "default credentials".to_string(),
+                collect::Account::identify(sdk.clone()).await,
+            )]
+        } else {
+            let mut v = Vec::new();
+            for (role, external_id) in roles {
+                let account = collect::Account::assume(&sdk, &role, external_id.as_deref()).await;
+                v.push((role, account));
+            }
+            v
+        };
+        let mut findings = Vec::new();
+        let mut failed = false;
+        for (name, account) in accounts {
+            match account {
+                Ok(account) => {
+                    findings.extend(audit::audit(&account, settings, now).await.findings)
+                }
+                Err(e) => {
+                    eprintln!("error: {name}: {e}");
+                    failed = true;
+                }
+            }
+        }
+        (findings, failed)
+    })
+}
