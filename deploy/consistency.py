@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The two infrastructure definitions and the README say the same thing.
+"""The two infrastructure definitions, the README and the code say the same thing.
 
 deploy/cloudformation/trailwatch.yaml and deploy/terraform/ are written by hand in two
 languages; this keeps them one design: the same inputs, the same outputs, and the daemon's
-IAM policy with the same statements and actions, which are also the policy the README prints.
+IAM policy with the same statements and actions, which are also the policy the README prints;
+and its AuditPosture statement grants exactly the permissions the posture audit's calls need.
 Parses the template with cfn-lint's loader and the module with python-hcl2.
 """
 
@@ -18,6 +19,7 @@ from cfnlint.decode import decode
 TEMPLATE = "deploy/cloudformation/trailwatch.yaml"
 MODULE = "deploy/terraform"
 README = "README.md"
+AUDIT_SOURCES = "src/audit/collect"
 
 # Terraform-only: the name prefix (CloudFormation takes it from the stack).
 TERRAFORM_ONLY_VARIABLES = {"name"}
@@ -116,6 +118,18 @@ def readme():
     return {s["Sid"]: set(flat(s["Action"])) for s in policy["Statement"]}
 
 
+def audit_permissions():
+    """Every IAM permission the posture audit's calls name (the `permission` of each ApiError)."""
+    found = set()
+    for path in sorted(glob.glob(f"{AUDIT_SOURCES}/*.rs")):
+        text = open(path).read()
+        found.update(re.findall(r'api_error\(\s*"[^"]+",\s*"([^"]+)"', text))
+        found.update(re.findall(r'permission:\s*"([^"]+)"', text))
+    if not found:
+        sys.exit(f"{AUDIT_SOURCES}: no api_error(call, permission, ...) found")
+    return found
+
+
 def main():
     problems = []
     cfn_params, cfn_outputs, cfn_policy = cloudformation()
@@ -135,6 +149,14 @@ def main():
     for name, policy in [("Terraform", tf_policy), ("README", readme_policy)]:
         if policy != cfn_policy:
             problems.append(f"daemon policy: CloudFormation {cfn_policy} but {name} {policy}")
+
+    audit = audit_permissions()
+    granted = cfn_policy.get("AuditPosture", set())
+    if audit != granted:
+        problems.append(
+            f"posture audit: the code calls {sorted(audit - granted)} that AuditPosture does not grant, "
+            f"and AuditPosture grants {sorted(granted - audit)} that the code never calls"
+        )
 
     for p in problems:
         print(f"error: {p}", file=sys.stderr)

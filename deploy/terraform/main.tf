@@ -448,6 +448,44 @@ data "aws_iam_policy_document" "daemon" {
       resources = [var.alert_topic_kms_key_arn]
     }
   }
+  # The posture audit reads account-wide metadata (every user, role, policy, trail,
+  # detector), so these calls name no single resource.
+  dynamic "statement" {
+    for_each = var.allow_posture_audit ? [1] : []
+    content {
+      sid = "AuditPosture"
+      actions = [
+        "iam:GenerateCredentialReport",
+        "iam:GetCredentialReport",
+        "iam:GetAccountAuthorizationDetails",
+        "iam:GetAccountSummary",
+        "iam:GetAccountPasswordPolicy",
+        "iam:ListVirtualMFADevices",
+        "iam:ListServerCertificates",
+        "iam:GenerateServiceLastAccessedDetails",
+        "iam:GetServiceLastAccessedDetails",
+        "iam:GetUser",
+        "iam:GetLoginProfile",
+        "iam:ListMFADevices",
+        "iam:ListAccessKeys",
+        "iam:GetAccessKeyLastUsed",
+        "iam:ListSigningCertificates",
+        "securityhub:DescribeHub",
+        "guardduty:ListDetectors",
+        "guardduty:GetDetector",
+        "config:DescribeConfigurationRecorders",
+        "config:DescribeConfigurationRecorderStatus",
+        "config:DescribeDeliveryChannels",
+        "access-analyzer:ListAnalyzers",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeListeners",
+        "acm:DescribeCertificate",
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+      ]
+      resources = ["*"]
+    }
+  }
 }
 
 resource "aws_iam_role" "daemon" {

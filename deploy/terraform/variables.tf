@@ -109,3 +109,9 @@ variable "allow_replay" {
   type        = bool
   default     = false
 }
+
+variable "allow_posture_audit" {
+  description = "Allow the read-only calls of the IAM posture audit (`[audit] enabled = true`, `trailwatch audit`): IAM, Security Hub, GuardDuty, Config, Access Analyzer, ELB, ACM and CloudTrail metadata, no data."
+  type        = bool
+  default     = true
+}

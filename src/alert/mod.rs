@@ -124,6 +124,10 @@ pub struct Alert {
     /// Alerts with the same suppression key held back since the previous one was sent.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub suppressed: Option<u64>,
+    /// The actor's IAM posture from the daemon's last audit (its failing checks, admin or
+    /// not, MFA, key ages), when the actor is an audited IAM user or role.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub posture: Option<crate::audit::PrincipalPosture>,
 }
 
 impl Alert {
@@ -170,6 +174,7 @@ impl Alert {
                 .expect("a record's text is valid JSON"),
             correlation: None,
             suppressed: None,
+            posture: None,
         }
     }
 

@@ -33,6 +33,10 @@ pub struct DaemonArgs {
     /// Address of /metrics, /healthz and /readyz [default: 127.0.0.1:9464].
     #[arg(long = "metrics-addr", value_name = "HOST:PORT")]
     metrics_addr: Option<SocketAddr>,
+    /// Audit the IAM posture at start, every audit.interval and after IAM events (sets
+    /// audit.enabled).
+    #[arg(long)]
+    audit: bool,
     /// Log format (overrides log.format).
     #[arg(long = "log-format", value_enum)]
     log_format: Option<LogFormat>,
@@ -82,6 +86,9 @@ impl DaemonArgs {
         }
         if let Some(f) = self.log_format {
             cfg.log.format = f;
+        }
+        if self.audit {
+            cfg.audit.enabled = true;
         }
         if !self.rules.rules.is_empty() {
             cfg.rules.paths = self.rules.rules.clone();

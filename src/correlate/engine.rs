@@ -333,5 +333,6 @@ pub(super) fn correlation_alert(
             event_ids_omitted: omitted,
         }),
         suppressed: None,
+        posture: None,
     }
 }

@@ -11,9 +11,10 @@ use crate::metrics::{reason, Metrics};
 use crate::rules::RuleSet;
 use crate::sink::SinkSet;
 use crate::source::notification::{self, is_log_key, key_layout, Notification, ObjectRef};
-use crate::source::s3::{read_object, ObjectRead};
+use crate::source::s3::{read_object, ObjectRead, Watch};
 use crate::trail;
 
+use super::posture::PostureMonitor;
 use super::queue::Receipt;
 use super::stateful::Stateful;
 
@@ -27,6 +28,11 @@ pub struct Context {
     pub allowlist: Arc<crate::rules::allowlist::Allowlist>,
     /// Correlation windows and suppression keys, shared by every message.
     pub stateful: std::sync::Mutex<Stateful>,
+    /// The posture monitor, when `audit.enabled`: it re-audits what IAM events change and
+    /// adds the actor's posture to alerts.
+    pub posture: Option<Arc<PostureMonitor>>,
+    /// The events the readers keep for the posture monitor (none without it).
+    pub watch: Watch,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -115,14 +121,20 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
                 body.as_bytes(),
                 rules.fields(),
                 |rec| match rec {
-                    Ok(rec) => correlate::detect(
-                        &rules,
-                        &rec,
-                        &mut scratch,
-                        &origin,
-                        &ctx.allowlist,
-                        &mut found,
-                    ),
+                    Ok(rec) => {
+                        correlate::detect(
+                            &rules,
+                            &rec,
+                            &mut scratch,
+                            &origin,
+                            &ctx.allowlist,
+                            &mut found,
+                        );
+                        let name = rec.fields.str(trail::fields::well_known::EVENT_NAME);
+                        if name.is_some_and(|n| ctx.watch.contains(n)) {
+                            found.watched.push(rec.raw.to_string());
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(message_id = %receipt.message_id, error = %e, "unusable event")
                     }
@@ -148,7 +160,15 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
                     continue;
                 }
                 let started = Instant::now();
-                match read_object(&ctx.s3, &obj, rules.clone(), ctx.allowlist.clone()).await {
+                match read_object(
+                    &ctx.s3,
+                    &obj,
+                    rules.clone(),
+                    ctx.allowlist.clone(),
+                    ctx.watch.clone(),
+                )
+                .await
+                {
                     Ok(read) => {
                         ctx.metrics
                             .s3_objects_total
@@ -184,12 +204,18 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
         }
     }
     found.excluded.iter().for_each(|r| ctx.count_excluded(r));
+    if let Some(posture) = &ctx.posture {
+        found.watched.iter().for_each(|r| posture.observe(r));
+    }
     // Correlation and suppression see this message's matches together, in event-time order.
-    let alerts = ctx.stateful.lock().expect("state lock").decide(
+    let mut alerts = ctx.stateful.lock().expect("state lock").decide(
         found.alerts,
         found.observations,
         &ctx.metrics,
     );
+    if let Some(posture) = &ctx.posture {
+        posture.enrich(&mut alerts);
+    }
     ctx.count_alerts(&alerts);
     let alerts: Vec<Arc<Alert>> = alerts.into_iter().map(Arc::new).collect();
     if let Err(errors) = ctx.sinks.deliver(&alerts).await {

@@ -3,7 +3,9 @@
 //! the message is deleted. See DESIGN in the README ("The daemon") for the guarantees.
 
 mod message;
+mod posture;
 mod queue;
+mod state_file;
 mod stateful;
 
 use std::collections::HashMap;
@@ -98,6 +100,14 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             }
         }
     }
+    let (posture, triggers) = match start_posture(&cfg).await {
+        Some((monitor, rx)) => (Some(monitor), Some(rx)),
+        None => (None, None),
+    };
+    let watch = match posture {
+        Some(_) => posture::watch(),
+        None => Default::default(),
+    };
     let (deleter, deleter_task) = queue::spawn_deleter(sqs.clone(), metrics.clone());
     let shared = Arc::new(Shared {
         ctx: Context {
@@ -112,6 +122,8 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
                     .map_err(DaemonError::Exclusions)?,
             ),
             stateful: Mutex::new(state),
+            posture: posture.clone(),
+            watch,
         },
         sqs,
         capacity: Arc::new(Semaphore::new(cfg.sqs.max_in_flight)),
@@ -134,8 +146,19 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         }
     }
     drop(deleter);
+    let posture_stop = CancellationToken::new();
+    let posture_task = match (posture, triggers) {
+        (Some(monitor), Some(rx)) => {
+            let (shared, stop) = (shared.clone(), posture_stop.clone());
+            Some(tokio::spawn(async move {
+                posture::run(monitor, rx, &shared.ctx.sinks, &shared.ctx.metrics, stop).await
+            }))
+        }
+        _ => None,
+    };
 
     wait_for_shutdown(&shared, &reload).await;
+    posture_stop.cancel();
 
     // Drain: stop receiving, give in-flight work the grace period, release the rest.
     shared.health.mark_draining();
@@ -160,6 +183,9 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
     }
     // Every message task is done and dropped its deleter handle: the deleter drains and ends.
     let _ = deleter_task.await;
+    if let Some(task) = posture_task {
+        let _ = task.await;
+    }
     shared.ctx.sinks.flush().await;
     if let Some(path) = &shared.cfg.correlation.state_file {
         match shared.ctx.stateful.lock().expect("state lock").save(path) {
@@ -170,6 +196,42 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
     server.abort();
     tracing::info!("trailwatch stopped");
     Ok(())
+}
+
+/// The posture monitor for the accounts `[audit]` names (the daemon's own when none), or
+/// None when the audit is off or no account can be identified (detection goes on).
+async fn start_posture(
+    cfg: &Config,
+) -> Option<(
+    Arc<posture::PostureMonitor>,
+    tokio::sync::mpsc::UnboundedReceiver<crate::audit::trigger::Trigger>,
+)> {
+    use crate::audit::collect::Account;
+    if !cfg.audit.enabled {
+        return None;
+    }
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let mut accounts = Vec::new();
+    if cfg.audit.accounts.is_empty() {
+        match Account::identify(sdk).await {
+            Ok(a) => accounts.push(a),
+            Err(e) => tracing::error!(error = %e, "posture audit off"),
+        }
+    } else {
+        for a in &cfg.audit.accounts {
+            match Account::assume(&sdk, &a.role_arn, a.external_id.as_deref()).await {
+                Ok(account) => accounts.push(account),
+                Err(e) => tracing::error!(role = %a.role_arn, error = %e, "account not audited"),
+            }
+        }
+    }
+    if accounts.is_empty() {
+        return None;
+    }
+    tracing::info!(accounts = ?accounts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), interval = ?cfg.audit.interval, "posture audit on");
+    Some(posture::PostureMonitor::new(accounts, cfg.audit.clone()))
 }
 
 /// Returns on SIGTERM or SIGINT; reloads rules on SIGHUP.

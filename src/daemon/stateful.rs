@@ -102,10 +102,7 @@ impl Stateful {
             suppression: self.suppressor.snapshot(),
         };
         let text = serde_json::to_vec(&file).map_err(|e| e.to_string())?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        super::state_file::write_atomic(path, &text)?;
         Ok(self.engine.open_groups())
     }
 

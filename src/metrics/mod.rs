@@ -35,6 +35,11 @@ pub struct Metrics {
     /// 1 while /readyz answers 200; set when scraped.
     pub ready: IntGauge,
     pub build_info: IntGaugeVec,
+    pub posture_findings: IntGaugeVec,
+    pub posture_last_run_timestamp_seconds: IntGauge,
+    pub posture_audit_seconds: Histogram,
+    pub posture_audits_total: IntCounterVec,
+    pub posture_changes_total: IntCounterVec,
     /// The full name of every series registered, whether or not it has a sample yet.
     names: Vec<String>,
 }
@@ -99,7 +104,36 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            register(Box::new(g.clone()));
+            g
+        };
         Metrics {
+            posture_findings: gauge_vec(
+                "posture_findings",
+                "Findings of the last posture audit, by check, severity and status",
+                &["check", "severity", "status"],
+            ),
+            posture_last_run_timestamp_seconds: gauge(
+                "posture_last_run_timestamp_seconds",
+                "When the last full posture audit finished (Unix time)",
+            ),
+            posture_audit_seconds: histogram(
+                "posture_audit_seconds",
+                "Time a posture audit took, full or re-audit after an event",
+                vec![0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0],
+            ),
+            posture_audits_total: counter_vec(
+                "posture_audits_total",
+                "Posture audits run, by kind (full, event) and result (ok, error: some API call failed)",
+                &["kind", "result"],
+            ),
+            posture_changes_total: counter_vec(
+                "posture_changes_total",
+                "Posture changes sent to the sinks, by change (failed, resolved)",
+                &["change"],
+            ),
             alerts_total: counter_vec(
                 "alerts_total",
                 "Alerts raised, by rule and level",

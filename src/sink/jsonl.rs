@@ -4,8 +4,8 @@ use std::io::Write;
 
 use tokio::sync::Mutex;
 
+use super::Message;
 use super::Partial;
-use crate::alert::Alert;
 
 pub struct JsonlSink {
     out: Mutex<Box<dyn Write + Send>>,
@@ -28,10 +28,12 @@ impl JsonlSink {
         })
     }
 
-    pub async fn send(&self, alerts: &[&Alert]) -> Result<(), Partial> {
+    pub async fn send<M: Message>(&self, alerts: &[&M]) -> Result<(), Partial> {
         let mut out = self.out.lock().await;
         for (i, a) in alerts.iter().enumerate() {
-            if let Err(e) = out.write_all(&a.to_json_line()) {
+            let mut line = serde_json::to_vec(a).expect("messages serialize");
+            line.push(b'\n');
+            if let Err(e) = out.write_all(&line) {
                 return Err(Partial {
                     accepted: (0..i).collect(),
                     error: e.to_string(),

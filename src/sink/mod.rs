@@ -2,6 +2,7 @@
 //! and its own memory of what it already accepted (so redelivered messages never alert twice).
 
 mod jsonl;
+mod message;
 mod sns;
 mod webhook;
 
@@ -10,11 +11,11 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
-use crate::alert::Alert;
 use crate::config::{Config, DedupeConfig, SinkFilter};
 use crate::metrics::Metrics;
 
 pub use jsonl::JsonlSink;
+pub use message::Message;
 pub use sns::SnsSink;
 pub use webhook::{redact_url, WebhookSink};
 
@@ -53,10 +54,12 @@ pub struct SinkSet {
 }
 
 impl SinkFilter {
-    pub fn accepts(&self, a: &Alert) -> bool {
-        self.min_level.is_none_or(|l| a.rule.level >= l)
-            && (self.include_rules.is_empty() || self.include_rules.contains(&a.rule.name))
-            && !self.exclude_rules.contains(&a.rule.name)
+    /// By level, and by rule name (alerts) or check id (posture changes).
+    pub fn accepts(&self, m: &impl Message) -> bool {
+        let name = m.name();
+        self.min_level.is_none_or(|l| m.level() >= l)
+            && (self.include_rules.is_empty() || self.include_rules.iter().any(|r| r == name))
+            && !self.exclude_rules.iter().any(|r| r == name)
     }
 }
 
@@ -113,15 +116,15 @@ impl SinkSet {
         self.sinks.iter().map(|s| s.name.as_str()).collect()
     }
 
-    /// Delivers alerts to every sink that wants them and has not accepted them before.
-    /// Ok only when every sink accepted every alert meant for it.
-    pub async fn deliver(&self, alerts: &[Arc<Alert>]) -> Result<(), Vec<SinkError>> {
+    /// Delivers alerts (or posture changes) to every sink that wants them and has not
+    /// accepted them before. Ok only when every sink accepted every message meant for it.
+    pub async fn deliver<M: Message>(&self, alerts: &[Arc<M>]) -> Result<(), Vec<SinkError>> {
         let mut errors = Vec::new();
         for sink in &self.sinks {
-            let pending: Vec<&Alert> = alerts
+            let pending: Vec<&M> = alerts
                 .iter()
                 .map(|a| &**a)
-                .filter(|a| sink.filter.accepts(a) && !sink.seen.contains_key(&a.alert_id))
+                .filter(|a| sink.filter.accepts(*a) && !sink.seen.contains_key(a.id()))
                 .collect();
             if pending.is_empty() {
                 continue;
@@ -136,7 +139,7 @@ impl SinkSet {
                 Err(p) => p.accepted.clone(),
             };
             for &i in &accepted {
-                sink.seen.insert(pending[i].alert_id.clone(), ());
+                sink.seen.insert(pending[i].id().to_string(), ());
             }
             let counter = |result: &str, n: usize| {
                 self.metrics

@@ -3,8 +3,7 @@
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use backon::{ExponentialBuilder, Retryable};
 
-use super::Partial;
-use crate::alert::Alert;
+use super::{Message, Partial};
 
 /// SNS's limit for a whole Publish/PublishBatch request, with room for the request's own
 /// overhead (subjects, attributes, ids).
@@ -17,9 +16,8 @@ pub struct SnsSink {
 }
 
 /// `Subject`: printable ASCII, no line breaks, under 100 characters.
-pub fn subject(a: &Alert) -> String {
-    let account = a.event.account.as_deref().unwrap_or("unknown account");
-    let raw = format!("[{}] {} ({account})", a.rule.level, a.rule.title);
+pub fn subject(m: &impl Message) -> String {
+    let raw = m.headline();
     let clean: String = raw
         .chars()
         .map(|c| {
@@ -37,21 +35,14 @@ pub fn subject(a: &Alert) -> String {
     }
 }
 
-/// The alert JSON, without `record` (and saying so) when it would not fit in one message.
-pub fn body(a: &Alert) -> String {
-    let full = serde_json::to_string(a).expect("alerts serialize");
+/// The message's JSON, trimmed (an alert without `record`, saying so) when it would not fit
+/// in one SNS message.
+pub fn body(m: &impl Message) -> String {
+    let full = serde_json::to_string(m).expect("messages serialize");
     if full.len() <= MAX_REQUEST_BYTES {
         return full;
     }
-    let mut v = serde_json::to_value(a).expect("alerts serialize");
-    if let Some(obj) = v.as_object_mut() {
-        obj.remove("record");
-        obj.insert(
-            "record_dropped".into(),
-            "the CloudTrail record made the alert larger than SNS's 256 KB limit; look it up by event.id".into(),
-        );
-    }
-    v.to_string()
+    m.trimmed().to_string()
 }
 
 fn attr(v: &str) -> MessageAttributeValue {
@@ -67,8 +58,8 @@ impl SnsSink {
         SnsSink { client, topic_arn }
     }
 
-    pub async fn send(&self, alerts: &[&Alert]) -> Result<(), Partial> {
-        let bodies: Vec<String> = alerts.iter().map(|a| body(a)).collect();
+    pub async fn send<M: Message>(&self, alerts: &[&M]) -> Result<(), Partial> {
+        let bodies: Vec<String> = alerts.iter().map(|a| body(*a)).collect();
         let mut accepted = Vec::new();
         let mut start = 0;
         while start < alerts.len() {
@@ -100,9 +91,9 @@ impl SnsSink {
 
     /// One PublishBatch request for the given entries, retried with backoff on errors of the
     /// whole request (throttling, 5xx, connection trouble).
-    async fn publish_once(
+    async fn publish_once<M: Message>(
         &self,
-        alerts: &[&Alert],
+        alerts: &[&M],
         bodies: &[String],
         pending: &[usize],
     ) -> Result<aws_sdk_sns::operation::publish_batch::PublishBatchOutput, String> {
@@ -115,12 +106,10 @@ impl SnsSink {
                         .id(i.to_string())
                         .message(&bodies[i])
                         .subject(subject(a))
-                        .message_attributes("rule", attr(&a.rule.name))
-                        .message_attributes("level", attr(&a.rule.level.to_string()))
-                        .message_attributes(
-                            "account",
-                            attr(a.event.account.as_deref().unwrap_or("unknown")),
-                        )
+                        .message_attributes("kind", attr(a.kind()))
+                        .message_attributes("rule", attr(a.name()))
+                        .message_attributes("level", attr(&a.level().to_string()))
+                        .message_attributes("account", attr(a.account().unwrap_or("unknown")))
                         .build()
                         .expect("id and message are set")
                 })
@@ -143,7 +132,7 @@ impl SnsSink {
     }
 
     /// Publishes a batch; entries SNS refuses for transient reasons are tried again.
-    async fn publish(&self, alerts: &[&Alert], bodies: &[String]) -> Result<(), Partial> {
+    async fn publish<M: Message>(&self, alerts: &[&M], bodies: &[String]) -> Result<(), Partial> {
         let mut pending: Vec<usize> = (0..alerts.len()).collect();
         let mut accepted = Vec::new();
         for round in 0..4u32 {

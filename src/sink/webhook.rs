@@ -8,10 +8,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use sha2::Sha256;
 
-use super::Partial;
-use crate::alert::Alert;
+use super::{Message, Partial};
 use crate::config::{WebhookFormat, WebhookSinkConfig};
-use crate::rules::Level;
 
 pub const SIGNATURE_HEADER: &str = "x-trailwatch-signature";
 pub const TIMESTAMP_HEADER: &str = "x-trailwatch-timestamp";
@@ -67,9 +65,9 @@ impl WebhookSink {
         })
     }
 
-    pub async fn send(&self, alerts: &[&Alert]) -> Result<(), Partial> {
+    pub async fn send<M: Message>(&self, alerts: &[&M]) -> Result<(), Partial> {
         for (i, a) in alerts.iter().enumerate() {
-            let body = self.body(a);
+            let body = self.body(*a);
             let result = (|| self.post(&body))
                 .retry(
                     ExponentialBuilder::default()
@@ -137,13 +135,13 @@ impl WebhookSink {
         })
     }
 
-    fn body(&self, a: &Alert) -> String {
+    fn body(&self, m: &impl Message) -> String {
         match self.format {
-            WebhookFormat::Generic => serde_json::to_string(a).expect("alerts serialize"),
-            WebhookFormat::Slack => slack(a).to_string(),
-            WebhookFormat::Pagerduty => {
-                pagerduty(a, self.routing_key.as_deref().unwrap_or("")).to_string()
-            }
+            WebhookFormat::Generic => serde_json::to_string(m).expect("messages serialize"),
+            WebhookFormat::Slack => m.slack().to_string(),
+            WebhookFormat::Pagerduty => m
+                .pagerduty(self.routing_key.as_deref().unwrap_or(""))
+                .to_string(),
         }
     }
 }
@@ -156,50 +154,6 @@ pub fn sign(secret: &str, timestamp: &str, body: &str) -> String {
     mac.update(b".");
     mac.update(body.as_bytes());
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-fn slack(a: &Alert) -> serde_json::Value {
-    let e = &a.event;
-    let field = |label: &str, v: Option<&str>| serde_json::json!({"type": "mrkdwn", "text": format!("*{label}*\n{}", v.unwrap_or("-"))});
-    serde_json::json!({
-        "text": format!("[{}] {}", a.rule.level, a.summary),
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": format!("{} ({})", a.rule.title, a.rule.level)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": a.summary}},
-            {"type": "section", "fields": [
-                field("Actor", e.actor.arn.as_deref().or(e.actor.name.as_deref())),
-                field("Account / region", Some(&format!("{} / {}", e.account.as_deref().unwrap_or("-"), e.region.as_deref().unwrap_or("-")))),
-                field("Source IP", e.source_ip.as_deref()),
-                field("Event", Some(&format!("{} at {}", e.name.as_deref().unwrap_or("-"), e.time.as_deref().unwrap_or("-")))),
-            ]},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("rule `{}` · alert `{}`", a.rule.name, a.alert_id)}]}
-        ]
-    })
-}
-
-fn pagerduty(a: &Alert, routing_key: &str) -> serde_json::Value {
-    let severity = match a.rule.level {
-        Level::Critical => "critical",
-        Level::High => "error",
-        Level::Medium => "warning",
-        Level::Low | Level::Informational => "info",
-    };
-    let summary: String = a.summary.chars().take(1024).collect();
-    serde_json::json!({
-        "routing_key": routing_key,
-        "event_action": "trigger",
-        "dedup_key": a.alert_id,
-        "payload": {
-            "summary": summary,
-            "source": a.event.account.as_deref().unwrap_or("aws"),
-            "severity": severity,
-            "timestamp": a.event.time,
-            "component": a.event.source,
-            "group": a.event.region,
-            "class": a.rule.name,
-            "custom_details": a,
-        }
-    })
 }
 
 #[cfg(test)]
@@ -218,14 +172,14 @@ mod tests {
     #[test]
     fn slack_and_pagerduty_bodies() {
         let a = crate::sink::test_alert::alert(10);
-        let pd = pagerduty(&a, "KEY");
+        let pd = a.pagerduty("KEY");
         assert_eq!(pd["routing_key"], "KEY");
         assert_eq!(pd["event_action"], "trigger");
         assert_eq!(pd["dedup_key"], a.alert_id.as_str());
         assert_eq!(pd["payload"]["severity"], "critical");
         assert_eq!(pd["payload"]["source"], "111122223333");
         assert_eq!(pd["payload"]["custom_details"]["rule"]["name"], "t");
-        let slack = slack(&a);
+        let slack = a.slack();
         assert!(slack["text"].as_str().unwrap().starts_with("[critical] "));
         assert_eq!(slack["blocks"][0]["type"], "header");
     }

@@ -60,6 +60,9 @@ pub struct ObjectRead {
     pub excluded: Vec<String>,
     /// The first unusable record, if any (the rest of the object was still read).
     pub first_bad_record: Option<String>,
+    /// Records whose eventName is in the watch list given to [`read_object`], as read (the
+    /// daemon re-audits the posture they change).
+    pub watched: Vec<String>,
 }
 
 impl ObjectRead {
@@ -68,6 +71,7 @@ impl ObjectRead {
         self.alerts.extend(other.alerts);
         self.observations.extend(other.observations);
         self.excluded.extend(other.excluded);
+        self.watched.extend(other.watched);
     }
 }
 
@@ -95,6 +99,9 @@ fn backoff() -> ExponentialBuilder {
         .with_max_times(4)
 }
 
+/// Event names whose records a reader keeps (see [`ObjectRead::watched`]).
+pub type Watch = Arc<std::collections::HashSet<&'static str>>;
+
 /// Reads and matches one object. Transient failures (throttling, 5xx, timeouts, dropped
 /// connections, also in the middle of the body) are retried from the start of the object.
 pub async fn read_object(
@@ -102,8 +109,9 @@ pub async fn read_object(
     obj: &ObjectRef,
     rules: Arc<RuleSet>,
     allowlist: Arc<Allowlist>,
+    watch: Watch,
 ) -> Result<ObjectRead, Failed> {
-    let attempt = || read_once(client, obj, rules.clone(), allowlist.clone());
+    let attempt = || read_once(client, obj, rules.clone(), allowlist.clone(), watch.clone());
     attempt
         .retry(backoff())
         .when(|(e, _): &Failed| matches!(e, FetchError::Transient { .. }))
@@ -116,6 +124,7 @@ async fn read_once(
     obj: &ObjectRef,
     rules: Arc<RuleSet>,
     allowlist: Arc<Allowlist>,
+    watch: Watch,
 ) -> Result<ObjectRead, Failed> {
     let (bucket, key) = (obj.bucket.clone(), obj.key.clone());
     let resp = client
@@ -134,7 +143,16 @@ async fn read_once(
         let mut out = ObjectRead::default();
         let mut scratch = Vec::new();
         let (stats, error) = trail::read_stream(bridge, rules.fields(), |rec| match rec {
-            Ok(rec) => correlate::detect(&rules, &rec, &mut scratch, &origin, &allowlist, &mut out),
+            Ok(rec) => {
+                correlate::detect(&rules, &rec, &mut scratch, &origin, &allowlist, &mut out);
+                if rec
+                    .fields
+                    .str(trail::fields::well_known::EVENT_NAME)
+                    .is_some_and(|n| watch.contains(n))
+                {
+                    out.watched.push(rec.raw.to_string());
+                }
+            }
             Err(e) => {
                 out.first_bad_record.get_or_insert_with(|| e.to_string());
             }

@@ -1,0 +1,375 @@
+//! The posture half of the daemon: a full audit at start and every `audit.interval`, and a
+//! re-audit of what an event changed, seconds after it arrives (debounced, so a burst of
+//! changes to one user is read once). Only changes reach the sinks — a new FAIL, or a FAIL
+//! resolved — and the last findings are kept in `audit.state_file`, so a restart does not
+//! send them again. Alerts about an audited user or role carry its posture.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::alert::Alert;
+use crate::audit::change::{Posture, PostureChange};
+use crate::audit::collect::Account;
+use crate::audit::trigger::{Scope, Trigger};
+use crate::audit::{self, AuditConfig, PrincipalPosture, Status};
+use crate::metrics::Metrics;
+use crate::sink::SinkSet;
+
+const STATE_VERSION: u32 = 1;
+
+/// What survives a restart: the last findings, and changes no sink has accepted yet.
+#[derive(Default, Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    posture: Posture,
+    pending: Vec<PostureChange>,
+    principals: BTreeMap<String, PrincipalPosture>,
+}
+
+pub struct PostureMonitor {
+    accounts: Vec<Account>,
+    settings: AuditConfig,
+    state_file: Option<PathBuf>,
+    state: Mutex<StateFile>,
+    principals: RwLock<HashMap<String, PrincipalPosture>>,
+    triggers: mpsc::UnboundedSender<Trigger>,
+}
+
+/// The events a reader must keep for the posture monitor.
+pub fn watch() -> crate::source::s3::Watch {
+    Arc::new(audit::trigger::event_names().collect())
+}
+
+impl PostureMonitor {
+    /// The monitor and the receiving end of its trigger queue (for [`run`]).
+    pub fn new(
+        accounts: Vec<Account>,
+        settings: AuditConfig,
+    ) -> (Arc<PostureMonitor>, mpsc::UnboundedReceiver<Trigger>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut state = StateFile::default();
+        if let Some(path) = &settings.state_file {
+            match load(path) {
+                Ok(Some(s)) => {
+                    tracing::info!(path = %path.display(), findings = s.posture.count(), "posture state restored");
+                    state = s;
+                }
+                Ok(None) => {}
+                // A bad file must not stop monitoring: the first audit then sends every FAIL.
+                Err(e) => tracing::error!(error = %e, "posture state not restored"),
+            }
+        }
+        let principals = state
+            .principals
+            .values()
+            .map(|p| (p.arn.clone(), p.clone()))
+            .collect();
+        let monitor = PostureMonitor {
+            accounts,
+            state_file: settings.state_file.clone(),
+            settings,
+            state: Mutex::new(state),
+            principals: RwLock::new(principals),
+            triggers: tx,
+        };
+        (Arc::new(monitor), rx)
+    }
+
+    /// Queues the re-audits a CloudTrail record calls for (cheap: most records are not
+    /// IAM changes and were not kept by the reader).
+    pub fn observe(&self, record: &str) {
+        if let Some(t) = audit::trigger::of(record) {
+            tracing::debug!(event = %t.info.event_name, scopes = ?t.scopes, "posture re-audit queued");
+            let _ = self.triggers.send(t);
+        }
+    }
+
+    /// Adds the actor's posture to alerts about an audited IAM user or role.
+    pub fn enrich(&self, alerts: &mut [Alert]) {
+        let principals = self.principals.read().expect("principals lock");
+        if principals.is_empty() {
+            return;
+        }
+        for a in alerts {
+            if let Some(arn) = a.event.actor.arn.as_deref().and_then(iam_arn) {
+                a.posture = principals.get(&arn).cloned();
+            }
+        }
+    }
+
+    fn account(&self, id: Option<&str>) -> Option<&Account> {
+        match id {
+            Some(id) => self.accounts.iter().find(|a| a.id == id),
+            None => self.accounts.first(),
+        }
+    }
+
+    async fn full_audit(&self, sinks: &SinkSet, metrics: &Metrics) {
+        for account in &self.accounts {
+            let started = Instant::now();
+            let now = chrono::Utc::now();
+            let report = audit::audit(account, &self.settings, now).await;
+            let errors = report
+                .findings
+                .iter()
+                .filter(|f| f.status == Status::Error)
+                .count();
+            let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let changes = {
+                let mut state = self.state.lock().expect("posture lock");
+                let changes = state.posture.apply(
+                    report.findings,
+                    &BTreeSet::new(),
+                    |f| f.account == account.id,
+                    &at,
+                );
+                state
+                    .principals
+                    .retain(|_, p| !p.arn.contains(&format!("::{}:", account.id)));
+                state.principals.extend(report.principals);
+                changes
+            };
+            self.after_audit(metrics, "full", errors, started);
+            metrics
+                .posture_last_run_timestamp_seconds
+                .set(now.timestamp());
+            tracing::info!(account = %account.id, changes = changes.len(), errors, seconds = started.elapsed().as_secs_f64(), "posture audit done");
+            self.send(changes, sinks, metrics).await;
+        }
+    }
+
+    /// Re-audits the scopes a burst of events touched, each once.
+    async fn reaudit(&self, triggers: Vec<Trigger>, sinks: &SinkSet, metrics: &Metrics) {
+        let mut scopes: BTreeMap<(String, Scope), audit::change::TriggerInfo> = BTreeMap::new();
+        for t in triggers {
+            let Some(account) = self.account(t.account.as_deref()) else {
+                tracing::debug!(account = ?t.account, "event in an account that is not audited");
+                continue;
+            };
+            for scope in t.scopes {
+                scopes
+                    .entry((account.id.clone(), scope))
+                    .or_insert_with(|| t.info.clone());
+            }
+        }
+        for ((account_id, scope), info) in scopes {
+            let account = self.account(Some(&account_id)).expect("chosen above");
+            let started = Instant::now();
+            let now = chrono::Utc::now();
+            let (report, failed) = audit::reaudit(account, &self.settings, &scope, now).await;
+            let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let mut changes = {
+                let mut state = self.state.lock().expect("posture lock");
+                let changes = state.posture.apply(
+                    report.findings,
+                    &failed,
+                    |f| f.account == account_id && scope.covers(f),
+                    &at,
+                );
+                for (arn, p) in report.principals {
+                    let entry = state.principals.entry(arn).or_insert_with(|| p.clone());
+                    if p.mfa.is_some() {
+                        entry.mfa = p.mfa;
+                        entry.access_key_ages_days = p.access_key_ages_days;
+                    }
+                    if p.admin.is_some() {
+                        entry.admin = p.admin;
+                    }
+                    entry.audited_at = p.audited_at;
+                }
+                changes
+            };
+            for c in &mut changes {
+                c.trigger = Some(info.clone());
+            }
+            self.after_audit(metrics, "event", failed.len(), started);
+            tracing::info!(account = %account_id, ?scope, event = %info.event_name, changes = changes.len(), "posture re-audit done");
+            self.send(changes, sinks, metrics).await;
+        }
+    }
+
+    fn after_audit(&self, metrics: &Metrics, kind: &str, errors: usize, started: Instant) {
+        metrics
+            .posture_audit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let result = if errors == 0 { "ok" } else { "error" };
+        metrics
+            .posture_audits_total
+            .with_label_values(&[kind, result])
+            .inc();
+        let mut state = self.state.lock().expect("posture lock");
+        let state = &mut *state;
+        // Failing checks per principal, from the findings as they now stand.
+        let findings: Vec<&audit::Finding> = state.posture.findings.values().collect();
+        audit::principal::with_failing(state.principals.values_mut(), &findings);
+        *self.principals.write().expect("principals lock") = state
+            .principals
+            .values()
+            .map(|p| (p.arn.clone(), p.clone()))
+            .collect();
+        metrics.posture_findings.reset();
+        for f in &findings {
+            metrics
+                .posture_findings
+                .with_label_values(&[
+                    f.check.as_str(),
+                    &f.severity.to_string(),
+                    &f.status.to_string(),
+                ])
+                .inc();
+        }
+    }
+
+    /// Delivers the changes (and any left from before); those not accepted by every sink stay
+    /// pending, in the state file too, and go with the next delivery.
+    async fn send(&self, changes: Vec<PostureChange>, sinks: &SinkSet, metrics: &Metrics) {
+        let batch: Vec<Arc<PostureChange>> = {
+            let mut state = self.state.lock().expect("posture lock");
+            state.pending.extend(changes);
+            state.pending.iter().cloned().map(Arc::new).collect()
+        };
+        if !batch.is_empty() {
+            match sinks.deliver(&batch).await {
+                Ok(()) => {
+                    for c in &batch {
+                        let kind = match c.change {
+                            audit::change::ChangeKind::Failed => "failed",
+                            audit::change::ChangeKind::Resolved => "resolved",
+                        };
+                        metrics
+                            .posture_changes_total
+                            .with_label_values(&[kind])
+                            .inc();
+                    }
+                    let sent: BTreeSet<&str> = batch.iter().map(|c| c.change_id.as_str()).collect();
+                    self.state
+                        .lock()
+                        .expect("posture lock")
+                        .pending
+                        .retain(|c| !sent.contains(c.change_id.as_str()));
+                }
+                Err(errors) => {
+                    tracing::warn!(changes = batch.len(), first_error = %errors[0], "posture changes not delivered; retried with the next audit or in 30 s")
+                }
+            }
+        }
+        self.save();
+    }
+
+    fn save(&self) {
+        let Some(path) = &self.state_file else { return };
+        let text = {
+            let mut state = self.state.lock().expect("posture lock");
+            state.version = STATE_VERSION;
+            serde_json::to_vec(&*state).expect("posture state serializes")
+        };
+        if let Err(e) = super::state_file::write_atomic(path, &text) {
+            tracing::error!(error = %e, "posture state not saved");
+        }
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.state.lock().expect("posture lock").pending.is_empty()
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Option<StateFile>, String> {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let file: StateFile = serde_json::from_slice(&text).map_err(|e| {
+        format!(
+            "{}: not a trailwatch posture state file: {e}",
+            path.display()
+        )
+    })?;
+    if file.version != STATE_VERSION {
+        return Err(format!(
+            "{}: state version {} is not {STATE_VERSION}",
+            path.display(),
+            file.version
+        ));
+    }
+    Ok(Some(file))
+}
+
+/// The IAM ARN of an actor: users as they are, assumed-role sessions as their role.
+fn iam_arn(actor: &str) -> Option<String> {
+    if actor.starts_with("arn:aws:iam::") && (actor.contains(":user/") || actor.contains(":role/"))
+    {
+        return Some(actor.to_string());
+    }
+    // arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
+    let rest = actor.strip_prefix("arn:aws:sts::")?;
+    let (account, rest) = rest.split_once(':')?;
+    let role = rest.strip_prefix("assumed-role/")?.split('/').next()?;
+    Some(format!("arn:aws:iam::{account}:role/{role}"))
+}
+
+/// Audits at start and every interval, re-audits on events, until `stop`.
+pub async fn run(
+    monitor: Arc<PostureMonitor>,
+    mut triggers: mpsc::UnboundedReceiver<Trigger>,
+    sinks: &SinkSet,
+    metrics: &Metrics,
+    stop: CancellationToken,
+) {
+    let interval = monitor.settings.interval;
+    let debounce = monitor.settings.debounce;
+    let mut next_full = tokio::time::Instant::now();
+    loop {
+        let retry = async {
+            if monitor.has_pending() {
+                tokio::time::sleep(Duration::from_secs(30)).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep_until(next_full) => {
+                monitor.full_audit(sinks, metrics).await;
+                next_full = tokio::time::Instant::now() + interval;
+            }
+            Some(first) = triggers.recv() => {
+                let mut batch = vec![first];
+                let until = tokio::time::Instant::now() + debounce;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => break,
+                        Some(t) = triggers.recv() => batch.push(t),
+                    }
+                }
+                monitor.reaudit(batch, sinks, metrics).await;
+            }
+            _ = retry => monitor.send(vec![], sinks, metrics).await,
+        }
+    }
+    monitor.save();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iam_arn;
+
+    #[test]
+    fn actors_map_to_their_iam_principal() {
+        assert_eq!(
+            iam_arn("arn:aws:iam::1:user/alice").as_deref(),
+            Some("arn:aws:iam::1:user/alice")
+        );
+        assert_eq!(
+            iam_arn("arn:aws:sts::1:assumed-role/deploy/ci-42").as_deref(),
+            Some("arn:aws:iam::1:role/deploy")
+        );
+        assert_eq!(iam_arn("arn:aws:iam::1:root"), None);
+    }
+}
