@@ -296,3 +296,60 @@ fn csv_ocsf_and_table_formats() {
     );
     assert!(table.ends_with("43 findings: 15 FAIL, 0 ERROR, 1 MANUAL, 0 MUTED, 27 PASS (PASS lines: --format json or csv)\n"), "{table}");
 }
+
+#[test]
+fn the_readme_documents_every_check() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = &readme[readme
+        .find("| check | severity |")
+        .expect("the posture table")..];
+    let listed = stdout(&trailwatch(&["audit", "--list-checks"]));
+    for id in listed.lines().map(|l| l.split_whitespace().next().unwrap()) {
+        assert!(
+            table.contains(&format!("`{id}`")),
+            "README's posture table lacks {id}"
+        );
+    }
+}
+
+#[test]
+fn check_config_validates_the_audit_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let base = "[sqs]\nqueue_urls = [\"https://sqs.us-east-1.amazonaws.com/111122223333/q\"]\n[[sinks.jsonl]]\npath = \"-\"\n";
+    let check = |audit: &str| {
+        std::fs::write(&cfg, format!("{base}{audit}")).unwrap();
+        trailwatch(&["check-config", "--config", cfg.to_str().unwrap()])
+    };
+    let ok = check("[audit]\nenabled = true\ninterval = \"12h\"\n");
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(
+        stdout(&ok).contains("posture audit on, every 12h, 0 account(s) by role, 0 mute(s)"),
+        "{}",
+        stdout(&ok)
+    );
+    for (audit, says) in [
+        (
+            "[audit]\nrotation_days = 0\n",
+            "audit.rotation_days must be 1 to 3650 days (is 0)",
+        ),
+        ("[audit]\nrotate_days = 90\n", "unknown field `rotate_days`"),
+        (
+            "[audit]\ninterval = \"10s\"\n",
+            "audit.interval must be at least 1m",
+        ),
+        (
+            "[[audit.mute]]\ncheck = \"user-mfaa\"\nreason = \"x\"\n",
+            "audit.mute[0].check: no check is named \"user-mfaa\"",
+        ),
+        (
+            "[[audit.accounts]]\nrole_arn = \"222233334444\"\n",
+            "audit.accounts[0].role_arn: \"222233334444\" is not a role ARN",
+        ),
+    ] {
+        let out = check(audit);
+        assert_eq!(out.status.code(), Some(2), "{audit}");
+        assert!(stderr(&out).contains(says), "{audit}: {}", stderr(&out));
+    }
+}

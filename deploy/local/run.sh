@@ -2,8 +2,12 @@
 # The live daemon against a local AWS (moto server), with the sample trails flowing through it:
 # installs what is missing, starts moto, deploys deploy/cloudformation/trailwatch.yaml (trail
 # bucket with S3 → SQS notifications for log files, the queue with its dead-letter queue, the
-# alert topic, the daemon's role), runs `trailwatch run` on the stack's outputs, uploads every
-# sample file and shows the alerts as they arrive (stdout sink) and as SNS delivered them.
+# alert topic, the daemon's role), seeds the account with standing IAM risks
+# (deploy/local/seed-posture.py) and prints `trailwatch audit`, runs `trailwatch run --audit`
+# on the stack's outputs, uploads every sample file and shows the alerts and posture findings
+# as they arrive (stdout sink) and as SNS delivered them; then an administrator gives a user
+# without MFA a console password, the trail says so, and the re-audited finding follows the
+# alert.
 #
 #   deploy/local/run.sh            # runs until Ctrl-C
 #   DEMO_SECONDS=20 deploy/local/run.sh   # stops by itself
@@ -21,7 +25,7 @@ port=${MOTO_PORT:-4566}
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 
 # The samples' account, so the stack's notification filter (AWSLogs/ACCOUNT/CloudTrail/) fits.
-MOTO_ACCOUNT_ID=111122223333 moto_server -H 127.0.0.1 -p "$port" >/tmp/trailwatch-moto.log 2>&1 &
+MOTO_ACCOUNT_ID=111122223333 MOTO_IAM_LOAD_MANAGED_POLICIES=true moto_server -H 127.0.0.1 -p "$port" >/tmp/trailwatch-moto.log 2>&1 &
 moto_pid=$!
 trap 'kill ${daemon_pid:-} $moto_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.2; done
@@ -49,7 +53,12 @@ print(f"QUEUE={out['QueueUrl']} TOPIC={topic} READBACK={readback}")
 PY
 )"
 
-target/debug/trailwatch run --queue-url "$QUEUE" --sns-topic-arn "$TOPIC" --jsonl - \
+say "posture: seeding the account with standing IAM risks, then trailwatch audit"
+python3 deploy/local/seed-posture.py >/dev/null
+target/debug/trailwatch audit --format table || true
+
+say "daemon: trailwatch run --audit (alerts and posture changes to stdout and SNS)"
+target/debug/trailwatch run --queue-url "$QUEUE" --sns-topic-arn "$TOPIC" --jsonl - --audit \
     --metrics-addr 127.0.0.1:9464 > /tmp/trailwatch-alerts.jsonl &
 daemon_pid=$!
 sleep 1
@@ -63,15 +72,42 @@ for f in sorted(pathlib.Path("samples").rglob("*.json.gz")):
     s3.upload_file(str(f), "org-trail-logs", str(f.relative_to("samples")))
 PY
 
-echo "== alerts as they arrive (rule, actor, summary); metrics on http://127.0.0.1:9464/metrics"
+echo "== alerts and posture changes as they arrive; metrics on http://127.0.0.1:9464/metrics"
 tail -n +1 -f /tmp/trailwatch-alerts.jsonl | python3 -c '
 import json, sys
 for line in sys.stdin:
     a = json.loads(line)
+    if a.get("kind") == "posture":
+        f = a["finding"]
+        why = " after " + a["trigger"]["event_name"] if a.get("trigger") else ""
+        print("%8s  posture %-8s %-24s %s: %s%s" % (f["severity"], a["change"], f["check"],
+              f["resource"].rsplit(":", 1)[-1], f["reason"], why), flush=True)
+        continue
     rule = a["rule"]
-    print("%8s  %-32s %s" % (rule["level"], rule["name"], a["summary"]), flush=True)
+    who = ""
+    if a.get("posture"):
+        p = a["posture"]
+        who = "  [actor posture: admin %s, mfa %s, failing %s]" % (p.get("admin"), p.get("mfa"), ",".join(p["failing"]) or "-")
+    print("%8s  %-32s %s%s" % (rule["level"], rule["name"], a["summary"], who), flush=True)
 ' &
 tail_pid=$!
+
+# An IAM change on the trail: admin-alice gives ci-dave (no MFA) a console password.
+sleep 8
+echo "== admin-alice creates a console password for ci-dave, who has no MFA; the trail delivers the event"
+python3 - <<'PY'
+import boto3, gzip, json
+boto3.client("iam").create_login_profile(UserName="ci-dave", Password="Demo-Passw0rd-123")
+record = {"eventVersion": "1.09", "eventTime": "2026-11-25T10:00:00Z", "eventSource": "iam.amazonaws.com",
+    "eventName": "CreateLoginProfile", "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9",
+    "userAgent": "aws-cli/2.15", "eventID": "demo-create-login-profile", "eventType": "AwsApiCall",
+    "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/admin-alice",
+                     "accountId": "111122223333", "userName": "admin-alice"},
+    "requestParameters": {"userName": "ci-dave", "passwordResetRequired": False},
+    "recipientAccountId": "111122223333"}
+key = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/25/111122223333_CloudTrail_us-east-1_20261125T1000Z_demo.json.gz"
+boto3.client("s3").put_object(Bucket="org-trail-logs", Key=key, Body=gzip.compress(json.dumps({"Records": [record]}).encode()))
+PY
 if [ -n "${DEMO_SECONDS:-}" ]; then
     sleep "$DEMO_SECONDS"
     kill $tail_pid 2>/dev/null || true
@@ -83,8 +119,8 @@ while True:
     if not m: break
     n += len(m)
     for x in m: sqs.delete_message(QueueUrl='$READBACK', ReceiptHandle=x['ReceiptHandle'])
-print(n)") alerts to the topic"
-    curl -s 127.0.0.1:9464/metrics | grep -E '^trailwatch_(sqs_messages_(received|deleted)_total|events_total|s3_objects_total)'
+print(n)") alerts and posture changes to the topic"
+    curl -s 127.0.0.1:9464/metrics | grep -E '^trailwatch_(sqs_messages_(received|deleted)_total|events_total|s3_objects_total|posture_changes_total)'
 else
     wait $daemon_pid
 fi

@@ -112,7 +112,7 @@ def seed_services():
     config.put_configuration_recorder(
         ConfigurationRecorder={
             "name": "default",
-            "roleARN": "arn:aws:iam::123456789012:role/config",
+            "roleARN": "arn:aws:iam::" + boto3.client("sts").get_caller_identity()["Account"] + ":role/config",
             "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True},
         }
     )

@@ -174,8 +174,18 @@ pub fn check(args: DaemonArgs) -> u8 {
     };
     match load_rules(&cfg) {
         Ok(rules) => {
+            let audit = if cfg.audit.enabled {
+                format!(
+                    "on, every {}, {} account(s) by role, {} mute(s)",
+                    humantime::format_duration(cfg.audit.interval),
+                    cfg.audit.accounts.len(),
+                    cfg.audit.mute.len()
+                )
+            } else {
+                "off".into()
+            };
             println!(
-                "configuration OK: {} queue(s), {} rules, {} correlations, sinks: {} SNS, {} webhook, {} JSONL; metrics on {}",
+                "configuration OK: {} queue(s), {} rules, {} correlations, sinks: {} SNS, {} webhook, {} JSONL; posture audit {audit}; metrics on {}",
                 cfg.sqs.queue_urls.len(),
                 rules.len(),
                 rules.correlations().len(),
