@@ -5,6 +5,7 @@
 # request log. Numbers go in the README.
 #
 #   benches/posture-scale.sh [USERS] [ROLES]      (default 5000 2000)
+#   TRAILWATCH_BIN=target/debug/trailwatch benches/posture-scale.sh   (skip the release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users=${1:-5000}
@@ -13,8 +14,11 @@ work=$(mktemp -d)
 trap 'kill $moto_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 deploy/tools.sh --demo
-echo "== build (release)"
-cargo build --release --quiet
+tw=${TRAILWATCH_BIN:-target/release/trailwatch}
+if [ -z "${TRAILWATCH_BIN:-}" ]; then
+    echo "== build (release; about 12 minutes the first time)"
+    cargo build --release
+fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
     AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
@@ -54,10 +58,10 @@ PY
 echo "   seeded in $((SECONDS - start)) s"
 
 before=$(grep -c '" 200 -\|" 40[0-9] -\|" 50[0-9] -' "$work/moto.log" || true)
-echo "== trailwatch audit (release), 3 runs"
+echo "== $tw audit, 3 runs"
 for run in 1 2 3; do
-    /usr/bin/time -f "   run $run: %e s wall, %M KB peak RSS" \
-        target/release/trailwatch audit --format json --region us-east-1 >"$work/findings.jsonl" 2>"$work/err" || true
+    /usr/bin/time -f "   run $run: %e s wall, %U s user + %S s system CPU, %M KB peak RSS" \
+        "$tw" audit --format json --region us-east-1 >"$work/findings.jsonl" 2>"$work/err" || true
     tail -1 "$work/err"
 done
 after=$(grep -c '" 200 -\|" 40[0-9] -\|" 50[0-9] -' "$work/moto.log" || true)

@@ -30,9 +30,10 @@ moto_pid=$!
 trap 'kill ${daemon_pid:-} $moto_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.2; done
 
-# The CloudFormation stack, driven by boto3 (it comes with moto).
-eval "$(python3 - <<'PY'
-import boto3, json, time
+# The CloudFormation stack, driven by boto3 (it comes with moto). Assigned first, so a
+# failure stops the script here instead of leaving the variables unset.
+stack_outputs="$(python3 - <<'PY'
+import ast, boto3, json, time
 cf, sqs, sns, s3 = (boto3.client(s) for s in ("cloudformation", "sqs", "sns", "s3"))
 cf.create_stack(StackName="trailwatch", Capabilities=["CAPABILITY_IAM"],
     TemplateBody=open("deploy/cloudformation/trailwatch.yaml").read(),
@@ -45,6 +46,16 @@ out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 # template's BucketNotification output (the step for a bucket the stack does not own) has it.
 s3.put_bucket_notification_configuration(Bucket=out["TrailBucketName"],
     NotificationConfiguration=json.loads(out["BucketNotification"]))
+# moto's CloudFormation stores a role's inline policy as an object, which its own
+# GetAccountAuthorizationDetails then cannot serialize (HTTP 500, an ERROR finding for every
+# check that needs it): put the daemon role's policy back as JSON text.
+iam = boto3.client("iam")
+for role in iam.list_roles()["Roles"]:
+    for name in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
+        doc = ast.literal_eval(doc) if isinstance(doc, str) else doc
+        doc["Statement"] = [s for s in doc["Statement"] if isinstance(s, dict) and "Sid" in s]
+        iam.put_role_policy(RoleName=role["RoleName"], PolicyName=name, PolicyDocument=json.dumps(doc))
 topic = out["AlertTopicArn"]
 readback = sqs.create_queue(QueueName="alerts-readback")["QueueUrl"]
 rb_arn = sqs.get_queue_attributes(QueueUrl=readback, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -52,6 +63,7 @@ sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=rb_arn, Attributes={"RawM
 print(f"QUEUE={out['QueueUrl']} TOPIC={topic} READBACK={readback}")
 PY
 )"
+eval "$stack_outputs"
 
 say "posture: seeding the account with standing IAM risks, then trailwatch audit"
 python3 deploy/local/seed-posture.py >/dev/null

@@ -152,7 +152,12 @@ impl PostureMonitor {
                 tracing::debug!(account = ?t.account, "event in an account that is not audited");
                 continue;
             };
+            let regions = account.regions(&self.settings);
             for scope in t.scopes {
+                // Regions the full audit does not cover stay out of the event-driven one too.
+                if matches!(&scope, Scope::Region(r) if !regions.contains(r)) {
+                    continue;
+                }
                 scopes
                     .entry((account.id.clone(), scope))
                     .or_insert_with(|| t.info.clone());

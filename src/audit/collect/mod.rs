@@ -117,24 +117,35 @@ pub async fn inventory(account: &Account, settings: &AuditConfig) -> Inventory {
     }
 }
 
-/// An SDK error as one line: the service's code and message, or the whole chain when the
-/// request never got an answer (no credentials, no network).
-pub fn describe<E, R>(e: &SdkError<E, R>) -> String
+/// An SDK error as one line: the service's code and message; the HTTP status when the
+/// endpoint answered without a code (an API it does not implement); the cause when no answer
+/// came (no credentials, no network), cut short: the chain can run to kilobytes.
+pub fn describe<E>(e: &SdkError<E>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     match (e.code(), e.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(e).to_string(),
+        _ => match e.raw_response() {
+            Some(raw) => format!(
+                "HTTP {} without an AWS error code (is the API implemented at this endpoint?)",
+                raw.status().as_u16()
+            ),
+            None => {
+                let full = DisplayErrorContext(e).to_string();
+                match full.char_indices().nth(300) {
+                    Some((cut, _)) => format!("{}…", &full[..cut]),
+                    None => full,
+                }
+            }
+        },
     }
 }
 
-pub fn api_error<E, R>(call: &'static str, permission: &'static str, e: &SdkError<E, R>) -> ApiError
+pub fn api_error<E>(call: &'static str, permission: &'static str, e: &SdkError<E>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     ApiError {
         call,
@@ -144,7 +155,7 @@ where
 }
 
 /// The error code of an SDK error, if the service answered with one.
-pub fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+pub fn code<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {
     e.code()
 }
 
