@@ -223,3 +223,120 @@ fn an_unreachable_account_exits_1_naming_it() {
         stderr(&out)
     );
 }
+
+/// moto enforces IAM policies once its first requests are done: the auditor's role is denied
+/// two calls, which become ERROR findings naming them; every other check still runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_call_is_an_error_naming_the_permission_and_the_rest_goes_on() {
+    let moto = Moto::start_with(&[
+        ("MOTO_IAM_LOAD_MANAGED_POLICIES", "true"),
+        ("INITIAL_NO_AUTH_ACTION_COUNT", "3"),
+    ]);
+    let aws = common::moto::aws(&moto.url).await;
+    let iam = aws_sdk_iam::Client::new(&aws.sdk);
+    iam.create_user().user_name("auditor").send().await.unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":["iam:*","sts:GetCallerIdentity","securityhub:*","guardduty:*","config:*","elasticloadbalancing:*","acm:*","cloudtrail:*","access-analyzer:*"],"Resource":"*"},
+        {"Effect":"Deny","Action":["iam:GetAccountPasswordPolicy","iam:GetAccountAuthorizationDetails"],"Resource":"*"}]}"#;
+    iam.put_user_policy()
+        .user_name("auditor")
+        .policy_name("audit")
+        .policy_document(policy)
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("auditor")
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    let out = moto
+        .command(&["audit", "--format", "json", "--region", "us-east-1"])
+        .env("AWS_ACCESS_KEY_ID", key.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", key.secret_access_key())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let findings: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let errors = |check: &str| -> Vec<String> {
+        findings
+            .iter()
+            .filter(|f| f["check"] == check && f["status"] == "ERROR")
+            .map(|f| f["reason"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        errors("password-policy"),
+        ["iam:GetAccountPasswordPolicy failed: AccessDenied: User: arn:aws:iam::123456789012:user/auditor is not authorized to perform: iam:GetAccountPasswordPolicy (HTTP 403) (the audit needs iam:GetAccountPasswordPolicy)"]
+    );
+    for check in [
+        "admins-minimum",
+        "group-empty",
+        "full-admin-policies",
+        "support-role",
+    ] {
+        let e = errors(check);
+        assert_eq!(e.len(), 1, "{check}");
+        assert!(
+            e[0].starts_with("iam:GetAccountAuthorizationDetails failed: AccessDenied: "),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[0].ends_with("(the audit needs iam:GetAccountAuthorizationDetails)"),
+            "{}",
+            e[0]
+        );
+    }
+    // The credential report and the account summary were still read.
+    let user_mfa: Vec<_> = findings
+        .iter()
+        .filter(|f| f["check"] == "user-mfa")
+        .collect();
+    assert_eq!(user_mfa.len(), 1);
+    assert_eq!(
+        user_mfa[0]["resource"],
+        "arn:aws:iam::123456789012:user/auditor"
+    );
+    assert_eq!(user_mfa[0]["status"], "PASS");
+    let root_mfa: Vec<_> = findings
+        .iter()
+        .filter(|f| f["check"] == "root-mfa")
+        .collect();
+    assert_eq!(root_mfa.len(), 1);
+    assert_eq!(root_mfa[0]["status"], "FAIL", "{}", root_mfa[0]);
+}
+
+/// --role-arn audits the account of an assumed role (moto's STS answers for any role ARN).
+#[test]
+fn role_arn_audits_the_assumed_account() {
+    let moto = Moto::start();
+    let out = moto.trailwatch(&[
+        "audit",
+        "--format",
+        "json",
+        "--checks",
+        "password-policy",
+        "--role-arn",
+        "arn:aws:iam::444455556666:role/trailwatch-audit",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let findings: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(findings.len(), 7);
+    assert!(
+        findings.iter().all(|f| f["account"] == "444455556666"),
+        "{findings:?}"
+    );
+    assert!(findings
+        .iter()
+        .all(|f| f["resource"] == "arn:aws:iam::444455556666:root"));
+}

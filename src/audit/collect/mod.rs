@@ -117,9 +117,10 @@ pub async fn inventory(account: &Account, settings: &AuditConfig) -> Inventory {
     }
 }
 
-/// An SDK error as one line: the service's code and message; the HTTP status when the
-/// endpoint answered without a code (an API it does not implement); the cause when no answer
-/// came (no credentials, no network), cut short: the chain can run to kilobytes.
+/// An SDK error as one line: the service's code and message (read from the body when the SDK
+/// could not parse it); the HTTP status when the endpoint answered without either (an API it
+/// does not implement); the cause when no answer came (no credentials, no network), cut
+/// short: the chain can run to kilobytes.
 pub fn describe<E>(e: &SdkError<E>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -128,10 +129,20 @@ where
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
         _ => match e.raw_response() {
-            Some(raw) => format!(
-                "HTTP {} without an AWS error code (is the API implemented at this endpoint?)",
-                raw.status().as_u16()
-            ),
+            Some(raw) => {
+                let status = raw.status().as_u16();
+                let body = raw
+                    .body()
+                    .bytes()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                match body_error(&body) {
+                    Some(text) => format!("{text} (HTTP {status})"),
+                    None => format!(
+                        "HTTP {status} without an AWS error code (is the API implemented at this endpoint?)"
+                    ),
+                }
+            }
             None => {
                 let full = DisplayErrorContext(e).to_string();
                 match full.char_indices().nth(300) {
@@ -140,6 +151,33 @@ where
                 }
             }
         },
+    }
+}
+
+/// `Code: Message` from an error body the SDK could not parse: XML in another protocol's
+/// shape (`<Errors><Error>`, as some emulators and proxies answer) or JSON.
+fn body_error(body: &str) -> Option<String> {
+    let tag = |name: &str| {
+        let start = body.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = body[start..].find(&format!("</{name}>"))? + start;
+        Some(body[start..end].trim().to_string())
+    };
+    let (code, message) = match (tag("Code"), tag("Message")) {
+        (None, None) => {
+            let v: serde_json::Value = serde_json::from_str(body).ok()?;
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+            (
+                field("__type").or_else(|| field("code")),
+                field("message").or_else(|| field("Message")),
+            )
+        }
+        found => found,
+    };
+    match (code, message) {
+        (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+        (Some(c), None) => Some(c),
+        (None, Some(m)) => Some(m),
+        (None, None) => None,
     }
 }
 
@@ -162,4 +200,27 @@ pub fn code<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {
 pub fn time(t: Option<&aws_sdk_iam::primitives::DateTime>) -> Option<DateTime<Utc>> {
     let t = t?;
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_error;
+
+    #[test]
+    fn error_bodies_in_other_shapes() {
+        let xml = "<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>User: u is not authorized</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(
+            body_error(xml).as_deref(),
+            Some("AccessDenied: User: u is not authorized")
+        );
+        let json = r#"{"__type":"AccessDeniedException","message":"no"}"#;
+        assert_eq!(
+            body_error(json).as_deref(),
+            Some("AccessDeniedException: no")
+        );
+        assert_eq!(
+            body_error("<!doctype html><title>500 Internal Server Error</title>"),
+            None
+        );
+    }
 }
