@@ -213,16 +213,64 @@ fn key_of(alert: &Alert, by: &[String]) -> String {
         serde_json::from_str(alert.record.get()).unwrap_or(serde_json::Value::Null);
     by.iter()
         .map(|path| {
-            let v = path
-                .split('.')
-                .try_fold(&record, |v, k| v.get(k))
-                .unwrap_or(&serde_json::Value::Null);
-            match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => String::new(),
-                other => other.to_string(),
-            }
+            let parts: Vec<&str> = path.split('.').collect();
+            let mut values = Vec::new();
+            values_at(&record, &parts, &mut values);
+            values.join(",")
         })
         .collect::<Vec<_>>()
         .join("\u{1f}")
+}
+
+/// The values at a dotted path, resolved as matching resolves it: through arrays at any
+/// level (`resources.ARN` is the ARN of every element of `resources`), scalars as text.
+fn values_at(v: &serde_json::Value, path: &[&str], out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (v, path.split_first()) {
+        (Value::Array(items), _) => items.iter().for_each(|i| values_at(i, path, out)),
+        (Value::Object(map), Some((key, rest))) => {
+            if let Some(child) = map.get(*key) {
+                values_at(child, rest, out)
+            }
+        }
+        (_, Some(_)) | (Value::Null, None) => {}
+        (Value::String(s), None) => out.push(s.clone()),
+        (other, None) => out.push(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_at;
+
+    fn at(json: &str, path: &str) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        let parts: Vec<&str> = path.split('.').collect();
+        let mut out = Vec::new();
+        values_at(&v, &parts, &mut out);
+        out
+    }
+
+    #[test]
+    fn suppression_keys_reach_through_arrays_as_matching_does() {
+        let record = r#"{"resources":[{"ARN":"arn:aws:s3:::a"},{"ARN":"arn:aws:s3:::b"}],"userIdentity":{"arn":"u"},"n":3}"#;
+        assert_eq!(
+            at(record, "resources.ARN"),
+            ["arn:aws:s3:::a", "arn:aws:s3:::b"]
+        );
+        assert_eq!(at(record, "userIdentity.arn"), ["u"]);
+        assert_eq!(at(record, "n"), ["3"]);
+        assert!(at(record, "missing.path").is_empty());
+        // Two alerts on different buckets no longer share one key.
+        assert_ne!(
+            at(
+                r#"{"resources":[{"ARN":"arn:aws:s3:::a"}]}"#,
+                "resources.ARN"
+            ),
+            at(
+                r#"{"resources":[{"ARN":"arn:aws:s3:::b"}]}"#,
+                "resources.ARN"
+            )
+        );
+    }
 }
