@@ -119,14 +119,16 @@ def readme():
 
 
 def audit_permissions():
-    """Every IAM permission the posture audit's calls name (the `permission` of each ApiError)."""
+    """Every IAM permission the posture audit's calls need: each ApiError's `call`, which is
+    also the permission's name."""
     found = set()
     for path in sorted(glob.glob(f"{AUDIT_SOURCES}/*.rs")):
         text = open(path).read()
-        found.update(re.findall(r'api_error\(\s*"[^"]+",\s*"([^"]+)"', text))
-        found.update(re.findall(r'permission:\s*"([^"]+)"', text))
+        found.update(re.findall(r'api_error\(\s*"([^"]+)"', text))
+        found.update(re.findall(r'all_items!\([^;]*?,\s*"([^"]+)"\s*\)', text, re.S))
+        found.update(re.findall(r'call:\s*"([^"]+)"', text))
     if not found:
-        sys.exit(f"{AUDIT_SOURCES}: no api_error(call, permission, ...) found")
+        sys.exit(f"{AUDIT_SOURCES}: no api_error(call, ...) or all_items!(..., call) found")
     return found
 
 

@@ -14,6 +14,14 @@ fn report() -> String {
     )
 }
 
+/// A configuration file with `text`, in a directory that lives as long as the guard.
+fn config(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path.to_str().unwrap().to_string())
+}
+
 fn audit(extra: &[&str]) -> (Vec<serde_json::Value>, i32, String) {
     let report = report();
     let mut args = vec![
@@ -132,14 +140,9 @@ fn every_credential_report_check_with_exact_ages() {
 
 #[test]
 fn thresholds_come_from_the_config() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        "[audit]\nrotation_days = 400\nunused_days = 500\nroot_recent_use_days = 1\n",
-    )
-    .unwrap();
-    let (findings, _, _) = audit(&["--config", cfg.to_str().unwrap()]);
+    let (_dir, cfg) =
+        config("[audit]\nrotation_days = 400\nunused_days = 500\nroot_recent_use_days = 1\n");
+    let (findings, _, _) = audit(&["--config", &cfg]);
     let got = not_passing(&findings);
     // bob's 542-day-old key still fails rotation at 400 days, carol's 328-day one no more;
     // nothing is unused at 500 days; root was used 1 day ago, outside a 1-day window.
@@ -155,14 +158,10 @@ fn thresholds_come_from_the_config() {
 
 #[test]
 fn mutes_checks_selection_and_fail_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
+    let (_dir, cfg) = config(
         "[[audit.mute]]\ncheck = \"user-mfa\"\nresource = \"arn:aws:iam::*:user/al*\"\nreason = \"break-glass user, MFA in the safe\"\n",
-    )
-    .unwrap();
-    let (findings, _, _) = audit(&["--config", cfg.to_str().unwrap(), "--checks", "user-mfa"]);
+    );
+    let (findings, _, _) = audit(&["--config", &cfg, "--checks", "user-mfa"]);
     let alice: Vec<_> = findings
         .iter()
         .filter(|f| f["resource"].as_str().unwrap().ends_with("/alice"))
@@ -173,7 +172,7 @@ fn mutes_checks_selection_and_fail_on() {
     assert!(findings.iter().all(|f| f["check"] == "user-mfa"));
 
     // A muted failure does not fail the run.
-    let (_, code, _) = audit(&["--config", cfg.to_str().unwrap(), "--checks", "user-mfa"]);
+    let (_, code, _) = audit(&["--config", &cfg, "--checks", "user-mfa"]);
     assert_eq!(code, 0);
     // Only the critical root-access-keys FAIL is at or above critical.
     let (_, code, _) = audit(&["--fail-on", "critical"]);

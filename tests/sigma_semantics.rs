@@ -130,6 +130,21 @@ fn keywords_search_the_whole_record() {
         ),
         [true, true, false]
     );
+    // Values, decoded: not key names, and escaped text as it reads.
+    let det = "  keywords:\n    - 'eventName'\n  condition: keywords";
+    assert_eq!(hits(det, &[record("A", "")]), [false]);
+    let det = "  keywords:\n    - 'Sébastien'\n    - 'a\"b'\n  condition: keywords";
+    assert_eq!(
+        hits(
+            det,
+            &[
+                record("A", r#""userIdentity":{"userName":"S\u00e9bastien"}"#),
+                record("A", r#""requestParameters":{"name":"a\"b"}"#),
+                record("A", r#""userIdentity":{"userName":"Sebastien"}"#),
+            ]
+        ),
+        [true, true, false]
+    );
 }
 
 #[test]
@@ -263,7 +278,81 @@ fn neq_and_fieldref() {
     );
     let det = "  sel:\n    awsRegion|neq: us-east-1\n  condition: sel";
     let eu = record("A", "").replace("us-east-1", "eu-west-1");
-    assert_eq!(hits(det, &[record("A", ""), eu]), [false, true]);
+    assert_eq!(hits(det, &[record("A", ""), eu.clone()]), [false, true]);
+    // A list under neq: different from every value (not "from one of them", which any
+    // two-value list would satisfy for every record).
+    let det = "  sel:\n    awsRegion|neq: [us-east-1, eu-west-1]\n  condition: sel";
+    let ap = record("A", "").replace("us-east-1", "ap-south-1");
+    assert_eq!(hits(det, &[record("A", ""), eu, ap]), [false, false, true]);
+}
+
+#[test]
+fn exists_is_presence_even_when_null_or_empty() {
+    let det = "  sel:\n    requestParameters.tags|exists: true\n  condition: sel";
+    assert_eq!(
+        hits(
+            det,
+            &[
+                record("A", r#""requestParameters":{"tags":null}"#),
+                record("A", r#""requestParameters":{"tags":[]}"#),
+                record("A", r#""requestParameters":{"tags":[{"key":"a"}]}"#),
+                record("A", r#""requestParameters":{}"#),
+            ]
+        ),
+        [true, true, true, false]
+    );
+    let det = "  sel:\n    requestParameters.tags|exists: false\n  condition: sel";
+    assert_eq!(
+        hits(
+            det,
+            &[
+                record("A", r#""requestParameters":{"tags":[]}"#),
+                record("A", "")
+            ]
+        ),
+        [false, true]
+    );
+}
+
+#[test]
+fn regex_digit_word_and_space_classes_are_ascii() {
+    let det = "  sel:\n    requestParameters.port|re: '^\\d+$'\n  condition: sel";
+    assert_eq!(
+        hits(
+            det,
+            &[
+                record("A", r#""requestParameters":{"port":"8443"}"#),
+                record("A", r#""requestParameters":{"port":"٨٤٤٣"}"#),
+            ]
+        ),
+        [true, false]
+    );
+}
+
+#[test]
+fn windash_matches_every_dash_a_flag_may_use() {
+    let det =
+        "  sel:\n    requestParameters.commandLine|windash|contains: ' -enc '\n  condition: sel";
+    let cmd = |c: &str| {
+        record(
+            "A",
+            &format!(r#""requestParameters":{{"commandLine":"powershell {c} SQBFAFgA"}}"#),
+        )
+    };
+    assert_eq!(
+        hits(
+            det,
+            &[
+                cmd("-enc"),
+                cmd("/enc"),
+                cmd("\u{2013}enc"),
+                cmd("\u{2014}enc"),
+                cmd("\u{2015}enc"),
+                cmd("enc")
+            ]
+        ),
+        [true, true, true, true, true, false]
+    );
 }
 
 #[test]
@@ -407,9 +496,22 @@ fn bad_rules_are_refused_with_file_title_and_key() {
     assert!(e.message.contains("unknown modifier 'bogus'"), "{e}");
 
     let e = rule_error(&format!(
-        "title: Windash\n{HEAD}detection:\n  sel:\n    userAgent|windash: '-x'\n  condition: sel\n"
+        "title: All of one\n{HEAD}detection:\n  sel:\n    userAgent|contains|all: boto3\n  condition: sel\n"
     ));
-    assert!(e.message.contains("windash"), "{e}");
+    assert_eq!(
+        e.key.as_deref(),
+        Some("detection.sel.userAgent|contains|all")
+    );
+    assert!(e.message.contains("'all' with a single value"), "{e}");
+
+    let e = rule_error(&format!(
+        "title: Not a number\n{HEAD}detection:\n  sel:\n    requestParameters.pendingWindowInDays|gt: seven\n  condition: sel\n"
+    ));
+    assert_eq!(
+        e.key.as_deref(),
+        Some("detection.sel.requestParameters.pendingWindowInDays|gt")
+    );
+    assert!(e.message.contains("gt needs a number"), "{e}");
 
     let e = rule_error(&format!(
         "title: Undefined\n{HEAD}detection:\n  sel:\n    eventName: x\n  condition: sel and other\n"

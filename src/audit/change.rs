@@ -195,28 +195,17 @@ mod tests {
     fn only_new_failures_and_resolutions_are_sent() {
         let mut p = Posture::default();
         let all = |_: &Finding| true;
-        let first = p.apply(
+        let findings = || {
             vec![
                 f("user-mfa", "a", Status::Fail),
                 f("user-mfa", "b", Status::Pass),
                 f("user-mfa", "c", Status::Error),
-            ],
-            &none(),
-            all,
-            "t1",
-        );
+            ]
+        };
+        let first = p.apply(findings(), &none(), all, "t1");
         assert_eq!(kinds(&first), vec![("a".into(), ChangeKind::Failed)]);
         // The same audit again: nothing.
-        let again = p.apply(
-            vec![
-                f("user-mfa", "a", Status::Fail),
-                f("user-mfa", "b", Status::Pass),
-                f("user-mfa", "c", Status::Error),
-            ],
-            &none(),
-            all,
-            "t2",
-        );
+        let again = p.apply(findings(), &none(), all, "t2");
         assert!(again.is_empty());
         // a is fixed, b breaks, c's call works now and it fails, d is new and fine.
         let next = p.apply(

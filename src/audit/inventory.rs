@@ -8,12 +8,10 @@ use super::credential_report::CredentialReport;
 
 /// An API call the audit could not make.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{call} failed: {message} (the audit needs {permission})")]
+#[error("{call} failed: {message} (the audit needs {call})")]
 pub struct ApiError {
-    /// The call, as `service:Operation`.
+    /// The call, as `service:Operation`: also the IAM permission it needs.
     pub call: &'static str,
-    /// The IAM permission the call needs.
-    pub permission: &'static str,
     /// The error code and message AWS gave.
     pub message: String,
 }

@@ -5,6 +5,8 @@
 use serde_json::Value;
 
 use super::change::TriggerInfo;
+use super::checks::principals::CHECKS as PRINCIPAL_CHECKS;
+use super::checks::users::CHECKS as USER_CHECKS;
 use super::finding::Finding;
 
 /// What a re-audit reads and which findings it replaces.
@@ -167,28 +169,6 @@ pub fn of(record: &str) -> Option<Trigger> {
     })
 }
 
-const USER_CHECKS: &[&str] = &[
-    "user-unused",
-    "user-mfa",
-    "access-key-rotation",
-    "access-key-unused",
-    "access-key-inactive",
-    "access-key-multiple",
-    "access-key-at-setup",
-    "console-unused",
-    "user-signing-certificate-rotation",
-];
-const PRINCIPAL_CHECKS: &[&str] = &[
-    "admins-minimum",
-    "admins-maximum",
-    "user-inline-policies",
-    "role-unused",
-    "role-inline-policies",
-    "group-empty",
-    "full-admin-policies",
-    "support-role",
-    "cloudshell-full-access",
-];
 const REGION_CHECKS: &[&str] = &[
     "security-hub-enabled",
     "guardduty-enabled",

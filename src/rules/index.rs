@@ -108,7 +108,8 @@ fn required_fields(expr: &Expr, searches: &[Search]) -> HashSet<FieldId> {
                         .values
                         .iter()
                         .flatten()
-                        .all(|p| !matches!(p, Pred::Null | Pred::Exists(false)))
+                        // `exists: true` holds for a null value too, so it proves no non-null field.
+                        .all(|p| !matches!(p, Pred::Null | Pred::Exists(_)))
                         .then_some(id),
                     Target::Keywords => None,
                 })

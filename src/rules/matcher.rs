@@ -43,7 +43,7 @@ pub struct FieldTest {
     pub values: Vec<Vec<Pred>>,
     /// `all` modifier: every value must match instead of any.
     pub all: bool,
-    /// `neq` modifier: each value matches when the field does NOT equal it.
+    /// `neq` modifier: the field must differ from every listed value.
     pub negate: bool,
 }
 
@@ -149,11 +149,13 @@ pub enum Pred {
     },
 }
 
-/// What one evaluation needs: the record's fields and its text for keyword searches.
+/// What one evaluation needs: the record's fields, and its text for keyword searches.
 pub struct EvalCtx<'r, 'a> {
     pub fields: &'r Fields<'a>,
     pub raw: &'r str,
-    raw_lower: OnceCell<String>,
+    /// Every scalar value of the record, decoded, as written and lower-cased; read from `raw`
+    /// the first time a keyword search needs it.
+    leaves: OnceCell<Vec<(String, String)>>,
 }
 
 impl<'r, 'a> EvalCtx<'r, 'a> {
@@ -161,8 +163,36 @@ impl<'r, 'a> EvalCtx<'r, 'a> {
         EvalCtx {
             fields,
             raw,
-            raw_lower: OnceCell::new(),
+            leaves: OnceCell::new(),
         }
+    }
+
+    /// Keyword searches look at values, not at the JSON text: key names do not match, and
+    /// escaped text (`S\u00e9bastien`, `a\"b`) matches as it reads.
+    fn leaves(&self) -> &[(String, String)] {
+        self.leaves.get_or_init(|| {
+            fn walk(v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    serde_json::Value::Bool(b) => b.to_string(),
+                    serde_json::Value::Null => return,
+                    serde_json::Value::Array(items) => {
+                        return items.iter().for_each(|i| walk(i, out))
+                    }
+                    serde_json::Value::Object(map) => {
+                        return map.values().for_each(|i| walk(i, out))
+                    }
+                };
+                let lower = text.to_lowercase();
+                out.push((text, lower));
+            }
+            let mut out = Vec::new();
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(self.raw) {
+                walk(&v, &mut out);
+            }
+            out
+        })
     }
 }
 
@@ -171,20 +201,21 @@ impl Pred {
         let values: &[Value] = match target {
             Target::Field(id) => ctx.fields.get(id),
             Target::Keywords => {
+                let leaves = ctx.leaves();
                 return match self {
-                    Pred::Str(s) if s.cased => s.finder.find(ctx.raw.as_bytes()).is_some(),
-                    Pred::Str(s) => {
-                        let lower = ctx.raw_lower.get_or_init(|| ctx.raw.to_lowercase());
-                        s.finder.find(lower.as_bytes()).is_some()
-                    }
-                    Pred::Regex(re) => re.is_match(ctx.raw),
+                    Pred::Str(s) => leaves.iter().any(|(text, lower)| {
+                        let hay = if s.cased { text } else { lower };
+                        s.finder.find(hay.as_bytes()).is_some()
+                    }),
+                    Pred::Regex(re) => leaves.iter().any(|(text, _)| re.is_match(text)),
                     _ => false,
                 };
             }
         };
         match self {
             Pred::Null => values.iter().all(|v| matches!(v, Value::Null)),
-            Pred::Exists(want) => values.iter().any(|v| !matches!(v, Value::Null)) == *want,
+            // Presence only: a field that is there with null or [] exists (Sigma).
+            Pred::Exists(want) => !values.is_empty() == *want,
             Pred::Str(s) => values.iter().any(|v| s.matches(v)),
             Pred::Regex(re) => values
                 .iter()
@@ -251,7 +282,8 @@ impl FieldTest {
     fn matches(&self, ctx: &EvalCtx) -> bool {
         let one =
             |alts: &Vec<Pred>| alts.iter().any(|p| p.matches(ctx, self.target)) != self.negate;
-        if self.all {
+        // `neq: [a, b]` is "neither a nor b" (Sigma), so every negated value must hold.
+        if self.all || self.negate {
             self.values.iter().all(one)
         } else {
             self.values.iter().any(one)

@@ -333,6 +333,10 @@ fn capture<'a>(
         Some(b'[') => {
             // Every element is a value of the field; deeper paths descend into each.
             let items: Vec<&'a RawValue> = serde_json::from_str(raw)?;
+            if items.is_empty() {
+                // Present but empty: a null value, so `exists` sees it and `null` matches it.
+                out.push(id, Value::Null);
+            }
             for item in items {
                 capture(set, node, id, item.get(), out)?;
             }

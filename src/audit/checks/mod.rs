@@ -5,7 +5,7 @@ mod account;
 mod certificates;
 pub mod principals;
 mod root;
-mod users;
+pub mod users;
 
 #[cfg(test)]
 mod tests;

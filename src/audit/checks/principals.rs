@@ -11,7 +11,8 @@ use crate::audit::policy::{
     allows_everything, ADMINISTRATOR_ACCESS, CLOUDSHELL_FULL_ACCESS, SUPPORT_ACCESS,
 };
 
-const CHECKS: &[&str] = &[
+/// The checks of this family (a re-audit after an event replaces their findings).
+pub const CHECKS: &[&str] = &[
     "admins-minimum",
     "admins-maximum",
     "user-inline-policies",

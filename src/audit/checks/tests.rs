@@ -320,7 +320,6 @@ fn a_failed_call_is_an_error_for_each_check_that_needed_it() {
     let mut inv = inventory();
     let denied = ApiError {
         call: "iam:GetAccountAuthorizationDetails",
-        permission: "iam:GetAccountAuthorizationDetails",
         message: "AccessDenied: User: arn:aws:iam::111122223333:user/auditor is not authorized"
             .into(),
     };
@@ -356,5 +355,115 @@ fn a_failed_call_is_an_error_for_each_check_that_needed_it() {
             .filter(|x| x.check == "password-policy" && x.status == Status::Fail)
             .count(),
         7
+    );
+}
+
+#[test]
+fn root_keys_and_certificates_both_ways() {
+    use crate::audit::credential_report::Credential;
+    let mut root = root_row(true);
+    // A key created a week ago (rotated: PASS), and two certificates, one of them stale.
+    root.keys[0] = Credential {
+        active: true,
+        last_rotated: days_ago(7),
+        last_used: days_ago(30),
+    };
+    root.certs[0] = Credential {
+        active: true,
+        last_rotated: days_ago(200),
+        last_used: None,
+    };
+    root.certs[1] = Credential {
+        active: true,
+        last_rotated: days_ago(10),
+        last_used: None,
+    };
+    let mut inv = inventory();
+    inv.credential_report = Some(Ok(CredentialReport {
+        root: Some(root),
+        users: vec![],
+    }));
+    let f = evaluate(&inv, &AuditConfig::default(), now());
+    let root = |check: &str| statuses(&f, check)[0].1;
+    assert_eq!(root("root-access-keys"), Status::Fail);
+    assert_eq!(root("root-access-key-rotation"), Status::Pass);
+    assert_eq!(root("root-signing-certificates"), Status::Fail);
+    assert_eq!(root("root-certificate-rotation"), Status::Fail);
+    let rotation = f
+        .iter()
+        .find(|x| x.check == "root-certificate-rotation")
+        .unwrap();
+    assert_eq!(
+        rotation.reason,
+        "certificate 1 rotated 200 days ago (2026-05-09) (threshold 90 days)"
+    );
+}
+
+#[test]
+fn support_cloudshell_and_server_certificates_both_ways() {
+    let cloudshell = crate::audit::policy::CLOUDSHELL_FULL_ACCESS;
+    let support = crate::audit::policy::SUPPORT_ACCESS;
+    for (attached, support_status, shell_status) in [
+        (vec![], Status::Fail, Status::Pass),
+        (vec![support, cloudshell], Status::Pass, Status::Fail),
+    ] {
+        let mut inv = inventory();
+        inv.authorization = Some(Ok(Authorization {
+            users: vec![user("u", &attached, &[])],
+            ..Default::default()
+        }));
+        let f = evaluate(&inv, &AuditConfig::default(), now());
+        assert_eq!(
+            statuses(&f, "support-role"),
+            vec![("root".into(), support_status)]
+        );
+        assert_eq!(
+            statuses(&f, "cloudshell-full-access"),
+            vec![("root".into(), shell_status)]
+        );
+    }
+    let mut inv = inventory();
+    let cert = |name: &str, expires: DateTime<Utc>| ServerCertificate {
+        name: name.into(),
+        arn: format!("arn:aws:iam::111122223333:server-certificate/{name}"),
+        expiration: Some(expires),
+    };
+    inv.server_certificates = Some(Ok(vec![
+        cert("current", now() + chrono::Duration::days(100)),
+        cert("old", now() - chrono::Duration::days(3)),
+    ]));
+    let f = evaluate(&inv, &AuditConfig::default(), now());
+    assert_eq!(
+        statuses(&f, "server-certificate-expired"),
+        vec![
+            ("current".into(), Status::Pass),
+            ("old".into(), Status::Fail)
+        ]
+    );
+}
+
+#[test]
+fn service_inactivity_fails_users_and_passes_roles_too() {
+    let mut inv = inventory();
+    inv.service_activity = Some(Ok(vec![
+        ServiceActivity {
+            arn: "arn:aws:iam::111122223333:user/idle".into(),
+            is_role: false,
+            services: vec![("iam".into(), None)],
+        },
+        ServiceActivity {
+            arn: "arn:aws:iam::111122223333:role/busy".into(),
+            is_role: true,
+            services: vec![("sqs".into(), days_ago(1))],
+        },
+    ]));
+    let f = evaluate(&inv, &AuditConfig::default(), now());
+    assert_eq!(
+        statuses(&f, "user-service-inactivity"),
+        vec![("idle".into(), Status::Fail)]
+    );
+    assert_eq!(
+        statuses(&f, "role-service-inactivity"),
+        vec![("busy".into(), Status::Pass)]
     );
 }

@@ -6,7 +6,8 @@ use super::{ago, Eval};
 use crate::audit::credential_report::UserRow;
 use crate::audit::inventory::Inventory;
 
-const CHECKS: &[&str] = &[
+/// The checks of this family (a re-audit after an event replaces their findings).
+pub const CHECKS: &[&str] = &[
     "user-unused",
     "user-mfa",
     "access-key-rotation",

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{api_error, code, time};
+use super::{all_items, api_error, code, time};
 use crate::audit::credential_report::CredentialReport;
 use crate::audit::inventory::*;
 use crate::audit::policy::decode_document;
@@ -21,20 +21,17 @@ pub async fn credential_report(
     use aws_sdk_iam::types::ReportStateType;
     let started = Instant::now();
     loop {
-        let out = iam.generate_credential_report().send().await.map_err(|e| {
-            api_error(
-                "iam:GenerateCredentialReport",
-                "iam:GenerateCredentialReport",
-                &e,
-            )
-        })?;
+        let out = iam
+            .generate_credential_report()
+            .send()
+            .await
+            .map_err(|e| api_error("iam:GenerateCredentialReport", &e))?;
         if out.state() == Some(&ReportStateType::Complete) {
             break;
         }
         if started.elapsed() > timeout {
             return Err(ApiError {
                 call: "iam:GenerateCredentialReport",
-                permission: "iam:GenerateCredentialReport",
                 message: format!(
                     "the report was not ready after {timeout:?} (audit.credential_report_timeout)"
                 ),
@@ -46,11 +43,10 @@ pub async fn credential_report(
         .get_credential_report()
         .send()
         .await
-        .map_err(|e| api_error("iam:GetCredentialReport", "iam:GetCredentialReport", &e))?;
+        .map_err(|e| api_error("iam:GetCredentialReport", &e))?;
     let content = out.content().map(|b| b.as_ref()).unwrap_or_default();
     CredentialReport::parse_any(content).map_err(|e| ApiError {
         call: "iam:GetCredentialReport",
-        permission: "iam:GetCredentialReport",
         message: e.to_string(),
     })
 }
@@ -73,13 +69,7 @@ fn attached(list: &[aws_sdk_iam::types::AttachedPolicy]) -> Vec<String> {
 /// Every user, group, role and customer managed policy, in one paginated call.
 pub async fn authorization(iam: &Client) -> Result<Authorization, ApiError> {
     use aws_sdk_iam::types::EntityType;
-    let err = |e| {
-        api_error(
-            "iam:GetAccountAuthorizationDetails",
-            "iam:GetAccountAuthorizationDetails",
-            &e,
-        )
-    };
+    let err = |e| api_error("iam:GetAccountAuthorizationDetails", &e);
     let mut pages = iam
         .get_account_authorization_details()
         .filter(EntityType::User)
@@ -136,15 +126,11 @@ pub async fn authorization(iam: &Client) -> Result<Authorization, ApiError> {
 /// Whether a virtual MFA device is assigned to the root user.
 pub async fn root_virtual_mfa(iam: &Client) -> Result<bool, ApiError> {
     use aws_sdk_iam::types::AssignmentStatusType;
-    let devices: Vec<_> = iam
-        .list_virtual_mfa_devices()
-        .assignment_status(AssignmentStatusType::Assigned)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_error("iam:ListVirtualMFADevices", "iam:ListVirtualMFADevices", &e))?;
+    let devices: Vec<_> = all_items!(
+        iam.list_virtual_mfa_devices()
+            .assignment_status(AssignmentStatusType::Assigned),
+        "iam:ListVirtualMFADevices"
+    )?;
     Ok(devices.iter().any(|d| {
         d.user().is_some_and(|u| u.arn().ends_with(":root"))
             || d.serial_number().ends_with(":mfa/root-account-mfa-device")
@@ -157,7 +143,7 @@ pub async fn account_summary(iam: &Client) -> Result<AccountSummary, ApiError> {
         .get_account_summary()
         .send()
         .await
-        .map_err(|e| api_error("iam:GetAccountSummary", "iam:GetAccountSummary", &e))?;
+        .map_err(|e| api_error("iam:GetAccountSummary", &e))?;
     let map = out.summary_map().cloned().unwrap_or_default();
     let on = |k: K| map.get(&k).copied().unwrap_or(0) > 0;
     Ok(AccountSummary {
@@ -180,29 +166,12 @@ pub async fn password_policy(iam: &Client) -> Result<Option<PasswordPolicy>, Api
             require_symbols: p.require_symbols(),
         })),
         Err(e) if code(&e) == Some("NoSuchEntity") => Ok(None),
-        Err(e) => Err(api_error(
-            "iam:GetAccountPasswordPolicy",
-            "iam:GetAccountPasswordPolicy",
-            &e,
-        )),
+        Err(e) => Err(api_error("iam:GetAccountPasswordPolicy", &e)),
     }
 }
 
 pub async fn server_certificates(iam: &Client) -> Result<Vec<ServerCertificate>, ApiError> {
-    let certs: Vec<_> = iam
-        .list_server_certificates()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| {
-            api_error(
-                "iam:ListServerCertificates",
-                "iam:ListServerCertificates",
-                &e,
-            )
-        })?;
+    let certs: Vec<_> = all_items!(iam.list_server_certificates(), "iam:ListServerCertificates")?;
     Ok(certs
         .iter()
         .map(|c| ServerCertificate {
@@ -260,13 +229,7 @@ async fn last_accessed(
         .arn(arn)
         .send()
         .await
-        .map_err(|e| {
-            api_error(
-                "iam:GenerateServiceLastAccessedDetails",
-                "iam:GenerateServiceLastAccessedDetails",
-                &e,
-            )
-        })?;
+        .map_err(|e| api_error("iam:GenerateServiceLastAccessedDetails", &e))?;
     let job_id = job.job_id().unwrap_or_default().to_string();
     loop {
         let out = iam
@@ -274,13 +237,7 @@ async fn last_accessed(
             .job_id(&job_id)
             .send()
             .await
-            .map_err(|e| {
-                api_error(
-                    "iam:GetServiceLastAccessedDetails",
-                    "iam:GetServiceLastAccessedDetails",
-                    &e,
-                )
-            })?;
+            .map_err(|e| api_error("iam:GetServiceLastAccessedDetails", &e))?;
         match out.job_status() {
             JobStatusType::Completed => {
                 return Ok(out
@@ -297,7 +254,6 @@ async fn last_accessed(
             JobStatusType::Failed => {
                 return Err(ApiError {
                     call: "iam:GetServiceLastAccessedDetails",
-                    permission: "iam:GetServiceLastAccessedDetails",
                     message: format!(
                         "the job for {arn} failed: {:?}",
                         out.error().map(|e| e.message())

@@ -181,16 +181,26 @@ fn body_error(body: &str) -> Option<String> {
     }
 }
 
-pub fn api_error<E>(call: &'static str, permission: &'static str, e: &SdkError<E>) -> ApiError
+/// The failed call as the audit reports it. Every call the audit makes needs the IAM
+/// permission of the same name (`iam:GetAccountAuthorizationDetails` and so on).
+pub fn api_error<E>(call: &'static str, e: &SdkError<E>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     ApiError {
         call,
-        permission,
         message: describe(e),
     }
 }
+
+/// Every item of a paginated list call, or the call's failure.
+macro_rules! all_items {
+    ($request:expr, $call:literal) => {{
+        let items: Result<Vec<_>, _> = $request.into_paginator().items().send().try_collect().await;
+        items.map_err(|e| $crate::audit::collect::api_error($call, &e))
+    }};
+}
+pub(crate) use all_items;
 
 /// The error code of an SDK error, if the service answered with one.
 pub fn code<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {

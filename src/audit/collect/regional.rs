@@ -3,7 +3,7 @@
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{api_error, code, time};
+use super::{all_items, api_error, code, time};
 use crate::audit::inventory::*;
 
 fn in_region(sdk: &aws_config::SdkConfig, region: &str) -> aws_config::SdkConfig {
@@ -50,24 +50,13 @@ async fn security_hub(sdk: &aws_config::SdkConfig) -> Result<bool, ApiError> {
         {
             Ok(false)
         }
-        Err(e) => Err(api_error(
-            "securityhub:DescribeHub",
-            "securityhub:DescribeHub",
-            &e,
-        )),
+        Err(e) => Err(api_error("securityhub:DescribeHub", &e)),
     }
 }
 
 async fn guardduty(sdk: &aws_config::SdkConfig) -> Result<Vec<(String, String)>, ApiError> {
     let gd = aws_sdk_guardduty::Client::new(sdk);
-    let ids: Vec<String> = gd
-        .list_detectors()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| api_error("guardduty:ListDetectors", "guardduty:ListDetectors", &e))?;
+    let ids: Vec<String> = all_items!(gd.list_detectors(), "guardduty:ListDetectors")?;
     let mut out = Vec::new();
     for id in ids {
         let d = gd
@@ -75,7 +64,7 @@ async fn guardduty(sdk: &aws_config::SdkConfig) -> Result<Vec<(String, String)>,
             .detector_id(&id)
             .send()
             .await
-            .map_err(|e| api_error("guardduty:GetDetector", "guardduty:GetDetector", &e))?;
+            .map_err(|e| api_error("guardduty:GetDetector", &e))?;
         let status = d
             .status()
             .map(|s| s.as_str().to_string())
@@ -91,31 +80,17 @@ async fn config(sdk: &aws_config::SdkConfig) -> Result<ConfigState, ApiError> {
         .describe_configuration_recorders()
         .send()
         .await
-        .map_err(|e| {
-            api_error(
-                "config:DescribeConfigurationRecorders",
-                "config:DescribeConfigurationRecorders",
-                &e,
-            )
-        })?;
+        .map_err(|e| api_error("config:DescribeConfigurationRecorders", &e))?;
     let status = cfg
         .describe_configuration_recorder_status()
         .send()
         .await
-        .map_err(|e| {
-            api_error(
-                "config:DescribeConfigurationRecorderStatus",
-                "config:DescribeConfigurationRecorderStatus",
-                &e,
-            )
-        })?;
-    let channels = cfg.describe_delivery_channels().send().await.map_err(|e| {
-        api_error(
-            "config:DescribeDeliveryChannels",
-            "config:DescribeDeliveryChannels",
-            &e,
-        )
-    })?;
+        .map_err(|e| api_error("config:DescribeConfigurationRecorderStatus", &e))?;
+    let channels = cfg
+        .describe_delivery_channels()
+        .send()
+        .await
+        .map_err(|e| api_error("config:DescribeDeliveryChannels", &e))?;
     let recording = |name: &str| {
         status
             .configuration_recorders_status()
@@ -142,20 +117,7 @@ async fn config(sdk: &aws_config::SdkConfig) -> Result<ConfigState, ApiError> {
 async fn access_analyzers(sdk: &aws_config::SdkConfig) -> Result<Vec<(String, String)>, ApiError> {
     use aws_sdk_accessanalyzer::types::AnalyzerStatus;
     let aa = aws_sdk_accessanalyzer::Client::new(sdk);
-    let analyzers: Vec<_> = aa
-        .list_analyzers()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| {
-            api_error(
-                "access-analyzer:ListAnalyzers",
-                "access-analyzer:ListAnalyzers",
-                &e,
-            )
-        })?;
+    let analyzers: Vec<_> = all_items!(aa.list_analyzers(), "access-analyzer:ListAnalyzers")?;
     Ok(analyzers
         .iter()
         .filter(|a| *a.status() == AnalyzerStatus::Active)
@@ -172,20 +134,10 @@ async fn listener_certificates(
     use aws_sdk_elasticloadbalancingv2::types::ProtocolEnum;
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
     let acm = aws_sdk_acm::Client::new(sdk);
-    let balancers: Vec<_> = elb
-        .describe_load_balancers()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| {
-            api_error(
-                "elasticloadbalancing:DescribeLoadBalancers",
-                "elasticloadbalancing:DescribeLoadBalancers",
-                &e,
-            )
-        })?;
+    let balancers: Vec<_> = all_items!(
+        elb.describe_load_balancers(),
+        "elasticloadbalancing:DescribeLoadBalancers"
+    )?;
     let arns: Vec<String> = balancers
         .iter()
         .filter_map(|b| b.load_balancer_arn())
@@ -195,21 +147,10 @@ async fn listener_certificates(
         .map(|arn| {
             let elb = elb.clone();
             async move {
-                let listeners: Result<Vec<_>, _> = elb
-                    .describe_listeners()
-                    .load_balancer_arn(&arn)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await;
-                listeners.map_err(|e| {
-                    api_error(
-                        "elasticloadbalancing:DescribeListeners",
-                        "elasticloadbalancing:DescribeListeners",
-                        &e,
-                    )
-                })
+                all_items!(
+                    elb.describe_listeners().load_balancer_arn(&arn),
+                    "elasticloadbalancing:DescribeListeners"
+                )
             }
         })
         .buffer_unordered(concurrency)
@@ -270,7 +211,7 @@ async fn acm_expiry(
         .certificate_arn(arn)
         .send()
         .await
-        .map_err(|e| api_error("acm:DescribeCertificate", "acm:DescribeCertificate", &e))?;
+        .map_err(|e| api_error("acm:DescribeCertificate", &e))?;
     Ok(time(out.certificate().and_then(|c| c.not_after())))
 }
 
@@ -283,7 +224,7 @@ pub async fn trails(sdk: &aws_config::SdkConfig, region: &str) -> Result<Vec<Tra
         .include_shadow_trails(true)
         .send()
         .await
-        .map_err(|e| api_error("cloudtrail:DescribeTrails", "cloudtrail:DescribeTrails", &e))?;
+        .map_err(|e| api_error("cloudtrail:DescribeTrails", &e))?;
     let mut trails = Vec::new();
     for t in out.trail_list() {
         let arn = t.trail_arn().unwrap_or_default().to_string();
@@ -293,7 +234,7 @@ pub async fn trails(sdk: &aws_config::SdkConfig, region: &str) -> Result<Vec<Tra
             .send()
             .await
             .map(|s| s.is_logging().unwrap_or(false))
-            .map_err(|e| api_error("cloudtrail:GetTrailStatus", "cloudtrail:GetTrailStatus", &e));
+            .map_err(|e| api_error("cloudtrail:GetTrailStatus", &e));
         trails.push(Trail {
             arn,
             multi_region: t.is_multi_region_trail().unwrap_or(false),

@@ -49,25 +49,25 @@ pub async fn user_row(iam: &aws_sdk_iam::Client, name: &str) -> Result<Option<Us
             None => return Ok(None),
         },
         Err(e) if code(&e) == Some("NoSuchEntity") => return Ok(None),
-        Err(e) => return Err(api_error("iam:GetUser", "iam:GetUser", &e)),
+        Err(e) => return Err(api_error("iam:GetUser", &e)),
     };
     let profile = match iam.get_login_profile().user_name(name).send().await {
         Ok(out) => out.login_profile.map(|p| time(Some(p.create_date()))),
         Err(e) if code(&e) == Some("NoSuchEntity") => None,
-        Err(e) => return Err(api_error("iam:GetLoginProfile", "iam:GetLoginProfile", &e)),
+        Err(e) => return Err(api_error("iam:GetLoginProfile", &e)),
     };
     let mfa = iam
         .list_mfa_devices()
         .user_name(name)
         .send()
         .await
-        .map_err(|e| api_error("iam:ListMFADevices", "iam:ListMFADevices", &e))?;
+        .map_err(|e| api_error("iam:ListMFADevices", &e))?;
     let keys = iam
         .list_access_keys()
         .user_name(name)
         .send()
         .await
-        .map_err(|e| api_error("iam:ListAccessKeys", "iam:ListAccessKeys", &e))?;
+        .map_err(|e| api_error("iam:ListAccessKeys", &e))?;
     let mut slots: [Credential; 2] = Default::default();
     for (slot, key) in slots.iter_mut().zip(keys.access_key_metadata()) {
         let last_used = match key.access_key_id() {
@@ -76,7 +76,7 @@ pub async fn user_row(iam: &aws_sdk_iam::Client, name: &str) -> Result<Option<Us
                 .access_key_id(id)
                 .send()
                 .await
-                .map_err(|e| api_error("iam:GetAccessKeyLastUsed", "iam:GetAccessKeyLastUsed", &e))?
+                .map_err(|e| api_error("iam:GetAccessKeyLastUsed", &e))?
                 .access_key_last_used
                 .and_then(|u| time(u.last_used_date())),
             None => None,
@@ -92,13 +92,7 @@ pub async fn user_row(iam: &aws_sdk_iam::Client, name: &str) -> Result<Option<Us
         .user_name(name)
         .send()
         .await
-        .map_err(|e| {
-            api_error(
-                "iam:ListSigningCertificates",
-                "iam:ListSigningCertificates",
-                &e,
-            )
-        })?;
+        .map_err(|e| api_error("iam:ListSigningCertificates", &e))?;
     let mut cert_slots: [Credential; 2] = Default::default();
     for (slot, c) in cert_slots.iter_mut().zip(certs.certificates()) {
         *slot = Credential {

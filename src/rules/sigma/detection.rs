@@ -177,6 +177,11 @@ fn compile_test(
     if items.is_empty() {
         return Err(err("empty list of values matches nothing".into()));
     }
+    if mods.all && items.len() == 1 {
+        return Err(err(
+            "'all' with a single value: it needs a list of values that must all match".into(),
+        ));
+    }
     let values = items
         .into_iter()
         .map(|v| mods.compile_value(v, target, fields))

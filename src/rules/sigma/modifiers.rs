@@ -33,12 +33,14 @@ pub struct Modifiers {
     cmp: Option<Cmp>,
     base64: bool,
     base64offset: bool,
+    windash: bool,
     encoding: Encoding,
 }
 
 pub const SUPPORTED: &str =
     "contains, startswith, endswith, all, cased, exists, neq, re (with i, m, \
-     s), cidr, lt, lte, gt, gte, fieldref, base64, base64offset, utf16le, utf16be, utf16, wide";
+     s), cidr, lt, lte, gt, gte, fieldref, base64, base64offset, utf16le, utf16be, utf16, wide, \
+     windash";
 
 impl Modifiers {
     pub fn parse(names: &[&str]) -> Result<Self, String> {
@@ -84,9 +86,7 @@ impl Modifiers {
                 "utf16le" | "wide" => m.encoding = Encoding::Utf16Le,
                 "utf16be" => m.encoding = Encoding::Utf16Be,
                 "utf16" => m.encoding = Encoding::Utf16Bom,
-                "windash" => {
-                    return Err("modifier 'windash' rewrites Windows command-line flags and has no meaning for CloudTrail fields".into())
-                }
+                "windash" => m.windash = true,
                 "expand" => {
                     return Err("modifier 'expand' needs placeholder values from a processing pipeline, which trailwatch does not have: write the values into the rule".into())
                 }
@@ -117,6 +117,11 @@ impl Modifiers {
         if m.encoding != Encoding::Utf8 && !(m.base64 || m.base64offset) {
             return Err(
                 "utf16le, utf16be, utf16 and wide only go with base64 or base64offset".into(),
+            );
+        }
+        if m.windash && (special || m.fieldref) {
+            return Err(
+                "windash only goes with plain values and contains/startswith/endswith".into(),
             );
         }
         if m.fieldref && (m.base64 || m.base64offset) {
@@ -157,7 +162,7 @@ impl Modifiers {
         }
         let text = scalar_text(value)?;
         if let Some((i, m, s)) = self.re {
-            let re = RegexBuilder::new(&text)
+            let re = RegexBuilder::new(&ascii_classes(&text))
                 .case_insensitive(i)
                 .multi_line(m)
                 .dot_matches_new_line(s)
@@ -202,6 +207,12 @@ impl Modifiers {
                 .map(|e| Pred::Str(Box::new(StrPred::new(kind, e, true))))
                 .collect());
         }
+        if self.windash {
+            return windash_variants(&text)
+                .iter()
+                .map(|t| pattern_pred(t, kind, self.cased))
+                .collect();
+        }
         Ok(vec![pattern_pred(&text, kind, self.cased)?])
     }
 
@@ -217,6 +228,95 @@ impl Modifiers {
                 .collect(),
         }
     }
+}
+
+/// Sigma's regular expressions follow PCRE, where `\d`, `\w` and `\s` are ASCII classes;
+/// Rust's are Unicode (`\d` matches `٣`). Rewrites them to their ASCII forms, inside and
+/// outside character classes; every other escape is kept as written.
+fn ascii_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut in_class = false;
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(d @ ('d' | 'w' | 's')) if in_class => out.push_str(match d {
+                    'd' => "0-9",
+                    'w' => "0-9A-Za-z_",
+                    _ => "\\t\\n\\x0B\\f\\r ",
+                }),
+                Some(d @ ('d' | 'D' | 'w' | 'W' | 's' | 'S')) => {
+                    out.push_str("(?-u:\\");
+                    out.push(d);
+                    out.push(')');
+                }
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` right after `[` or `[^` is a literal, not the end.
+                let mut look = chars.clone();
+                match look.next() {
+                    Some('^') if look.next() == Some(']') => {
+                        out.push_str("^]");
+                        chars.next();
+                        chars.next();
+                    }
+                    Some(']') => {
+                        out.push(']');
+                        chars.next();
+                    }
+                    _ => {}
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The dashes a Windows command line accepts for a flag, as pySigma's `windash` expands them.
+const WINDASHES: [char; 5] = ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}'];
+
+/// Every spelling of a value whose flags (a `-` or `/` at the start of a word, after a
+/// non-word character or at the start) use any of [`WINDASHES`]. More than four flags would
+/// give thousands of variants; then each spelling uses one dash throughout.
+fn windash_variants(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let flags: Vec<usize> = (0..chars.len())
+        .filter(|&i| {
+            matches!(chars[i], '-' | '/')
+                && (i == 0 || !is_word(chars[i - 1]))
+                && chars.get(i + 1).is_some_and(|c| is_word(*c))
+        })
+        .collect();
+    if flags.is_empty() {
+        return vec![text.to_string()];
+    }
+    let spell = |choice: &dyn Fn(usize) -> char| {
+        let mut v = chars.clone();
+        for (n, &i) in flags.iter().enumerate() {
+            v[i] = choice(n);
+        }
+        v.into_iter().collect::<String>()
+    };
+    if flags.len() > 4 {
+        return WINDASHES.iter().map(|d| spell(&|_| *d)).collect();
+    }
+    let total = WINDASHES.len().pow(flags.len() as u32);
+    (0..total)
+        .map(|k| spell(&|n| WINDASHES[(k / WINDASHES.len().pow(n as u32)) % WINDASHES.len()]))
+        .collect()
 }
 
 fn cmp_name(c: Cmp) -> &'static str {
@@ -361,6 +461,29 @@ mod tests {
     }
 
     #[test]
+    fn regex_classes_are_ascii_as_in_pcre() {
+        assert_eq!(ascii_classes(r"^\d+$"), r"^(?-u:\d)+$");
+        assert_eq!(ascii_classes(r"[\w.-]+\S"), r"[0-9A-Za-z_.-]+(?-u:\S)");
+        assert_eq!(ascii_classes(r"[]\d]\."), r"[]0-9]\.");
+        let re = regex::Regex::new(&ascii_classes(r"^\d+$")).unwrap();
+        assert!(re.is_match("123") && !re.is_match("١٢٣"));
+    }
+
+    #[test]
+    fn windash_spells_flags_with_every_dash() {
+        let v = windash_variants("net user -add");
+        assert_eq!(v.len(), 5);
+        assert!(v.contains(&"net user /add".to_string()));
+        assert!(v.contains(&"net user \u{2013}add".to_string()));
+        assert_eq!(windash_variants("a -b -c").len(), 25);
+        assert_eq!(
+            windash_variants("x-y"),
+            vec!["x-y"],
+            "a dash inside a word is no flag"
+        );
+    }
+
+    #[test]
     fn base64offset_matches_pysigma_shifts() {
         // Known values for "/bin/sh" from the Sigma documentation's example scheme.
         let got = base64_offsets(b"/bin/sh");
@@ -370,7 +493,7 @@ mod tests {
     #[test]
     fn modifier_errors_name_the_problem() {
         let e = |names: &[&str]| Modifiers::parse(names).unwrap_err();
-        assert!(e(&["windash"]).contains("Windows"));
+        assert!(e(&["windash", "re"]).contains("windash only goes"));
         assert!(e(&["expand"]).contains("placeholder"));
         assert!(e(&["bogus"]).contains("unknown modifier 'bogus'"));
         assert!(e(&["contains", "startswith"]).contains("cannot be combined"));
