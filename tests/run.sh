@@ -25,8 +25,11 @@ end_phase() {
 }
 report() {
     local status=$?
-    [ $status -ne 0 ] && [ -n "$phase_name" ] &&
+    if [ $status -ne 0 ] && [ -n "$phase_name" ]; then
         printf '\n==== %s FAILED after %ss (exit %s)\n' "$phase_name" $((SECONDS - phase_start)) $status
+        phases+=("$(printf '%5ss  %s: FAILED' $((SECONDS - phase_start)) "$phase_name")")
+        phase_name=""
+    fi
     end_phase
     printf '\n==== phases\n'
     printf '%s\n' "${phases[@]}"

@@ -215,7 +215,7 @@ impl Pred {
         match self {
             Pred::Null => values.iter().all(|v| matches!(v, Value::Null)),
             // Presence only: a field that is there with null or [] exists (Sigma).
-            Pred::Exists(want) => !values.is_empty() == *want,
+            Pred::Exists(want) => values.is_empty() != *want,
             Pred::Str(s) => values.iter().any(|v| s.matches(v)),
             Pred::Regex(re) => values
                 .iter()
