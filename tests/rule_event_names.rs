@@ -127,7 +127,9 @@ fn test_events_carry_names_cloudtrail_records() {
     let known = known();
     let mut problems = Vec::new();
     for file in files(".tests.yml") {
-        let doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let mut doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        // Sequences share events through YAML anchors and merge keys (`<<: *denied`).
+        doc.apply_merge().unwrap();
         for case in doc["tests"].as_sequence().unwrap() {
             let mut events: Vec<&Value> = vec![&case["event"]];
             if let Some(seq) = case["sequence"].as_sequence() {
@@ -155,4 +157,60 @@ fn test_events_carry_names_cloudtrail_records() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The test events are shaped like the records CloudTrail writes today: eventVersion 1.08 or
+/// later, every kind of userIdentity among them, and an errorMessage with each errorCode.
+#[test]
+fn test_events_have_real_record_shapes() {
+    let mut identities = BTreeSet::new();
+    let mut problems = Vec::new();
+    for file in files(".tests.yml") {
+        let mut doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        // Sequences share events through YAML anchors and merge keys (`<<: *denied`).
+        doc.apply_merge().unwrap();
+        for case in doc["tests"].as_sequence().unwrap() {
+            let mut events: Vec<&Value> = vec![&case["event"]];
+            if let Some(seq) = case["sequence"].as_sequence() {
+                events.extend(seq.iter().map(|s| &s["event"]));
+            }
+            for e in events.into_iter().filter(|e| e.is_mapping()) {
+                let record = if e["detail"].is_mapping() {
+                    &e["detail"]
+                } else {
+                    e
+                };
+                let at = format!(
+                    "{} ({:?})",
+                    file.display(),
+                    case["name"].as_str().unwrap_or("")
+                );
+                let version: Option<f64> =
+                    record["eventVersion"].as_str().and_then(|v| v.parse().ok());
+                if version.is_none_or(|v| v < 1.08) {
+                    problems.push(format!("{at}: eventVersion {:?}", record["eventVersion"]));
+                }
+                if record["errorCode"].is_string() && !record["errorMessage"].is_string() {
+                    problems.push(format!("{at}: errorCode without errorMessage"));
+                }
+                if let Some(t) = record["userIdentity"]["type"].as_str() {
+                    identities.insert(t.to_string());
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    for kind in [
+        "IAMUser",
+        "AssumedRole",
+        "Root",
+        "AWSService",
+        "FederatedUser",
+        "IdentityCenterUser",
+    ] {
+        assert!(
+            identities.contains(kind),
+            "no test event has userIdentity.type {kind}"
+        );
+    }
 }
