@@ -127,7 +127,8 @@ fn test_events_carry_names_cloudtrail_records() {
     let known = known();
     let mut problems = Vec::new();
     for file in files(".tests.yml") {
-        let mut doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let mut doc: Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         // Sequences share events through YAML anchors and merge keys (`<<: *denied`).
         doc.apply_merge().unwrap();
         for case in doc["tests"].as_sequence().unwrap() {
@@ -166,7 +167,8 @@ fn test_events_have_real_record_shapes() {
     let mut identities = BTreeSet::new();
     let mut problems = Vec::new();
     for file in files(".tests.yml") {
-        let mut doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let mut doc: Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         // Sequences share events through YAML anchors and merge keys (`<<: *denied`).
         doc.apply_merge().unwrap();
         for case in doc["tests"].as_sequence().unwrap() {

@@ -330,6 +330,11 @@ pub async fn run(
     let interval = monitor.settings.interval;
     let debounce = monitor.settings.debounce;
     let mut next_full = tokio::time::Instant::now();
+    enum Work {
+        Full,
+        Reaudit(Vec<Trigger>),
+        Retry,
+    }
     loop {
         let retry = async {
             if monitor.has_pending() {
@@ -338,24 +343,39 @@ pub async fn run(
                 std::future::pending().await
             }
         };
-        tokio::select! {
+        let work = tokio::select! {
             _ = stop.cancelled() => break,
-            _ = tokio::time::sleep_until(next_full) => {
-                monitor.full_audit(sinks, metrics).await;
-                next_full = tokio::time::Instant::now() + interval;
-            }
+            _ = tokio::time::sleep_until(next_full) => Work::Full,
             Some(first) = triggers.recv() => {
                 let mut batch = vec![first];
                 let until = tokio::time::Instant::now() + debounce;
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep_until(until) => break,
+                        _ = stop.cancelled() => break,
                         Some(t) = triggers.recv() => batch.push(t),
                     }
                 }
-                monitor.reaudit(batch, sinks, metrics).await;
+                Work::Reaudit(batch)
             }
-            _ = retry => monitor.send(vec![], sinks, metrics).await,
+            _ = retry => Work::Retry,
+        };
+        let job = async {
+            match work {
+                Work::Full => {
+                    monitor.full_audit(sinks, metrics).await;
+                    next_full = tokio::time::Instant::now() + interval;
+                }
+                Work::Reaudit(batch) => monitor.reaudit(batch, sinks, metrics).await,
+                Work::Retry => monitor.send(vec![], sinks, metrics).await,
+            }
+        };
+        // Shutdown does not wait for an audit of a large account: one cut short has written
+        // nothing (findings are applied after the reads), and changes being delivered are
+        // already pending, so they are saved and sent after the restart.
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = job => {}
         }
     }
     monitor.save();
