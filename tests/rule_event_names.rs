@@ -122,16 +122,20 @@ fn rules_watch_only_names_cloudtrail_records() {
     );
 }
 
-#[test]
-fn test_events_carry_names_cloudtrail_records() {
-    let known = known();
-    let mut problems = Vec::new();
+/// Every test event of the pack, as (where: file and case, the CloudTrail record).
+fn test_events() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
     for file in files(".tests.yml") {
         let mut doc: Value =
             serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         // Sequences share events through YAML anchors and merge keys (`<<: *denied`).
         doc.apply_merge().unwrap();
         for case in doc["tests"].as_sequence().unwrap() {
+            let at = format!(
+                "{} ({:?})",
+                file.display(),
+                case["name"].as_str().unwrap_or("")
+            );
             let mut events: Vec<&Value> = vec![&case["event"]];
             if let Some(seq) = case["sequence"].as_sequence() {
                 events.extend(seq.iter().map(|s| &s["event"]));
@@ -143,18 +147,24 @@ fn test_events_carry_names_cloudtrail_records() {
                 } else {
                     e
                 };
-                let (source, name) = (record["eventSource"].as_str(), record["eventName"].as_str());
-                let (Some(source), Some(name)) = (source, name) else {
-                    continue;
-                };
-                if !known.get(source).is_some_and(|n| n.contains(name)) {
-                    problems.push(format!(
-                        "{} ({:?}): {source} {name}",
-                        file.display(),
-                        case["name"].as_str().unwrap_or("")
-                    ));
-                }
+                out.push((at.clone(), record.clone()));
             }
+        }
+    }
+    out
+}
+
+#[test]
+fn test_events_carry_names_cloudtrail_records() {
+    let known = known();
+    let mut problems = Vec::new();
+    for (at, record) in test_events() {
+        let (source, name) = (record["eventSource"].as_str(), record["eventName"].as_str());
+        let (Some(source), Some(name)) = (source, name) else {
+            continue;
+        };
+        if !known.get(source).is_some_and(|n| n.contains(name)) {
+            problems.push(format!("{at}: {source} {name}"));
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
@@ -166,39 +176,22 @@ fn test_events_carry_names_cloudtrail_records() {
 fn test_events_have_real_record_shapes() {
     let mut identities = BTreeSet::new();
     let mut problems = Vec::new();
-    for file in files(".tests.yml") {
-        let mut doc: Value =
-            serde_yaml_ng::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        // Sequences share events through YAML anchors and merge keys (`<<: *denied`).
-        doc.apply_merge().unwrap();
-        for case in doc["tests"].as_sequence().unwrap() {
-            let mut events: Vec<&Value> = vec![&case["event"]];
-            if let Some(seq) = case["sequence"].as_sequence() {
-                events.extend(seq.iter().map(|s| &s["event"]));
-            }
-            for e in events.into_iter().filter(|e| e.is_mapping()) {
-                let record = if e["detail"].is_mapping() {
-                    &e["detail"]
-                } else {
-                    e
-                };
-                let at = format!(
-                    "{} ({:?})",
-                    file.display(),
-                    case["name"].as_str().unwrap_or("")
-                );
-                let version: Option<f64> =
-                    record["eventVersion"].as_str().and_then(|v| v.parse().ok());
-                if version.is_none_or(|v| v < 1.08) {
-                    problems.push(format!("{at}: eventVersion {:?}", record["eventVersion"]));
-                }
-                if record["errorCode"].is_string() && !record["errorMessage"].is_string() {
-                    problems.push(format!("{at}: errorCode without errorMessage"));
-                }
-                if let Some(t) = record["userIdentity"]["type"].as_str() {
-                    identities.insert(t.to_string());
-                }
-            }
+    let events = test_events();
+    assert!(
+        events.len() > 150,
+        "only {} test events found",
+        events.len()
+    );
+    for (at, record) in events {
+        let version: Option<f64> = record["eventVersion"].as_str().and_then(|v| v.parse().ok());
+        if version.is_none_or(|v| v < 1.08) {
+            problems.push(format!("{at}: eventVersion {:?}", record["eventVersion"]));
+        }
+        if record["errorCode"].is_string() && !record["errorMessage"].is_string() {
+            problems.push(format!("{at}: errorCode without errorMessage"));
+        }
+        if let Some(t) = record["userIdentity"]["type"].as_str() {
+            identities.insert(t.to_string());
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
