@@ -76,12 +76,23 @@ daemon_pid=$!
 sleep 1
 
 echo "== stack outputs: queue $QUEUE, alert topic $TOPIC"
-echo "== uploading the sample trails to s3://org-trail-logs (digests included: the notification filter skips them)"
-python3 - <<'PY'
-import boto3, pathlib
-s3 = boto3.client("s3")
-for f in sorted(pathlib.Path("samples").rglob("*.json.gz")):
+echo "== uploading the sample trails to s3://org-trail-logs in delivery-time order, each once the last was handled (digests included: the notification filter skips them)"
+python3 - "$QUEUE" <<'PY'
+import boto3, pathlib, sys, time
+s3, sqs = boto3.client("s3"), boto3.client("sqs")
+queue = sys.argv[1]
+def delivered_at(p):
+    return next((part for part in p.name.split("_") if "T" in part and part.endswith("Z")), p.name)
+# As CloudTrail delivers them: one file after another. Correlations count events in event-time
+# order; a burst of files handled in any order can put older events behind the newest by more
+# than correlation.lateness (replay is the tool for archives).
+for f in sorted(pathlib.Path("samples").rglob("*.json.gz"), key=delivered_at):
     s3.upload_file(str(f), "org-trail-logs", str(f.relative_to("samples")))
+    for _ in range(100):
+        a = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        if a["ApproximateNumberOfMessages"] == "0" and a["ApproximateNumberOfMessagesNotVisible"] == "0":
+            break
+        time.sleep(0.1)
 PY
 
 echo "== alerts and posture changes as they arrive; metrics on http://127.0.0.1:9464/metrics"

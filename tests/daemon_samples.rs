@@ -1,0 +1,89 @@
+//! The daemon on the sample trails, delivered as CloudTrail delivers them: one file after the
+//! other in delivery-time order. It must raise exactly the alerts `replay` raises on the same
+//! files — the correlation across files included — and call no event late.
+
+mod common;
+
+use std::time::Duration;
+
+use common::daemon::{start, wait_for};
+use common::moto::{aws, provision, Moto};
+use common::{alerts, samples, trailwatch};
+
+/// The delivery time in a CloudTrail log file name (`..._20261120T0915Z_...`), for ordering.
+fn delivered_at(path: &std::path::Path) -> String {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    name.split('_')
+        .find(|p| p.len() >= 13 && p.contains('T') && p.ends_with('Z'))
+        .unwrap_or(name)
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_delivered_in_order_give_the_alerts_replay_gives() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    let setup = provision(&aws).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("daemon.log");
+    let daemon = tokio::task::block_in_place(|| {
+        start(
+            &moto,
+            "[sqs]\nwait_time_secs = 1\n",
+            &[
+                "--queue-url",
+                &setup.events_queue,
+                "--sns-topic-arn",
+                &setup.topic_arn,
+            ],
+            &log,
+        )
+    });
+    let root = samples().join("AWSLogs");
+    let replayed = trailwatch(&["replay", root.to_str().unwrap()]);
+    let mut expected: Vec<String> = alerts(&replayed)
+        .iter()
+        .map(|a| a["alert_id"].as_str().unwrap().to_string())
+        .collect();
+    expected.sort();
+    assert!(
+        alerts(&replayed)
+            .iter()
+            .any(|a| a["rule"]["name"] == "login-without-mfa-then-access-key"),
+        "the samples hold a correlation across files"
+    );
+
+    // The S3 test event the bucket sent when its notification was set up.
+    tokio::task::block_in_place(|| {
+        wait_for("test event deleted", Duration::from_secs(30), || {
+            daemon.metric("trailwatch_sqs_messages_deleted_total") >= 1.0
+        })
+    });
+    let mut files = common::files_under(&root);
+    files.sort_by_key(|f| delivered_at(f));
+    for (n, file) in files.iter().enumerate() {
+        let key = file
+            .strip_prefix(samples())
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        aws.put_file("trail", &key, file).await;
+        tokio::task::block_in_place(|| {
+            wait_for(&format!("{key} handled"), Duration::from_secs(30), || {
+                daemon.metric("trailwatch_sqs_messages_deleted_total") >= (n + 2) as f64
+            })
+        });
+    }
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        got.extend(aws.alert_ids(&setup.alerts_queue).await);
+        if got.len() >= expected.len() {
+            break;
+        }
+    }
+    got.sort();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(got, expected, "{text}");
+    assert!(!text.contains("older than correlation.lateness"), "{text}");
+}
