@@ -55,7 +55,12 @@ impl PostureMonitor {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut state = StateFile::default();
         if let Some(path) = &settings.state_file {
-            match load(path) {
+            match super::state_file::read(
+                path,
+                "posture state file",
+                STATE_VERSION,
+                |f: &StateFile| f.version,
+            ) {
                 Ok(Some(s)) => {
                     tracing::info!(path = %path.display(), findings = s.posture.count(), "posture state restored");
                     state = s;
@@ -282,28 +287,6 @@ impl PostureMonitor {
     fn has_pending(&self) -> bool {
         !self.state.lock().expect("posture lock").pending.is_empty()
     }
-}
-
-fn load(path: &std::path::Path) -> Result<Option<StateFile>, String> {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let file: StateFile = serde_json::from_slice(&text).map_err(|e| {
-        format!(
-            "{}: not a trailwatch posture state file: {e}",
-            path.display()
-        )
-    })?;
-    if file.version != STATE_VERSION {
-        return Err(format!(
-            "{}: state version {} is not {STATE_VERSION}",
-            path.display(),
-            file.version
-        ));
-    }
-    Ok(Some(file))
 }
 
 /// The IAM ARN of an actor: users as they are, assumed-role sessions as their role.

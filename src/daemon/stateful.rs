@@ -108,20 +108,9 @@ impl Stateful {
 
     /// Restores a state file, if there is one; returns the groups restored.
     pub fn load(&mut self, path: &Path) -> Result<usize, String> {
-        let text = match std::fs::read(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        };
-        let file: StateFile = serde_json::from_slice(&text)
-            .map_err(|e| format!("{}: not a trailwatch state file: {e}", path.display()))?;
-        if file.version != STATE_VERSION {
-            return Err(format!(
-                "{}: state version {} is not {STATE_VERSION}",
-                path.display(),
-                file.version
-            ));
-        }
+        let read =
+            super::state_file::read(path, "state file", STATE_VERSION, |f: &StateFile| f.version)?;
+        let Some(file) = read else { return Ok(0) };
         self.suppressor.restore(file.suppression);
         Ok(self.engine.restore(file.correlation))
     }

@@ -136,10 +136,7 @@ fn regional(ev: &mut Eval, r: &RegionalInventory, arn: &str) {
     let region = r.region.as_str();
     match &r.security_hub {
         None => {}
-        Some(Err(e)) => {
-            ev.error(&["security-hub-enabled"], arn, e);
-            ev.set_last_region(region);
-        }
+        Some(Err(e)) => ev.regional_error("security-hub-enabled", arn, region, e),
         Some(Ok(on)) => {
             let reason = if *on {
                 "Security Hub is enabled"
@@ -152,10 +149,7 @@ fn regional(ev: &mut Eval, r: &RegionalInventory, arn: &str) {
     }
     match &r.guardduty {
         None => {}
-        Some(Err(e)) => {
-            ev.error(&["guardduty-enabled"], arn, e);
-            ev.set_last_region(region);
-        }
+        Some(Err(e)) => ev.regional_error("guardduty-enabled", arn, region, e),
         Some(Ok(detectors)) => {
             let enabled = detectors.iter().any(|(_, s)| s == "ENABLED");
             let reason = if detectors.is_empty() {
@@ -173,10 +167,7 @@ fn regional(ev: &mut Eval, r: &RegionalInventory, arn: &str) {
     }
     match &r.config {
         None => {}
-        Some(Err(e)) => {
-            ev.error(&["config-recorder-enabled"], arn, e);
-            ev.set_last_region(region);
-        }
+        Some(Err(e)) => ev.regional_error("config-recorder-enabled", arn, region, e),
         Some(Ok(c)) => {
             let good = c.recorders.iter().any(|r| r.all_supported && r.recording);
             let reason = if c.recorders.is_empty() {
@@ -209,10 +200,7 @@ fn regional(ev: &mut Eval, r: &RegionalInventory, arn: &str) {
     }
     match &r.access_analyzers {
         None => {}
-        Some(Err(e)) => {
-            ev.error(&["access-analyzer-enabled"], arn, e);
-            ev.set_last_region(region);
-        }
+        Some(Err(e)) => ev.regional_error("access-analyzer-enabled", arn, region, e),
         Some(Ok(analyzers)) => {
             let reason = if analyzers.is_empty() {
                 "no active analyzer".to_string()

@@ -30,8 +30,8 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
         match &region.listener_certificates {
             None => {}
             Some(Err(e)) => {
-                ev.error(&["elb-certificate-rotation"], &ev.root_arn(), e);
-                ev.set_last_region(&region.region);
+                let arn = ev.root_arn();
+                ev.regional_error("elb-certificate-rotation", &arn, &region.region, e)
             }
             Some(Ok(listeners)) => {
                 for l in listeners {

@@ -120,10 +120,9 @@ pub fn ago(ev: &Eval, t: Option<DateTime<Utc>>) -> String {
 }
 
 impl Eval<'_> {
-    /// Sets the region of the finding pushed last (regional ERROR findings).
-    pub fn set_last_region(&mut self, region: &str) {
-        if let Some(f) = self.findings.last_mut() {
-            f.region = Some(region.to_string());
-        }
+    /// An ERROR finding for a regional check whose read failed in `region`.
+    pub fn regional_error(&mut self, check: &str, resource: &str, region: &str, e: &ApiError) {
+        self.push(check, Status::Error, resource, e.to_string())
+            .region = Some(region.to_string());
     }
 }
