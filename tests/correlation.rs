@@ -433,3 +433,122 @@ correlation:
         assert_eq!(b.take_stats()[0].1.duplicates, 1);
     }
 }
+
+/// A bucket change on `n`'s bucket, with the bucket in `resources` (an array of objects).
+fn bucket_change(bucket: &str, time: &str, n: u32) -> Value {
+    json!({
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "accountId": "111122223333", "userName": "ops",
+                         "arn": "arn:aws:iam::111122223333:user/ops"},
+        "eventTime": time,
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "PutBucketPolicy",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.9",
+        "requestParameters": {"bucketName": bucket},
+        "resources": [
+            {"accountId": "111122223333", "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}")}
+        ],
+        "eventID": format!("00000000-0000-4000-8000-{n:012}"),
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "111122223333"
+    })
+}
+
+/// Suppression keys resolve fields as matching does: `resources.ARN` reaches into the
+/// `resources` array, so each bucket has its own window (before, every alert of the rule
+/// shared one empty key and all but the first were held back). The key is on the alert.
+/// A config policy on a correlation keys its alerts by the completing event's fields.
+#[test]
+fn suppression_keys_reach_into_arrays_and_correlations() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        r#"title: Bucket policy changed
+name: bucket-policy-changed
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel: {eventSource: s3.amazonaws.com, eventName: PutBucketPolicy}
+  condition: sel
+trailwatch:
+  suppress: {window: 1h, by: [resources.ARN]}
+"#,
+    )
+    .unwrap();
+    let log = dir.path().join("a.json.gz");
+    let buckets = ["a", "b", "a", "a", "b", "c"];
+    let events: Vec<Value> = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| bucket_change(b, &at(i as i64 * 60), i as u32))
+        .collect();
+    write_log(&log, &events);
+    let out = trailwatch(&[
+        "replay",
+        "--rules",
+        rules.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let sent: Vec<(String, Value)> = alerts(&out)
+        .iter()
+        .map(|a| {
+            (
+                a["event"]["id"].as_str().unwrap()[24..].to_string(),
+                a["suppression_key"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("000000000000".to_string(), json!(["arn:aws:s3:::a"])),
+            ("000000000001".to_string(), json!(["arn:aws:s3:::b"])),
+            ("000000000005".to_string(), json!(["arn:aws:s3:::c"])),
+        ]
+    );
+    assert!(
+        stderr(&out).contains("suppressed: bucket-policy-changed 3"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Brute force by alice twice within the hour, the second burst from another address:
+    // keyed by the completing event's sourceIPAddress, both bursts alert; keyed by the group
+    // (no `by`), the second is held back.
+    let mut events: Vec<Value> = (0..20)
+        .map(|i| failure("alice", &at(i as i64 * 15), i))
+        .collect();
+    for e in &mut events[10..] {
+        e["sourceIPAddress"] = json!("198.51.100.4");
+    }
+    write_log(&log, &events);
+    let run = |policy: &str| {
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[[suppress]]\nrules = [\"console-login-brute-force\"]\nwindow = \"1h\"\n{policy}"
+            ),
+        )
+        .unwrap();
+        let out = trailwatch(&[
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        alerts(&out)
+            .into_iter()
+            .filter(|a| a["rule"]["name"] == "console-login-brute-force")
+            .map(|a| a["suppression_key"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        run("by = [\"sourceIPAddress\"]\n"),
+        [json!(["203.0.113.77"]), json!(["198.51.100.4"])]
+    );
+    assert_eq!(run(""), [json!(["111122223333", "alice"])]);
+}

@@ -124,6 +124,11 @@ pub struct Alert {
     /// Alerts with the same suppression key held back since the previous one was sent.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub suppressed: Option<u64>,
+    /// The values that make up the rule's suppression key (one per `by` field, an array
+    /// field's values joined by commas; a correlation's group when `by` is empty), when a
+    /// suppression policy applies: alerts with the same key share one window.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub suppression_key: Option<Vec<String>>,
     /// The actor's IAM posture from the daemon's last audit (its failing checks, admin or
     /// not, MFA, key ages), when the actor is an audited IAM user or role.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -174,6 +179,7 @@ impl Alert {
                 .expect("a record's text is valid JSON"),
             correlation: None,
             suppressed: None,
+            suppression_key: None,
             posture: None,
         }
     }

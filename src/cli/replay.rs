@@ -142,7 +142,7 @@ pub fn run(args: ReplayArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let Some(set) = args.rules.load() else {
+    let Some(mut set) = args.rules.load() else {
         return exit::USAGE;
     };
     let config = match &args.config {
@@ -170,7 +170,10 @@ pub fn run(args: ReplayArgs) -> u8 {
         },
     };
     if let (Some(cfg), Some(path)) = (&config, &args.config) {
-        if let Err(e) = cfg.check_rule_references(&set) {
+        if let Err(e) = cfg
+            .check_rule_references(&set)
+            .and_then(|()| trailwatch::suppress::prepare(&mut set, &cfg.suppress))
+        {
             eprintln!("error: {}: {e}", path.display());
             return exit::USAGE;
         }

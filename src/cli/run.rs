@@ -127,9 +127,10 @@ fn load_rules(cfg: &Config) -> Result<RuleSet, String> {
     for n in notes {
         tracing::info!(note = %n, "rules");
     }
-    let set = set.retain_named(&cfg.rules.only)?;
+    let mut set = set.retain_named(&cfg.rules.only)?;
     // An exclusion or suppression naming a rule that is not running would silently do nothing.
     cfg.check_rule_references(&set)?;
+    trailwatch::suppress::prepare(&mut set, &cfg.suppress)?;
     Ok(set)
 }
 

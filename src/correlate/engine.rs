@@ -132,11 +132,19 @@ impl Engine {
             value: obs.value.as_deref().map(Into::into),
             used: false,
             fired: None,
-            alert: (!threshold).then(|| Box::new((*obs.alert).clone())),
+            // Kept as the trigger of a window decided later, so it carries the correlation's
+            // suppression key rather than its own rule's.
+            alert: (!threshold).then(|| {
+                Box::new(Alert {
+                    suppression_key: obs.suppression_key.clone(),
+                    ..(*obs.alert).clone()
+                })
+            }),
         });
         if threshold {
             if let Some(members) = group.threshold_window(p, corr) {
-                let alert = correlation_alert(corr, &obs.alert, &obs.group, group, &members);
+                let key = obs.suppression_key.clone();
+                let alert = correlation_alert(corr, &obs.alert, key, &obs.group, group, &members);
                 for &m in &members {
                     group.entries[m].used = true;
                 }
@@ -239,12 +247,15 @@ fn closed_window_alert(
     } else {
         key.split(KEY_SEP).map(str::to_string).collect()
     };
-    correlation_alert(corr, trigger, &values, group, members)
+    let key = trigger.suppression_key.clone();
+    correlation_alert(corr, trigger, key, &values, group, members)
 }
 
+/// `suppression_key` is the correlation's own (computed when the trigger event was matched).
 pub(super) fn correlation_alert(
     corr: &Correlation,
     trigger: &Alert,
+    suppression_key: Option<Vec<String>>,
     group_values: &[String],
     group: &Group,
     members: &[usize],
@@ -333,6 +344,7 @@ pub(super) fn correlation_alert(
             event_ids_omitted: omitted,
         }),
         suppressed: None,
+        suppression_key,
         posture: None,
     }
 }

@@ -46,6 +46,8 @@ pub struct Observation {
     pub group: Vec<String>,
     /// The value_count field's value.
     pub value: Option<String>,
+    /// The correlation's suppression key, when it has a suppression policy.
+    pub suppression_key: Option<Vec<String>>,
     /// The base rule's alert for this event: a correlation alert it completes carries its
     /// event, origin and record.
     pub alert: Arc<Alert>,
@@ -81,7 +83,11 @@ pub fn detect(
         if filtered {
             return out.excluded(&rule.meta.name);
         }
-        let alert = Alert::new(&rule.meta, record, origin);
+        let mut alert = Alert::new(&rule.meta, record, origin);
+        alert.suppression_key = rule
+            .suppress_key
+            .as_deref()
+            .map(|ids| key_values(record, ids));
         if allowlist.excludes(&alert) {
             return out.excluded(&rule.meta.name);
         }
@@ -108,13 +114,19 @@ pub fn detect(
                     .to_string()
             };
             for feed in &rule.feeds {
+                let group: Vec<String> = feed.group.iter().map(|&id| text(id)).collect();
+                let suppression_key = feed.suppress_key.as_deref().map(|ids| match ids {
+                    [] => group.clone(),
+                    ids => key_values(record, ids),
+                });
                 out.observation(Observation {
                     correlation: feed.correlation,
                     step: feed.step,
                     time_ms,
                     event: event.clone(),
-                    group: feed.group.iter().map(|&id| text(id)).collect(),
+                    group,
                     value: feed.value.map(text),
+                    suppression_key,
                     alert: alert.clone(),
                 });
             }
@@ -123,4 +135,20 @@ pub fn detect(
             out.alert(Arc::unwrap_or_clone(alert));
         }
     });
+}
+
+/// A suppression key from the fields matching extracted: one value per field, every value of
+/// a field that crosses an array (`resources.ARN`) joined by commas, missing as empty.
+fn key_values(record: &Record, ids: &[crate::trail::FieldId]) -> Vec<String> {
+    ids.iter()
+        .map(|&id| {
+            let values: Vec<&str> = record
+                .fields
+                .get(id)
+                .iter()
+                .filter_map(|v| v.text())
+                .collect();
+            values.join(",")
+        })
+        .collect()
 }

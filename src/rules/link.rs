@@ -138,6 +138,7 @@ pub fn link_correlations(
                         step: step as u16,
                         group,
                         value,
+                        suppress_key: None,
                     },
                 )),
                 (Err(e), _) | (_, Err(e)) => {

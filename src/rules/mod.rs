@@ -162,6 +162,31 @@ impl RuleSet {
         }
     }
 
+    /// Resolves the suppression key fields of every rule and correlation that has a policy
+    /// (`policies`, by rule name), so detection computes keys from the fields it extracts, with
+    /// the same resolution as matching, instead of reading the record again. A rule without
+    /// an entry gets no key. `build` calls it with the rules' own policies; a configuration
+    /// that adds or overrides policies calls it again.
+    pub fn key_suppression(&mut self, policies: &HashMap<String, Suppress>) {
+        let mut key = |name: &str| {
+            policies
+                .get(name)
+                .map(|p| p.by.iter().map(|path| self.fields.intern(path)).collect())
+        };
+        let correlation_keys: Vec<Option<Vec<_>>> = self
+            .correlations
+            .iter()
+            .map(|c| key(&c.meta.name))
+            .collect();
+        let rule_keys: Vec<_> = self.rules.iter().map(|r| key(&r.meta.name)).collect();
+        for (rule, own) in self.rules.iter_mut().zip(rule_keys) {
+            rule.suppress_key = own;
+            for feed in &mut rule.feeds {
+                feed.suppress_key = correlation_keys[feed.correlation as usize].clone();
+            }
+        }
+    }
+
     /// Keeps only the named rules and correlations (by `name` or `id`), plus the base rules
     /// the kept correlations need; unknown names are an error.
     pub fn retain_named(self, names: &[String]) -> Result<RuleSet, String> {
@@ -304,12 +329,18 @@ impl RuleSetBuilder {
             return Err(self.errors);
         }
         let index = Index::build(&self.rules);
-        Ok(RuleSet {
+        let mut set = RuleSet {
             rules: self.rules,
             correlations,
             fields: self.fields,
             index,
             notes: self.notes,
-        })
+        };
+        let own: HashMap<String, Suppress> = set
+            .metas()
+            .filter_map(|m| Some((m.name.clone(), m.suppress.clone()?)))
+            .collect();
+        set.key_suppression(&own);
+        Ok(set)
     }
 }

@@ -57,45 +57,61 @@ pub struct Suppressor {
     counted: BTreeMap<String, u64>,
 }
 
+/// Every rule's and correlation's policy, by rule name: a config entry naming the rule wins
+/// over the rule's own key, which wins over an entry for every rule. A config entry naming a
+/// rule that is not loaded, or with a bad window, is an error naming the entry.
+pub fn policies(
+    set: &RuleSet,
+    config: &[SuppressConfig],
+) -> Result<HashMap<String, Suppress>, String> {
+    let mut global = None;
+    let mut named: HashMap<String, Suppress> = HashMap::new();
+    for (i, c) in config.iter().enumerate() {
+        let window_ms = timespan_ms(&c.window).map_err(|m| format!("suppress[{i}].window: {m}"))?;
+        let policy = Suppress {
+            window_ms,
+            by: c.by.clone(),
+        };
+        if c.rules.is_empty() {
+            global = Some(policy);
+            continue;
+        }
+        for r in &c.rules {
+            if !set.has(r) {
+                return Err(format!(
+                    "suppress[{i}].rules: no rule named {r:?} is loaded"
+                ));
+            }
+            named.insert(r.clone(), policy.clone());
+        }
+    }
+    let mut policies = HashMap::new();
+    for meta in set.metas() {
+        let policy = named
+            .get(&meta.name)
+            .or_else(|| named.get(&meta.id))
+            .or(meta.suppress.as_ref())
+            .or(global.as_ref());
+        if let Some(p) = policy {
+            policies.insert(meta.name.clone(), p.clone());
+        }
+    }
+    Ok(policies)
+}
+
+/// Applies the configuration's policies to the rule set before it is shared, so detection
+/// computes every suppression key while it matches (see [`RuleSet::key_suppression`]).
+pub fn prepare(set: &mut RuleSet, config: &[SuppressConfig]) -> Result<(), String> {
+    let policies = policies(set, config)?;
+    set.key_suppression(&policies);
+    Ok(())
+}
+
 impl Suppressor {
-    /// Resolves a policy for every rule and correlation of the set. A config entry naming a
-    /// rule that is not loaded, or with a bad window, is an error naming the entry.
+    /// The suppressor for a rule set [`prepare`]d with the same configuration.
     pub fn new(set: &RuleSet, config: &[SuppressConfig]) -> Result<Suppressor, String> {
-        let mut global = None;
-        let mut named: HashMap<String, Suppress> = HashMap::new();
-        for (i, c) in config.iter().enumerate() {
-            let window_ms =
-                timespan_ms(&c.window).map_err(|m| format!("suppress[{i}].window: {m}"))?;
-            let policy = Suppress {
-                window_ms,
-                by: c.by.clone(),
-            };
-            if c.rules.is_empty() {
-                global = Some(policy);
-                continue;
-            }
-            for r in &c.rules {
-                if !set.has(r) {
-                    return Err(format!(
-                        "suppress[{i}].rules: no rule named {r:?} is loaded"
-                    ));
-                }
-                named.insert(r.clone(), policy.clone());
-            }
-        }
-        let mut policies = HashMap::new();
-        for meta in set.metas() {
-            let policy = named
-                .get(&meta.name)
-                .or_else(|| named.get(&meta.id))
-                .or(meta.suppress.as_ref())
-                .or(global.as_ref());
-            if let Some(p) = policy {
-                policies.insert(meta.name.clone(), p.clone());
-            }
-        }
         Ok(Suppressor {
-            policies,
+            policies: policies(set, config)?,
             ..Suppressor::default()
         })
     }
@@ -124,7 +140,10 @@ impl Suppressor {
             return Some(alert);
         };
         let t = event_time(&alert);
-        let key = format!("{}\n{}", alert.rule.name, key_of(&alert, &policy.by));
+        let key = match &alert.suppression_key {
+            Some(values) => format!("{}\n{}", alert.rule.name, values.join("\u{1f}")),
+            None => alert.rule.name.clone(),
+        };
         let window = policy.window_ms;
         // A timestamp from the future must not expire every other key.
         if t > self.newest && t <= crate::correlate::horizon_ms() {
@@ -197,80 +216,4 @@ pub fn event_time(alert: &Alert) -> i64 {
             || chrono::Utc::now().timestamp_millis(),
             |t| t.timestamp_millis(),
         )
-}
-
-/// The values of the `by` fields in the alert's record; with none given, a correlation's
-/// group (or nothing: one key for the rule).
-fn key_of(alert: &Alert, by: &[String]) -> String {
-    if by.is_empty() {
-        return alert
-            .correlation
-            .as_ref()
-            .map(|c| c.group.values().cloned().collect::<Vec<_>>().join("\u{1f}"))
-            .unwrap_or_default();
-    }
-    let record: serde_json::Value =
-        serde_json::from_str(alert.record.get()).unwrap_or(serde_json::Value::Null);
-    by.iter()
-        .map(|path| {
-            let parts: Vec<&str> = path.split('.').collect();
-            let mut values = Vec::new();
-            values_at(&record, &parts, &mut values);
-            values.join(",")
-        })
-        .collect::<Vec<_>>()
-        .join("\u{1f}")
-}
-
-/// The values at a dotted path, resolved as matching resolves it: through arrays at any
-/// level (`resources.ARN` is the ARN of every element of `resources`), scalars as text.
-fn values_at(v: &serde_json::Value, path: &[&str], out: &mut Vec<String>) {
-    use serde_json::Value;
-    match (v, path.split_first()) {
-        (Value::Array(items), _) => items.iter().for_each(|i| values_at(i, path, out)),
-        (Value::Object(map), Some((key, rest))) => {
-            if let Some(child) = map.get(*key) {
-                values_at(child, rest, out)
-            }
-        }
-        (_, Some(_)) | (Value::Null, None) => {}
-        (Value::String(s), None) => out.push(s.clone()),
-        (other, None) => out.push(other.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::values_at;
-
-    fn at(json: &str, path: &str) -> Vec<String> {
-        let v: serde_json::Value = serde_json::from_str(json).unwrap();
-        let parts: Vec<&str> = path.split('.').collect();
-        let mut out = Vec::new();
-        values_at(&v, &parts, &mut out);
-        out
-    }
-
-    #[test]
-    fn suppression_keys_reach_through_arrays_as_matching_does() {
-        let record = r#"{"resources":[{"ARN":"arn:aws:s3:::a"},{"ARN":"arn:aws:s3:::b"}],"userIdentity":{"arn":"u"},"n":3}"#;
-        assert_eq!(
-            at(record, "resources.ARN"),
-            ["arn:aws:s3:::a", "arn:aws:s3:::b"]
-        );
-        assert_eq!(at(record, "userIdentity.arn"), ["u"]);
-        assert_eq!(at(record, "n"), ["3"]);
-        assert!(at(record, "missing.path").is_empty());
-        // Two alerts on different buckets no longer share one key.
-        assert_ne!(
-            at(
-                r#"{"resources":[{"ARN":"arn:aws:s3:::a"}]}"#,
-                "resources.ARN"
-            ),
-            at(
-                r#"{"resources":[{"ARN":"arn:aws:s3:::b"}]}"#,
-                "resources.ARN"
-            )
-        );
-    }
 }

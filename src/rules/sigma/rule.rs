@@ -53,6 +53,9 @@ pub struct Rule {
     /// Whether a match alerts on its own: false when every correlation referencing the rule
     /// says `generate: false` (the Sigma default).
     pub generates: bool,
+    /// The fields of this rule's suppression key, when a suppression policy applies to it
+    /// (empty: one key for the rule). Resolved by [`crate::rules::RuleSet::key_suppression`].
+    pub suppress_key: Option<Vec<FieldId>>,
 }
 
 /// How one base rule's matches feed one correlation.
@@ -66,6 +69,9 @@ pub struct Feed {
     pub group: Vec<FieldId>,
     /// The value_count field, resolved the same way.
     pub value: Option<FieldId>,
+    /// The fields of the correlation's suppression key, read from this rule's record (the
+    /// record of the event that completes the correlation); empty means the group.
+    pub suppress_key: Option<Vec<FieldId>>,
 }
 
 /// A Sigma filter document (`filter:` with `rules:`), before it is attached to its rules.
@@ -136,6 +142,7 @@ pub fn parse(doc: &Yaml, file: &str, fields: &mut FieldSet) -> Result<Parsed, Do
         exclusions: Vec::new(),
         feeds: Vec::new(),
         generates: true,
+        suppress_key: None,
     })))
 }
 
