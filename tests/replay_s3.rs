@@ -63,7 +63,7 @@ async fn replay_from_s3_follows_the_layout() {
     let aws = aws(&moto.url).await;
     aws.s3.create_bucket().bucket("trail").send().await.unwrap();
     let uploaded = upload_samples(&aws.s3).await;
-    assert_eq!(uploaded, 25, "24 logs and a digest");
+    assert_eq!(uploaded, 27, "26 logs and a digest");
     let one = std::fs::read(
         common::files_under(&samples().join(DAY))
             .into_iter()
@@ -89,7 +89,7 @@ async fn replay_from_s3_follows_the_layout() {
     assert!(local.status.success(), "{}", stderr(&local));
     let expected = sorted_ids(&alerts(&local));
 
-    // The sample account's day: the same alerts as the local replay, 24 objects read.
+    // The sample account's day: the same alerts as the local replay, 26 objects read.
     let out = tokio::task::block_in_place(|| {
         moto.trailwatch(&[
             "replay",
@@ -106,8 +106,8 @@ async fn replay_from_s3_follows_the_layout() {
     assert_eq!(sorted_ids(&alerts(&out)), expected);
     assert_eq!(
         files_read(&stderr(&out)),
-        24,
-        "the 25th is outside the days listed\n{}",
+        26,
+        "the late one is outside the days listed\n{}",
         stderr(&out)
     );
     assert!(
@@ -118,7 +118,7 @@ async fn replay_from_s3_follows_the_layout() {
     // No window and no account filter: every log object, the org account's too.
     let out = tokio::task::block_in_place(|| moto.trailwatch(&["replay", "s3://trail"]));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(files_read(&stderr(&out)), 26, "{}", stderr(&out));
+    assert_eq!(files_read(&stderr(&out)), 28, "{}", stderr(&out));
 
     // Region filter and a prefix below AWSLogs.
     let out = tokio::task::block_in_place(|| {
@@ -129,7 +129,7 @@ async fn replay_from_s3_follows_the_layout() {
             "s3://trail/AWSLogs/111122223333/",
         ])
     });
-    assert_eq!(files_read(&stderr(&out)), 12, "{}", stderr(&out));
+    assert_eq!(files_read(&stderr(&out)), 13, "{}", stderr(&out));
 
     // A corrupt object is reported by its URL; the others are still read; exit status 1.
     put(
@@ -146,7 +146,7 @@ async fn replay_from_s3_follows_the_layout() {
         err.contains(&format!("s3://trail/{DAY}broken.json.gz")),
         "{err}"
     );
-    assert_eq!(files_read(&err), 13, "{err}");
+    assert_eq!(files_read(&err), 14, "{err}");
     assert!(!alerts(&out).is_empty());
 
     // A bucket that does not exist: a clear error, exit 1.
