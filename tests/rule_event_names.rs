@@ -1,7 +1,8 @@
 //! Every eventName the built-in rules watch, and every one their test events carry, is a name
 //! CloudTrail records under that eventSource (tests/data/cloudtrail-event-names.yml, which
 //! says where each source's names come from). A rule on a name CloudTrail never records would
-//! never fire, and no test of its own would notice.
+//! never fire, and no test of its own would notice. The same holds for field paths: every field
+//! a rule tests starts at a top-level field of the CloudTrail record.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -208,4 +209,89 @@ fn test_events_have_real_record_shapes() {
             "no test event has userIdentity.type {kind}"
         );
     }
+}
+
+/// The top-level fields of a CloudTrail record (CloudTrail record contents,
+/// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html).
+const RECORD_FIELDS: [&str; 27] = [
+    "eventTime",
+    "eventVersion",
+    "userIdentity",
+    "eventSource",
+    "eventName",
+    "awsRegion",
+    "sourceIPAddress",
+    "userAgent",
+    "errorCode",
+    "errorMessage",
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "requestID",
+    "eventID",
+    "eventType",
+    "apiVersion",
+    "managementEvent",
+    "readOnly",
+    "resources",
+    "recipientAccountId",
+    "serviceEventDetails",
+    "sharedEventID",
+    "vpcEndpointId",
+    "eventCategory",
+    "sessionCredentialFromConsole",
+    "tlsDetails",
+];
+
+/// The field names a detection tests (selection keys, without modifiers).
+fn detection_fields(detection: &Value, out: &mut Vec<String>) {
+    fn keys(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Mapping(map) => {
+                for k in map.keys().filter_map(Value::as_str) {
+                    out.push(k.split('|').next().unwrap_or(k).to_string());
+                }
+            }
+            Value::Sequence(items) => items.iter().for_each(|i| keys(i, out)),
+            _ => {}
+        }
+    }
+    if let Some(map) = detection.as_mapping() {
+        for (name, selection) in map {
+            if name.as_str() != Some("condition") {
+                keys(selection, out);
+            }
+        }
+    }
+}
+
+/// Every field a rule tests starts at a field CloudTrail records (a typo such as
+/// `requestparameters.x` or `userIdentity` misspelt would make a selection never match).
+#[test]
+fn rules_test_only_fields_cloudtrail_records() {
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for file in files(".yml")
+        .into_iter()
+        .filter(|f| !f.to_string_lossy().ends_with(".tests.yml"))
+    {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let doc = Value::deserialize(doc).unwrap();
+            let mut fields = Vec::new();
+            detection_fields(&doc["detection"], &mut fields);
+            for field in fields {
+                checked += 1;
+                let top = field.split('.').next().unwrap_or("");
+                if !RECORD_FIELDS.contains(&top) {
+                    problems.push(format!("{}: field {field}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(
+        checked > 150,
+        "only {checked} fields found: is the walk broken?"
+    );
 }
