@@ -207,7 +207,7 @@ user_agents = ["*no-such-agent*"]
 fn check_config_refuses_an_exclusion_for_a_rule_that_is_not_loaded() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("trailwatch.toml");
-    let text = "[sqs]\nqueue_urls = [\"https://sqs.us-east-1.amazonaws.com/1/q\"]\n\
+    let text = "[sqs]\nqueue_urls = [\"https://sqs.us-east-1.amazonaws.com/111122223333/q\"]\n\
         [[sinks.jsonl]]\npath = \"-\"\n[[exclusions]]\nrules = [\"RULE\"]\naccounts = [\"1\"]\n";
     std::fs::write(&config, text.replace("RULE", "root-console-logn")).unwrap();
     let out = trailwatch(&["check-config", "--config", config.to_str().unwrap()]);

@@ -286,7 +286,7 @@ impl Config {
     pub fn parse(name: &str, text: &str) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: name.to_string(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            message: parse_error(text, &e),
         })
     }
 
@@ -295,6 +295,10 @@ impl Config {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.sqs.queue_urls.is_empty() {
             return bad("no queue to consume: set sqs.queue_urls or --queue-url".into());
+        }
+        for (i, u) in self.sqs.queue_urls.iter().enumerate() {
+            check_queue_url(u)
+                .map_err(|m| ConfigError::Invalid(format!("sqs.queue_urls[{i}]: {m}")))?;
         }
         if !(0..=20).contains(&self.sqs.wait_time_secs) {
             return bad("sqs.wait_time_secs must be 0 to 20".into());
@@ -341,12 +345,21 @@ impl Config {
         {
             return bad("no sink: alerts would go nowhere (add [[sinks.sns]], [[sinks.webhook]] or [[sinks.jsonl]])".into());
         }
-        for w in &self.sinks.webhook {
-            if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
-                return bad(format!(
-                    "webhook url must start with https:// or http:// (sink {})",
-                    w.name.as_deref().unwrap_or("webhook")
-                ));
+        for (i, w) in self.sinks.webhook.iter().enumerate() {
+            // Webhook URLs often carry their token (Slack, Teams): the error never shows it.
+            let sink = w.name.as_deref().unwrap_or("webhook");
+            match url::Url::parse(&w.url) {
+                Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
+                Ok(_) => {
+                    return bad(format!(
+                        "sinks.webhook[{i}].url (sink {sink}): must be an http:// or https:// URL with a host"
+                    ))
+                }
+                Err(e) => {
+                    return bad(format!(
+                        "sinks.webhook[{i}].url (sink {sink}): not a URL ({e})"
+                    ))
+                }
             }
             if w.format == WebhookFormat::Pagerduty && w.routing_key.is_none() {
                 return bad("a pagerduty webhook needs routing_key".into());
@@ -358,6 +371,68 @@ impl Config {
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.shutdown.grace_secs)
     }
+}
+
+/// An SQS queue URL: http(s), a host, and the path `/ACCOUNT/QUEUE` (12-digit account, a queue
+/// name of letters, digits, `-` and `_`, `.fifo` allowed). Any host is allowed, so VPC
+/// endpoints and local emulators work.
+fn check_queue_url(text: &str) -> Result<(), String> {
+    let u = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+    if !matches!(u.scheme(), "https" | "http") || u.host().is_none() {
+        return Err(format!(
+            "{text:?} must be an http:// or https:// URL with a host"
+        ));
+    }
+    let segments: Vec<&str> = u.path().trim_matches('/').split('/').collect();
+    let shaped = match segments.as_slice() {
+        [account, queue] => {
+            let name = queue.strip_suffix(".fifo").unwrap_or(queue);
+            account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && (1..=80).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }
+        _ => false,
+    };
+    if !shaped {
+        return Err(format!(
+            "{text:?} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE)"
+        ));
+    }
+    Ok(())
+}
+
+/// A TOML error as line, column and key, without the offending text: a typo on a line that
+/// holds a token or a webhook URL must not put the secret into the startup log. The line's
+/// value is also taken out of the parser's message, which may quote it ("invalid type:
+/// string ...").
+fn parse_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let line_text = text[line_start..].lines().next().unwrap_or("");
+    let (key, message) = match line_text.split_once('=') {
+        Some((k, v)) => {
+            let value = v.trim().trim_matches(|c| c == '"' || c == '\'');
+            let message = match value.is_empty() {
+                true => message,
+                false => message.replace(value, "…"),
+            };
+            (format!(" (key {})", k.trim()), message)
+        }
+        None if line_text.trim_start().starts_with('[') => {
+            (format!(" (table {})", line_text.trim()), message)
+        }
+        None => (String::new(), message),
+    };
+    format!("line {line}, column {column}{key}: {message}")
 }
 
 #[cfg(test)]
@@ -383,7 +458,72 @@ mod tests {
     fn validation_says_what_is_missing() {
         let c = Config::parse("c", "").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("no queue"));
-        let c = Config::parse("c", "[sqs]\nqueue_urls=[\"q\"]\n").unwrap();
+        let c = Config::parse(
+            "c",
+            "[sqs]\nqueue_urls=[\"https://sqs.eu-west-1.amazonaws.com/111122223333/q\"]\n",
+        )
+        .unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("no sink"));
+    }
+
+    #[test]
+    fn queue_urls_are_checked_at_load() {
+        for bad_url in [
+            "not a url",
+            "ftp://x/123456789012/q",
+            "https://sqs.eu-west-1.amazonaws.com/q",
+            "https://sqs.eu-west-1.amazonaws.com/12345/q",
+        ] {
+            let c = Config::parse(
+                "c",
+                &format!("[sqs]\nqueue_urls=[\"https://sqs.eu-west-1.amazonaws.com/111122223333/ok\", {bad_url:?}]\n[[sinks.jsonl]]\npath=\"-\"\n"),
+            )
+            .unwrap();
+            let m = c.validate().unwrap_err().to_string();
+            assert!(m.starts_with("sqs.queue_urls[1]: "), "{bad_url}: {m}");
+        }
+        for good in [
+            "https://sqs.eu-west-1.amazonaws.com/111122223333/trail-events",
+            "http://127.0.0.1:5000/123456789012/q.fifo",
+            "https://vpce-1.sqs.eu-west-1.vpce.amazonaws.com/111122223333/a_b",
+        ] {
+            assert_eq!(check_queue_url(good), Ok(()), "{good}");
+        }
+    }
+
+    #[test]
+    fn webhook_urls_are_checked_without_showing_them() {
+        let c = Config::parse(
+            "c",
+            "[sqs]\nqueue_urls=[\"https://sqs.eu-west-1.amazonaws.com/111122223333/q\"]\n[[sinks.webhook]]\nname=\"slack\"\nurl=\"hooks.slack.com/services/T0/B0/s3cr3tt0ken\"\n",
+        )
+        .unwrap();
+        let m = c.validate().unwrap_err().to_string();
+        assert!(
+            m.starts_with("sinks.webhook[0].url (sink slack): not a URL"),
+            "{m}"
+        );
+        assert!(!m.contains("s3cr3t"), "{m}");
+    }
+
+    #[test]
+    fn syntax_errors_name_line_column_and_key_but_never_the_value() {
+        let text = "[sqs]\nqueue_urls = [\"https://sqs.eu-west-1.amazonaws.com/111122223333/q\"]\n\n[[sinks.webhook]]\nurl = \"https://hooks.slack.com/services/T0/B0/s3cr3tt0ken\nformat = \"slack\"\n";
+        let m = Config::parse("c.toml", text).unwrap_err().to_string();
+        assert!(m.starts_with("c.toml: line 5, column "), "{m}");
+        assert!(m.contains("(key url)"), "{m}");
+        assert!(!m.contains("s3cr3t"), "{m}");
+        // A value of the wrong type: the value is elided from the parser's message too.
+        let m = Config::parse(
+            "c.toml",
+            "[[sinks.webhook]]\nurl = \"https://x\"\ntimeout_secs = \"t0ken-as-number\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            m.contains("line 3") && m.contains("(key timeout_secs)"),
+            "{m}"
+        );
+        assert!(!m.contains("t0ken"), "{m}");
     }
 }
