@@ -1,19 +1,18 @@
 //! The sink stage: fan alerts out to SNS, webhooks and JSONL files, each with its own filter
 //! and its own memory of what it already accepted (so redelivered messages never alert twice).
 
+mod dedupe;
 mod jsonl;
 mod message;
 mod sns;
 mod webhook;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use moka::sync::Cache;
-
-use crate::config::{Config, DedupeConfig, SinkFilter};
+use crate::config::{Config, SinkFilter};
 use crate::metrics::Metrics;
 
+use dedupe::Dedupe;
 pub use jsonl::JsonlSink;
 pub use message::Message;
 pub use sns::SnsSink;
@@ -43,8 +42,8 @@ enum Kind {
 struct Entry {
     name: String,
     filter: SinkFilter,
-    /// Alert ids this sink accepted recently.
-    seen: Cache<String, ()>,
+    /// Alert ids this sink accepted recently, or is sending now.
+    dedupe: Dedupe,
     kind: Kind,
 }
 
@@ -70,19 +69,13 @@ impl SinkSet {
         sns: Option<aws_sdk_sns::Client>,
         metrics: Metrics,
     ) -> Result<SinkSet, String> {
-        let cache = |d: &DedupeConfig| {
-            Cache::builder()
-                .max_capacity(d.capacity)
-                .time_to_live(Duration::from_secs(d.ttl_secs))
-                .build()
-        };
         let mut sinks = Vec::new();
         for (i, s) in cfg.sinks.sns.iter().enumerate() {
             let client = sns.clone().ok_or("SNS sink without an SNS client")?;
             sinks.push(Entry {
                 name: s.name.clone().unwrap_or_else(|| format!("sns-{i}")),
                 filter: s.filter.clone(),
-                seen: cache(&cfg.dedupe),
+                dedupe: Dedupe::new(&cfg.dedupe),
                 kind: Kind::Sns(SnsSink::new(client, s.topic_arn.clone())),
             });
         }
@@ -90,7 +83,7 @@ impl SinkSet {
             sinks.push(Entry {
                 name: w.name.clone().unwrap_or_else(|| format!("webhook-{i}")),
                 filter: w.filter.clone(),
-                seen: cache(&cfg.dedupe),
+                dedupe: Dedupe::new(&cfg.dedupe),
                 kind: Kind::Webhook(WebhookSink::new(w)?),
             });
         }
@@ -98,7 +91,7 @@ impl SinkSet {
             sinks.push(Entry {
                 name: j.name.clone().unwrap_or_else(|| format!("jsonl-{i}")),
                 filter: j.filter.clone(),
-                seen: cache(&cfg.dedupe),
+                dedupe: Dedupe::new(&cfg.dedupe),
                 kind: Kind::Jsonl(
                     JsonlSink::open(&j.path).map_err(|e| format!("{}: {e}", j.path))?,
                 ),
@@ -118,49 +111,68 @@ impl SinkSet {
 
     /// Delivers alerts (or posture changes) to every sink that wants them and has not
     /// accepted them before. Ok only when every sink accepted every message meant for it.
+    /// Deliveries running at the same time never send one alert twice to a sink.
     pub async fn deliver<M: Message>(&self, alerts: &[Arc<M>]) -> Result<(), Vec<SinkError>> {
         let mut errors = Vec::new();
         for sink in &self.sinks {
-            let pending: Vec<&M> = alerts
+            let mut todo: Vec<&M> = alerts
                 .iter()
                 .map(|a| &**a)
-                .filter(|a| sink.filter.accepts(*a) && !sink.seen.contains_key(a.id()))
+                .filter(|a| sink.filter.accepts(*a))
                 .collect();
-            if pending.is_empty() {
-                continue;
-            }
-            let result = match &sink.kind {
-                Kind::Sns(s) => s.send(&pending).await,
-                Kind::Webhook(w) => w.send(&pending).await,
-                Kind::Jsonl(j) => j.send(&pending).await,
-            };
-            let accepted: Vec<usize> = match &result {
-                Ok(()) => (0..pending.len()).collect(),
-                Err(p) => p.accepted.clone(),
-            };
-            for &i in &accepted {
-                sink.seen.insert(pending[i].id().to_string(), ());
-            }
-            let counter = |result: &str, n: usize| {
-                self.metrics
-                    .sink_deliveries_total
-                    .with_label_values(&[sink.name.as_str(), result])
-                    .inc_by(n as u64)
-            };
-            counter("ok", accepted.len());
-            if let Err(p) = result {
-                counter("error", pending.len() - accepted.len());
-                tracing::warn!(sink = %sink.name, failed = pending.len() - accepted.len(), error = %p.error, "sink did not accept alerts");
-                errors.push(SinkError {
-                    sink: sink.name.clone(),
-                    message: p.error,
-                });
+            while !todo.is_empty() {
+                let claim = sink.dedupe.claim(&todo, |m| m.id());
+                if !claim.mine.is_empty() {
+                    if let Err(e) = self.send(sink, &claim.mine).await {
+                        errors.push(e);
+                    }
+                }
+                // Alerts another delivery was sending: once it is done, whatever it did not
+                // get accepted is this delivery's to send.
+                sink.dedupe.wait(&claim.busy, |m| m.id()).await;
+                todo = claim.busy.into_iter().map(|(m, _)| m).collect();
             }
         }
         if errors.is_empty() {
             Ok(())
         } else {
             Err(errors)
+        }
+    }
+
+    /// One attempt at the alerts reserved for a sink; every reservation ends.
+    async fn send<M: Message>(&self, sink: &Entry, pending: &[&M]) -> Result<(), SinkError> {
+        let result = match &sink.kind {
+            Kind::Sns(s) => s.send(pending).await,
+            Kind::Webhook(w) => w.send(pending).await,
+            Kind::Jsonl(j) => j.send(pending).await,
+        };
+        let accepted: Vec<usize> = match &result {
+            Ok(()) => (0..pending.len()).collect(),
+            Err(p) => p.accepted.clone(),
+        };
+        let mut ok = vec![false; pending.len()];
+        accepted.iter().for_each(|&i| ok[i] = true);
+        for (m, ok) in pending.iter().zip(ok) {
+            sink.dedupe.release(m.id(), ok);
+        }
+        let counter = |result: &str, n: usize| {
+            self.metrics
+                .sink_deliveries_total
+                .with_label_values(&[sink.name.as_str(), result])
+                .inc_by(n as u64)
+        };
+        counter("ok", accepted.len());
+        match result {
+            Ok(()) => Ok(()),
+            Err(p) => {
+                counter("error", pending.len() - accepted.len());
+                tracing::warn!(sink = %sink.name, failed = pending.len() - accepted.len(), error = %p.error, "sink did not accept alerts");
+                Err(SinkError {
+                    sink: sink.name.clone(),
+                    message: p.error,
+                })
+            }
         }
     }
 
