@@ -91,8 +91,9 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
     let mut state = stateful::Stateful::new(&rules, &cfg).map_err(DaemonError::State)?;
     if let Some(path) = &cfg.correlation.state_file {
         match state.load(path) {
-            Ok(groups) => {
-                tracing::info!(path = %path.display(), groups, "correlation state restored")
+            Ok((groups, delivered)) => {
+                let delivered = sinks.restore_delivered(delivered);
+                tracing::info!(path = %path.display(), groups, delivered, "state restored: correlation windows, suppression keys, delivered alert ids")
             }
             // Monitoring must not stop over a bad state file: start with empty windows.
             Err(e) => {
@@ -157,6 +158,9 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         _ => None,
     };
 
+    let saver_stop = CancellationToken::new();
+    let saver = tokio::spawn(save_periodically(shared.clone(), saver_stop.clone()));
+
     wait_for_shutdown(&shared, &reload).await;
     posture_stop.cancel();
 
@@ -187,15 +191,48 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         let _ = task.await;
     }
     shared.ctx.sinks.flush().await;
-    if let Some(path) = &shared.cfg.correlation.state_file {
-        match shared.ctx.stateful.lock().expect("state lock").save(path) {
-            Ok(groups) => tracing::info!(path = %path.display(), groups, "correlation state saved"),
-            Err(e) => tracing::error!(error = %e, "correlation state not saved"),
-        }
+    saver_stop.cancel();
+    let _ = saver.await;
+    match save_state(&shared) {
+        Some(Ok(groups)) => tracing::info!(groups, "state saved"),
+        Some(Err(e)) => tracing::error!(error = %e, "state not saved"),
+        None => {}
     }
     server.abort();
     tracing::info!("trailwatch stopped");
     Ok(())
+}
+
+/// How often the state file is written while running, so a crash loses (and re-sends) at most
+/// this much of the sinks' delivered ids and of the correlation windows.
+const STATE_SAVE_EVERY: Duration = Duration::from_secs(30);
+
+/// Writes the state file, when one is configured: correlation windows, suppression keys and
+/// the sinks' delivered alert ids. Returns the open correlation groups written.
+fn save_state(shared: &Shared) -> Option<Result<usize, String>> {
+    let path = shared.cfg.correlation.state_file.as_ref()?;
+    let delivered = shared.ctx.sinks.delivered();
+    let (bytes, groups) = {
+        let state = shared.ctx.stateful.lock().expect("state lock");
+        (state.encode(delivered), state.open_groups())
+    };
+    Some(
+        bytes
+            .and_then(|b| state_file::write_atomic(path, &b))
+            .map(|()| groups),
+    )
+}
+
+async fn save_periodically(shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(STATE_SAVE_EVERY) => {}
+        }
+        if let Some(Err(e)) = tokio::task::block_in_place(|| save_state(&shared)) {
+            tracing::warn!(error = %e, "state not saved");
+        }
+    }
 }
 
 /// The posture monitor for the accounts `[audit]` names (the daemon's own when none), or
@@ -262,7 +299,7 @@ async fn wait_for_shutdown(shared: &Shared, reload: &Reloader) {
 async fn receive_loop(
     shared: Arc<Shared>,
     queue_url: String,
-    deleter: tokio::sync::mpsc::UnboundedSender<Receipt>,
+    deleter: tokio::sync::mpsc::Sender<Receipt>,
 ) {
     let cfg = &shared.cfg.sqs;
     let visibility = cfg.visibility_timeout_secs as i32;
@@ -329,7 +366,7 @@ async fn process(
     shared: &Shared,
     receipt: Receipt,
     body: String,
-    deleter: tokio::sync::mpsc::UnboundedSender<Receipt>,
+    deleter: tokio::sync::mpsc::Sender<Receipt>,
 ) {
     let metrics = &shared.ctx.metrics;
     metrics.in_flight_messages.inc();
@@ -357,7 +394,8 @@ async fn process(
         .remove(&receipt.message_id);
     match outcome {
         Some(Outcome::Done) => {
-            let _ = deleter.send(receipt);
+            // Waits while the delete backlog is full (see queue::DELETE_BACKLOG).
+            let _ = deleter.send(receipt).await;
         }
         Some(Outcome::Keep(why)) => {
             metrics

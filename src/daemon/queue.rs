@@ -83,13 +83,19 @@ pub async fn release(sqs: &aws_sdk_sqs::Client, receipt: &Receipt) {
     }
 }
 
-/// Deletes finished messages in batches of up to ten, off the receive path. Ends when every
-/// sender is dropped, after deleting what it was given.
+/// Finished messages waiting to be deleted, at most. A message whose alerts were delivered but
+/// that is not deleted yet is re-sent after a crash (the sinks' memory of delivered ids goes
+/// with the state file, saved periodically), so the backlog is kept small: a full backlog
+/// holds up the message tasks, which hold up receiving.
+const DELETE_BACKLOG: usize = 100;
+
+/// Deletes finished messages in batches of up to ten, off the receive path, the batches of a
+/// round in parallel. Ends when every sender is dropped, after deleting what it was given.
 pub fn spawn_deleter(
     sqs: aws_sdk_sqs::Client,
     metrics: Metrics,
-) -> (mpsc::UnboundedSender<Receipt>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Receipt>();
+) -> (mpsc::Sender<Receipt>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Receipt>(DELETE_BACKLOG);
     let task = tokio::spawn(async move {
         let mut pending: HashMap<String, Vec<Receipt>> = HashMap::new();
         loop {
@@ -101,16 +107,18 @@ pub fn spawn_deleter(
                 let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
                 while let Ok(Some(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
                     pending.entry(r.queue_url.clone()).or_default().push(r);
-                    if pending.values().map(Vec::len).sum::<usize>() >= 100 {
+                    if pending.values().map(Vec::len).sum::<usize>() >= DELETE_BACKLOG {
                         break;
                     }
                 }
             }
-            for (queue, receipts) in pending.drain() {
-                for batch in receipts.chunks(10) {
-                    delete_batch(&sqs, &metrics, &queue, batch).await;
-                }
-            }
+            let rounds: Vec<(String, Vec<Receipt>)> = pending.drain().collect();
+            let batches = rounds.iter().flat_map(|(queue, receipts)| {
+                receipts
+                    .chunks(10)
+                    .map(|batch| delete_batch(&sqs, &metrics, queue, batch))
+            });
+            futures_util::future::join_all(batches).await;
             if closed {
                 return;
             }

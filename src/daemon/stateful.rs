@@ -1,8 +1,9 @@
 //! The daemon's state between messages: correlation windows and suppression keys. Both are
 //! decided under one lock, per message, in event-time order; both survive a rule reload and,
-//! with `correlation.state_file`, a restart.
+//! with `correlation.state_file`, a restart. The state file also carries the sinks' memory of
+//! delivered alert ids, so a restart does not send them again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,13 @@ struct StateFile {
     saved_at: String,
     correlation: Snapshot,
     suppression: HashMap<String, KeyState>,
+    /// Per sink, the alert ids it accepted within the dedupe window, with when.
+    #[serde(default)]
+    delivered: Delivered,
 }
+
+/// Per sink name, accepted alert ids with their acceptance time (Unix ms).
+pub type Delivered = BTreeMap<String, Vec<(String, i64)>>;
 
 const STATE_VERSION: u32 = 1;
 
@@ -93,25 +100,32 @@ impl Stateful {
         Ok(())
     }
 
-    /// Writes the state file atomically (a temporary file renamed over the old one).
-    pub fn save(&self, path: &Path) -> Result<usize, String> {
+    /// The state file's contents: open windows, suppression keys and the sinks' delivered
+    /// ids. Taken under the state lock; written with [`write`] outside it.
+    pub fn encode(&self, delivered: Delivered) -> Result<Vec<u8>, String> {
         let file = StateFile {
             version: STATE_VERSION,
             saved_at: chrono::Utc::now().to_rfc3339(),
             correlation: self.engine.snapshot(),
             suppression: self.suppressor.snapshot(),
+            delivered,
         };
-        let text = serde_json::to_vec(&file).map_err(|e| e.to_string())?;
-        super::state_file::write_atomic(path, &text)?;
-        Ok(self.engine.open_groups())
+        serde_json::to_vec(&file).map_err(|e| e.to_string())
     }
 
-    /// Restores a state file, if there is one; returns the groups restored.
-    pub fn load(&mut self, path: &Path) -> Result<usize, String> {
+    pub fn open_groups(&self) -> usize {
+        self.engine.open_groups()
+    }
+
+    /// Restores a state file, if there is one; returns the groups restored and the sinks'
+    /// delivered ids.
+    pub fn load(&mut self, path: &Path) -> Result<(usize, Delivered), String> {
         let read =
             super::state_file::read(path, "state file", STATE_VERSION, |f: &StateFile| f.version)?;
-        let Some(file) = read else { return Ok(0) };
+        let Some(file) = read else {
+            return Ok((0, Delivered::new()));
+        };
         self.suppressor.restore(file.suppression);
-        Ok(self.engine.restore(file.correlation))
+        Ok((self.engine.restore(file.correlation), file.delivered))
     }
 }

@@ -17,8 +17,10 @@ use tokio::sync::Notify;
 use crate::config::DedupeConfig;
 
 pub struct Dedupe {
-    /// Alert ids this sink accepted recently.
-    seen: Cache<String, ()>,
+    /// Alert ids this sink accepted recently, with when (Unix milliseconds), so the memory
+    /// can be saved and restored with its age.
+    seen: Cache<String, i64>,
+    ttl_ms: i64,
     /// Ids being sent, with what their senders wake waiters with when they finish.
     sending: Mutex<HashMap<String, Arc<Notify>>>,
 }
@@ -37,6 +39,7 @@ impl Dedupe {
                 .max_capacity(cfg.capacity)
                 .time_to_live(Duration::from_secs(cfg.ttl_secs))
                 .build(),
+            ttl_ms: (cfg.ttl_secs as i64).saturating_mul(1000),
             sending: Mutex::new(HashMap::new()),
         }
     }
@@ -69,12 +72,36 @@ impl Dedupe {
     /// waiting for it.
     pub fn release(&self, key: &str, accepted: bool) {
         if accepted {
-            self.seen.insert(key.to_string(), ());
+            self.seen
+                .insert(key.to_string(), chrono::Utc::now().timestamp_millis());
         }
         let done = self.sending.lock().expect("dedupe lock").remove(key);
         if let Some(done) = done {
             done.notify_waiters();
         }
+    }
+
+    /// The ids accepted within the dedupe window, with when, oldest first (for the state file).
+    pub fn snapshot(&self) -> Vec<(String, i64)> {
+        let mut ids: Vec<(String, i64)> = self
+            .seen
+            .iter()
+            .map(|(id, at)| (id.as_ref().clone(), at))
+            .collect();
+        ids.sort_by_key(|(_, at)| *at);
+        ids
+    }
+
+    /// Remembers ids accepted before a restart, except those older than the window. (Each
+    /// restored id lives up to one more window: the cache cannot be told an entry's age.)
+    pub fn restore(&self, ids: Vec<(String, i64)>) -> usize {
+        let oldest = chrono::Utc::now().timestamp_millis() - self.ttl_ms;
+        let mut n = 0;
+        for (id, at) in ids.into_iter().filter(|(_, at)| *at >= oldest) {
+            self.seen.insert(id, at);
+            n += 1;
+        }
+        n
     }
 
     /// Waits until the reservations of `busy` have ended.
@@ -120,6 +147,31 @@ mod tests {
         let third = d.claim(&refs, |s| s);
         assert_eq!(third.mine.iter().map(|s| **s).collect::<Vec<_>>(), ["b"]);
         assert!(third.busy.is_empty());
+    }
+
+    #[test]
+    fn accepted_ids_survive_a_snapshot_within_the_window() {
+        let d = dedupe();
+        let ids = ["a", "b"];
+        let refs: Vec<&&str> = ids.iter().collect();
+        d.claim(&refs, |s| s);
+        d.release("a", true);
+        d.release("b", false);
+        let saved = d.snapshot();
+        assert_eq!(
+            saved.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        let restarted = dedupe();
+        let long_ago = chrono::Utc::now().timestamp_millis() - 2 * 24 * 3_600_000;
+        let mut old = saved.clone();
+        old.push(("expired".to_string(), long_ago));
+        assert_eq!(restarted.restore(old), 1);
+        let claim = restarted.claim(&[&"a", &"expired"], |s| s);
+        assert_eq!(
+            claim.mine.iter().map(|s| **s).collect::<Vec<_>>(),
+            ["expired"]
+        );
     }
 
     #[tokio::test]

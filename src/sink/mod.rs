@@ -7,6 +7,7 @@ mod message;
 mod sns;
 mod webhook;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::{Config, SinkFilter};
@@ -174,6 +175,23 @@ impl SinkSet {
                 })
             }
         }
+    }
+
+    /// Per sink, the alert ids it accepted within the dedupe window (for the state file).
+    pub fn delivered(&self) -> BTreeMap<String, Vec<(String, i64)>> {
+        self.sinks
+            .iter()
+            .map(|s| (s.name.clone(), s.dedupe.snapshot()))
+            .collect()
+    }
+
+    /// Restores [`SinkSet::delivered`] from before a restart; sinks no longer configured are
+    /// skipped. Returns how many ids were restored.
+    pub fn restore_delivered(&self, mut saved: BTreeMap<String, Vec<(String, i64)>>) -> usize {
+        self.sinks
+            .iter()
+            .filter_map(|s| Some(s.dedupe.restore(saved.remove(&s.name)?)))
+            .sum()
     }
 
     /// Makes sure everything accepted is written out (files are flushed).
