@@ -4,6 +4,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use tokio::sync::Semaphore;
+
 use crate::alert::{Alert, Origin};
 use crate::config::Filters;
 use crate::correlate;
@@ -11,7 +13,7 @@ use crate::metrics::{reason, Metrics};
 use crate::rules::RuleSet;
 use crate::sink::SinkSet;
 use crate::source::notification::{self, is_log_key, key_layout, Notification, ObjectRef};
-use crate::source::s3::{read_object, ObjectRead, Watch};
+use crate::source::s3::{read_object, Batches, Found, Watch};
 use crate::trail;
 
 use super::posture::PostureMonitor;
@@ -33,6 +35,9 @@ pub struct Context {
     pub posture: Option<Arc<PostureMonitor>>,
     /// The events the readers keep for the posture monitor (none without it).
     pub watch: Watch,
+    /// Alerts and observations read but not yet delivered, over every message in flight (see
+    /// [`Batches`]).
+    pub budget: Arc<Semaphore>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -103,111 +108,154 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
         }
     };
     let rules = ctx.rules();
-    let mut found = ObjectRead::default();
-    let mut failure = None;
-    match note {
-        Notification::TestEvent => {
-            tracing::info!(message_id = %receipt.message_id, "S3 test event acknowledged");
-            return Outcome::Done;
+    // Reading and delivering run side by side: the readers hand over batches as they read,
+    // so an alert-dense object never sits whole in memory.
+    let (batches, mut received) = Batches::new(ctx.budget.clone());
+    let reading = async move {
+        let failure = match note {
+            Notification::TestEvent => {
+                tracing::info!(message_id = %receipt.message_id, "S3 test event acknowledged");
+                None
+            }
+            Notification::Event => read_event(ctx, &rules, receipt, body, &batches).await,
+            Notification::Objects(objects) => {
+                let mut failure = None;
+                for obj in objects {
+                    if let Some(r) = read_one(ctx, &rules, receipt, &obj, &batches).await {
+                        failure.get_or_insert(r);
+                    }
+                }
+                failure
+            }
+        };
+        drop(batches);
+        failure
+    };
+    let delivering = async {
+        let mut failure = None;
+        while let Some((found, _budget)) = received.recv().await {
+            if let Err(r) = deliver(ctx, receipt, found).await {
+                failure.get_or_insert(r);
+            }
         }
-        Notification::Event => {
-            let started = Instant::now();
-            let origin = Origin::Sqs {
-                queue: receipt.queue_url.clone(),
-                message_id: receipt.message_id.clone(),
-            };
-            let mut scratch = Vec::new();
-            let (stats, err) = trail::read_stream(
-                body.as_bytes(),
-                rules.fields(),
-                |rec| match rec {
-                    Ok(rec) => {
-                        correlate::detect(
-                            &rules,
-                            &rec,
-                            &mut scratch,
-                            &origin,
-                            &ctx.allowlist,
-                            &mut found,
-                        );
-                        let name = rec.fields.str(trail::fields::well_known::EVENT_NAME);
-                        if name.is_some_and(|n| ctx.watch.contains(n)) {
-                            found.watched.push(rec.raw.to_string());
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(message_id = %receipt.message_id, error = %e, "unusable event")
-                    }
-                },
+        failure
+    };
+    match tokio::join!(reading, delivering) {
+        (None, None) => Outcome::Done,
+        (Some(r), _) | (None, Some(r)) => Outcome::Keep(r),
+    }
+}
+
+/// An EventBridge event carrying one CloudTrail record: the body itself is the input.
+async fn read_event(
+    ctx: &Context,
+    rules: &RuleSet,
+    receipt: &Receipt,
+    body: &str,
+    batches: &Batches,
+) -> Option<&'static str> {
+    let started = Instant::now();
+    let origin = Origin::Sqs {
+        queue: receipt.queue_url.clone(),
+        message_id: receipt.message_id.clone(),
+    };
+    let mut found = Found::default();
+    let mut scratch = Vec::new();
+    let (stats, err) = trail::read_stream(body.as_bytes(), rules.fields(), |rec| match rec {
+        Ok(rec) => {
+            correlate::detect(
+                rules,
+                &rec,
+                &mut scratch,
+                &origin,
+                &ctx.allowlist,
+                &mut found,
             );
-            ctx.metrics.events_total.inc_by(stats.records);
-            ctx.metrics
-                .processing_seconds
-                .observe(started.elapsed().as_secs_f64());
-            if let Some(e) = err {
-                tracing::warn!(message_id = %receipt.message_id, error = %e, "event could not be read");
-                failure = Some(reason::READ_ERROR);
+            let name = rec.fields.str(trail::fields::well_known::EVENT_NAME);
+            if name.is_some_and(|n| ctx.watch.contains(n)) {
+                found.watched.push(rec.raw.to_string());
             }
         }
-        Notification::Objects(objects) => {
-            for obj in objects {
-                if !ctx.wanted(&obj) {
-                    ctx.metrics
-                        .s3_objects_total
-                        .with_label_values(&["skipped"])
-                        .inc();
-                    tracing::debug!(bucket = %obj.bucket, key = %obj.key, "object skipped");
-                    continue;
-                }
-                let started = Instant::now();
-                match read_object(
-                    &ctx.s3,
-                    &obj,
-                    rules.clone(),
-                    ctx.allowlist.clone(),
-                    ctx.watch.clone(),
-                )
-                .await
-                {
-                    Ok(read) => {
-                        ctx.metrics
-                            .s3_objects_total
-                            .with_label_values(&["ok"])
-                            .inc();
-                        ctx.metrics.s3_bytes_total.inc_by(read.stats.bytes);
-                        ctx.metrics.events_total.inc_by(read.stats.records);
-                        if let Some(bad) = &read.first_bad_record {
-                            tracing::warn!(bucket = %obj.bucket, key = %obj.key, unusable = read.stats.record_errors, first = %bad, "object has unusable records");
-                        }
-                        found.absorb(read);
-                    }
-                    Err((e, partial)) => {
-                        let result = match e.reason() {
-                            reason::OBJECT_MISSING => "missing",
-                            reason::ACCESS_DENIED => "denied",
-                            _ => "error",
-                        };
-                        ctx.metrics
-                            .s3_objects_total
-                            .with_label_values(&[result])
-                            .inc();
-                        tracing::error!(message_id = %receipt.message_id, error = %e, "object not read; the message stays in the queue");
-                        // Alerts from the readable part still go out; redelivery deduplicates them.
-                        found.absorb(partial);
-                        failure.get_or_insert(e.reason());
-                    }
-                }
-                ctx.metrics
-                    .processing_seconds
-                    .observe(started.elapsed().as_secs_f64());
+        Err(e) => {
+            tracing::warn!(message_id = %receipt.message_id, error = %e, "unusable event")
+        }
+    });
+    ctx.metrics.events_total.inc_by(stats.records);
+    ctx.metrics
+        .processing_seconds
+        .observe(started.elapsed().as_secs_f64());
+    batches.send(found).await;
+    err.map(|e| {
+        tracing::warn!(message_id = %receipt.message_id, error = %e, "event could not be read");
+        reason::READ_ERROR
+    })
+}
+
+/// One S3 object named by the message; None when it was read whole (or skipped by a filter).
+async fn read_one(
+    ctx: &Context,
+    rules: &Arc<RuleSet>,
+    receipt: &Receipt,
+    obj: &ObjectRef,
+    batches: &Batches,
+) -> Option<&'static str> {
+    if !ctx.wanted(obj) {
+        ctx.metrics
+            .s3_objects_total
+            .with_label_values(&["skipped"])
+            .inc();
+        tracing::debug!(bucket = %obj.bucket, key = %obj.key, "object skipped");
+        return None;
+    }
+    let started = Instant::now();
+    let read = read_object(
+        &ctx.s3,
+        obj,
+        rules.clone(),
+        ctx.allowlist.clone(),
+        ctx.watch.clone(),
+        batches,
+    )
+    .await;
+    ctx.metrics
+        .processing_seconds
+        .observe(started.elapsed().as_secs_f64());
+    match read {
+        Ok(read) => {
+            ctx.metrics
+                .s3_objects_total
+                .with_label_values(&["ok"])
+                .inc();
+            ctx.metrics.s3_bytes_total.inc_by(read.stats.bytes);
+            ctx.metrics.events_total.inc_by(read.stats.records);
+            if let Some(bad) = &read.first_bad_record {
+                tracing::warn!(bucket = %obj.bucket, key = %obj.key, unusable = read.stats.record_errors, first = %bad, "object has unusable records");
             }
+            None
+        }
+        Err(e) => {
+            let result = match e.reason() {
+                reason::OBJECT_MISSING => "missing",
+                reason::ACCESS_DENIED => "denied",
+                _ => "error",
+            };
+            ctx.metrics
+                .s3_objects_total
+                .with_label_values(&[result])
+                .inc();
+            tracing::error!(message_id = %receipt.message_id, error = %e, "object not read; the message stays in the queue");
+            Some(e.reason())
         }
     }
+}
+
+/// One batch: correlation and suppression (in event-time order within the batch, over the
+/// state every message shares), posture, counting, and every sink.
+async fn deliver(ctx: &Context, receipt: &Receipt, found: Found) -> Result<(), &'static str> {
     found.excluded.iter().for_each(|r| ctx.count_excluded(r));
     if let Some(posture) = &ctx.posture {
         found.watched.iter().for_each(|r| posture.observe(r));
     }
-    // Correlation and suppression see this message's matches together, in event-time order.
     let mut alerts = ctx.stateful.lock().expect("state lock").decide(
         found.alerts,
         found.observations,
@@ -218,13 +266,9 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
     }
     ctx.count_alerts(&alerts);
     let alerts: Vec<Arc<Alert>> = alerts.into_iter().map(Arc::new).collect();
-    if let Err(errors) = ctx.sinks.deliver(&alerts).await {
+    ctx.sinks.deliver(&alerts).await.map_err(|errors| {
         let names: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
         tracing::error!(message_id = %receipt.message_id, sinks = ?names, first_error = %errors[0], "alerts not delivered; the message stays in the queue");
-        failure.get_or_insert(reason::SINK_FAILED);
-    }
-    match failure {
-        None => Outcome::Done,
-        Some(r) => Outcome::Keep(r),
-    }
+        reason::SINK_FAILED
+    })
 }

@@ -125,6 +125,7 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             stateful: Mutex::new(state),
             posture: posture.clone(),
             watch,
+            budget: Arc::new(Semaphore::new(PENDING_BUDGET)),
         },
         sqs,
         capacity: Arc::new(Semaphore::new(cfg.sqs.max_in_flight)),
@@ -202,6 +203,11 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
     tracing::info!("trailwatch stopped");
     Ok(())
 }
+
+/// Alerts and observations read but not yet delivered, over every message in flight: about
+/// 3 KB each in memory (the record travels with its alert), so about 12 MB at most, however
+/// dense the objects and however many are read at once.
+const PENDING_BUDGET: usize = 4_000;
 
 /// How often the state file is written while running, so a crash loses (and re-sends) at most
 /// this much of the sinks' delivered ids and of the correlation windows.

@@ -18,11 +18,12 @@ use crate::config::DedupeConfig;
 
 pub struct Dedupe {
     /// Alert ids this sink accepted recently, with when (Unix milliseconds), so the memory
-    /// can be saved and restored with its age.
-    seen: Cache<String, i64>,
+    /// can be saved and restored with its age. Ids are UUIDs, kept as 16 bytes (see [`key`]):
+    /// the cache holds `dedupe.capacity` of them per sink.
+    seen: Cache<u128, i64>,
     ttl_ms: i64,
     /// Ids being sent, with what their senders wake waiters with when they finish.
-    sending: Mutex<HashMap<String, Arc<Notify>>>,
+    sending: Mutex<HashMap<u128, Arc<Notify>>>,
 }
 
 /// The outcome of [`Dedupe::claim`]: what this delivery must send now, and what it must wait
@@ -53,14 +54,14 @@ impl Dedupe {
             busy: Vec::new(),
         };
         for &item in items {
-            let key = id(item);
-            if self.seen.contains_key(key) {
+            let key = key(id(item));
+            if self.seen.contains_key(&key) {
                 continue;
             }
-            match sending.get(key) {
+            match sending.get(&key) {
                 Some(done) => claim.busy.push((item, done.clone())),
                 None => {
-                    sending.insert(key.to_string(), Arc::new(Notify::new()));
+                    sending.insert(key, Arc::new(Notify::new()));
                     claim.mine.push(item);
                 }
             }
@@ -70,12 +71,12 @@ impl Dedupe {
 
     /// Ends a reservation: remembers the id if the sink accepted it, and wakes deliveries
     /// waiting for it.
-    pub fn release(&self, key: &str, accepted: bool) {
+    pub fn release(&self, id: &str, accepted: bool) {
+        let key = key(id);
         if accepted {
-            self.seen
-                .insert(key.to_string(), chrono::Utc::now().timestamp_millis());
+            self.seen.insert(key, chrono::Utc::now().timestamp_millis());
         }
-        let done = self.sending.lock().expect("dedupe lock").remove(key);
+        let done = self.sending.lock().expect("dedupe lock").remove(&key);
         if let Some(done) = done {
             done.notify_waiters();
         }
@@ -86,7 +87,7 @@ impl Dedupe {
         let mut ids: Vec<(String, i64)> = self
             .seen
             .iter()
-            .map(|(id, at)| (id.as_ref().clone(), at))
+            .map(|(key, at)| (uuid::Uuid::from_u128(*key).to_string(), at))
             .collect();
         ids.sort_by_key(|(_, at)| *at);
         ids
@@ -98,7 +99,7 @@ impl Dedupe {
         let oldest = chrono::Utc::now().timestamp_millis() - self.ttl_ms;
         let mut n = 0;
         for (id, at) in ids.into_iter().filter(|(_, at)| *at >= oldest) {
-            self.seen.insert(id, at);
+            self.seen.insert(key(&id), at);
             n += 1;
         }
         n
@@ -114,11 +115,28 @@ impl Dedupe {
                 .sending
                 .lock()
                 .expect("dedupe lock")
-                .get(id(item))
+                .get(&key(id(item)))
                 .is_some_and(|n| Arc::ptr_eq(n, done));
             if held {
                 notified.await;
             }
+        }
+    }
+}
+
+/// An alert id as 16 bytes: alert and posture-change ids are UUIDs; anything else (an id from
+/// an older version, a test) is hashed into the same space.
+fn key(id: &str) -> u128 {
+    match uuid::Uuid::try_parse(id) {
+        Ok(u) => u.as_u128(),
+        Err(_) => {
+            use std::hash::{Hash, Hasher};
+            let half = |seed: u64| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (seed, id).hash(&mut h);
+                h.finish() as u128
+            };
+            half(1) << 64 | half(2)
         }
     }
 }
@@ -151,26 +169,36 @@ mod tests {
 
     #[test]
     fn accepted_ids_survive_a_snapshot_within_the_window() {
+        const A: &str = "6b0f8a2e-91c4-5d7e-8a4b-3c2d1e0f9a71";
+        const B: &str = "0d1e2f3a-4b5c-5d6e-8f70-8192a3b4c5d6";
+        const OLD: &str = "11111111-2222-5333-8444-555555555555";
         let d = dedupe();
-        let ids = ["a", "b"];
+        let ids = [A, B];
         let refs: Vec<&&str> = ids.iter().collect();
         d.claim(&refs, |s| s);
-        d.release("a", true);
-        d.release("b", false);
+        d.release(A, true);
+        d.release(B, false);
         let saved = d.snapshot();
         assert_eq!(
             saved.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
-            ["a"]
+            [A]
         );
         let restarted = dedupe();
         let long_ago = chrono::Utc::now().timestamp_millis() - 2 * 24 * 3_600_000;
         let mut old = saved.clone();
-        old.push(("expired".to_string(), long_ago));
+        old.push((OLD.to_string(), long_ago));
         assert_eq!(restarted.restore(old), 1);
-        let claim = restarted.claim(&[&"a", &"expired"], |s| s);
+        let claim = restarted.claim(&[&A, &OLD], |s| s);
+        assert_eq!(claim.mine.iter().map(|s| **s).collect::<Vec<_>>(), [OLD]);
+    }
+
+    #[test]
+    fn ids_that_are_not_uuids_are_kept_apart() {
+        assert_ne!(key("a"), key("b"));
+        assert_eq!(key("a"), key("a"));
         assert_eq!(
-            claim.mine.iter().map(|s| **s).collect::<Vec<_>>(),
-            ["expired"]
+            key("6b0f8a2e-91c4-5d7e-8a4b-3c2d1e0f9a71"),
+            0x6b0f8a2e91c45d7e8a4b3c2d1e0f9a71
         );
     }
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use backon::{ExponentialBuilder, Retryable};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::io::SyncIoBridge;
 
 use super::notification::ObjectRef;
@@ -48,34 +50,32 @@ impl FetchError {
     }
 }
 
-/// What one object gave.
+/// Matches of one stretch of input, handed to the daemon in batches while objects are read.
 #[derive(Debug, Default)]
-pub struct ObjectRead {
-    pub stats: StreamStats,
+pub struct Found {
     pub alerts: Vec<Alert>,
     /// Matches that feed correlations.
     pub observations: Vec<Observation>,
     /// Names of the rules whose match a filter document or exclusion kept from counting, once
     /// per excluded match.
     pub excluded: Vec<String>,
-    /// The first unusable record, if any (the rest of the object was still read).
-    pub first_bad_record: Option<String>,
-    /// Records whose eventName is in the watch list given to [`read_object`], as read (the
-    /// daemon re-audits the posture they change).
+    /// Records whose eventName is in the reader's watch list, as read (the daemon re-audits
+    /// the posture they change).
     pub watched: Vec<String>,
 }
 
-impl ObjectRead {
-    /// Adds another object's matches (the stats stay this object's).
-    pub fn absorb(&mut self, other: ObjectRead) {
-        self.alerts.extend(other.alerts);
-        self.observations.extend(other.observations);
-        self.excluded.extend(other.excluded);
-        self.watched.extend(other.watched);
+impl Found {
+    /// Alerts and observations held: what the pending-alert budget counts.
+    pub fn size(&self) -> usize {
+        self.alerts.len() + self.observations.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.size() == 0 && self.excluded.is_empty() && self.watched.is_empty()
     }
 }
 
-impl Outcomes for ObjectRead {
+impl Outcomes for Found {
     fn alert(&mut self, alert: Alert) {
         self.alerts.push(alert);
     }
@@ -87,9 +87,62 @@ impl Outcomes for ObjectRead {
     }
 }
 
-/// A failed read, with what the readable part gave (its alerts still go out; a redelivery
-/// deduplicates them).
-pub type Failed = (FetchError, ObjectRead);
+/// Matches per batch: an alert-dense object is delivered in pieces of this size while it is
+/// read, instead of collected whole.
+pub const BATCH: usize = 500;
+
+/// A batch and its share of the pending-alert budget, given back when the batch is dropped
+/// (delivered, or given up on).
+pub type Batch = (Found, OwnedSemaphorePermit);
+
+/// Where readers hand their batches: one bounded channel per message, and one budget of
+/// pending alerts and observations shared by every message. A reader waits (and stops
+/// reading) while the budget is spent, so memory stays bounded whatever the density and the
+/// number of messages in flight.
+#[derive(Clone)]
+pub struct Batches {
+    tx: mpsc::Sender<Batch>,
+    budget: Arc<Semaphore>,
+}
+
+impl Batches {
+    pub fn new(budget: Arc<Semaphore>) -> (Batches, mpsc::Receiver<Batch>) {
+        let (tx, rx) = mpsc::channel(1);
+        (Batches { tx, budget }, rx)
+    }
+
+    /// A batch's share of the budget, taken before the batch is filled: what a reader holds
+    /// while it reads is always counted. Waits (on a blocking thread) while the budget is
+    /// spent; None when the budget is gone.
+    fn reserve_blocking(&self, runtime: &Handle) -> Option<OwnedSemaphorePermit> {
+        runtime
+            .block_on(self.budget.clone().acquire_many_owned(BATCH as u32))
+            .ok()
+    }
+
+    /// Hands over a batch filled under `permit`, waiting for room. False when the receiving
+    /// side is gone.
+    fn send_blocking(&self, found: Found, permit: OwnedSemaphorePermit) -> bool {
+        self.tx.blocking_send((found, permit)).is_ok()
+    }
+
+    /// Hands over a batch from async code.
+    pub async fn send(&self, found: Found) -> bool {
+        let n = found.size().clamp(1, BATCH) as u32;
+        let Ok(permit) = self.budget.clone().acquire_many_owned(n).await else {
+            return false;
+        };
+        self.tx.send((found, permit)).await.is_ok()
+    }
+}
+
+/// What reading one object gave, besides its batches.
+#[derive(Debug, Default)]
+pub struct ObjectRead {
+    pub stats: StreamStats,
+    /// The first unusable record, if any (the rest of the object was still read).
+    pub first_bad_record: Option<String>,
+}
 
 fn backoff() -> ExponentialBuilder {
     ExponentialBuilder::default()
@@ -102,20 +155,32 @@ fn backoff() -> ExponentialBuilder {
 /// Event names whose records a reader keeps (see [`ObjectRead::watched`]).
 pub type Watch = Arc<std::collections::HashSet<&'static str>>;
 
-/// Reads and matches one object. Transient failures (throttling, 5xx, timeouts, dropped
-/// connections, also in the middle of the body) are retried from the start of the object.
+/// Reads and matches one object, handing its matches to `batches` as it goes. Transient
+/// failures (throttling, 5xx, timeouts, dropped connections, also in the middle of the body)
+/// are retried from the start of the object; what a failed attempt handed over is handed over
+/// again, which alert-id dedupe and correlation's event ids absorb.
 pub async fn read_object(
     client: &aws_sdk_s3::Client,
     obj: &ObjectRef,
     rules: Arc<RuleSet>,
     allowlist: Arc<Allowlist>,
     watch: Watch,
-) -> Result<ObjectRead, Failed> {
-    let attempt = || read_once(client, obj, rules.clone(), allowlist.clone(), watch.clone());
+    batches: &Batches,
+) -> Result<ObjectRead, FetchError> {
+    let attempt = || {
+        read_once(
+            client,
+            obj,
+            rules.clone(),
+            allowlist.clone(),
+            watch.clone(),
+            batches.clone(),
+        )
+    };
     attempt
         .retry(backoff())
-        .when(|(e, _): &Failed| matches!(e, FetchError::Transient { .. }))
-        .notify(|(e, _): &Failed, wait| tracing::debug!(error = %e, ?wait, "retrying S3 object"))
+        .when(|e: &FetchError| matches!(e, FetchError::Transient { .. }))
+        .notify(|e: &FetchError, wait| tracing::debug!(error = %e, ?wait, "retrying S3 object"))
         .await
 }
 
@@ -125,7 +190,8 @@ async fn read_once(
     rules: Arc<RuleSet>,
     allowlist: Arc<Allowlist>,
     watch: Watch,
-) -> Result<ObjectRead, Failed> {
+    batches: Batches,
+) -> Result<ObjectRead, FetchError> {
     let (bucket, key) = (obj.bucket.clone(), obj.key.clone());
     let resp = client
         .get_object()
@@ -133,62 +199,65 @@ async fn read_once(
         .key(&key)
         .send()
         .await
-        .map_err(|e| (classify(e, &bucket, &key), ObjectRead::default()))?;
+        .map_err(|e| classify(e, &bucket, &key))?;
     let bridge = SyncIoBridge::new(resp.body.into_async_read());
     let origin = Origin::S3 {
         bucket: bucket.clone(),
         key: key.clone(),
     };
+    let runtime = Handle::current();
     let (read, error) = tokio::task::spawn_blocking(move || {
-        let mut out = ObjectRead::default();
+        let mut read = ObjectRead::default();
+        let mut found = Found::default();
+        let mut permit = batches.reserve_blocking(&runtime);
         let mut scratch = Vec::new();
         let (stats, error) = trail::read_stream(bridge, rules.fields(), |rec| match rec {
             Ok(rec) => {
-                correlate::detect(&rules, &rec, &mut scratch, &origin, &allowlist, &mut out);
+                correlate::detect(&rules, &rec, &mut scratch, &origin, &allowlist, &mut found);
                 if rec
                     .fields
                     .str(trail::fields::well_known::EVENT_NAME)
                     .is_some_and(|n| watch.contains(n))
                 {
-                    out.watched.push(rec.raw.to_string());
+                    found.watched.push(rec.raw.to_string());
+                }
+                if found.size() >= BATCH {
+                    if let Some(p) = permit.take() {
+                        batches.send_blocking(std::mem::take(&mut found), p);
+                    }
+                    permit = batches.reserve_blocking(&runtime);
                 }
             }
             Err(e) => {
-                out.first_bad_record.get_or_insert_with(|| e.to_string());
+                read.first_bad_record.get_or_insert_with(|| e.to_string());
             }
         });
-        out.stats = stats;
-        (out, error)
+        // What the readable part of a broken object gave still goes out (a redelivery
+        // deduplicates it).
+        if let (false, Some(p)) = (found.is_empty(), permit) {
+            batches.send_blocking(found, p);
+        }
+        read.stats = stats;
+        (read, error)
     })
     .await
-    .map_err(|e| {
-        (
-            FetchError::Transient {
-                bucket: bucket.clone(),
-                key: key.clone(),
-                message: format!("reader task failed: {e}"),
-            },
-            ObjectRead::default(),
-        )
+    .map_err(|e| FetchError::Transient {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        message: format!("reader task failed: {e}"),
     })?;
     match error {
         None => Ok(read),
-        Some(e) if e.is_retryable() => Err((
-            FetchError::Transient {
-                bucket,
-                key,
-                message: format!("reading the body: {e}"),
-            },
-            read,
-        )),
-        Some(source) => Err((
-            FetchError::Content {
-                bucket,
-                key,
-                source,
-            },
-            read,
-        )),
+        Some(e) if e.is_retryable() => Err(FetchError::Transient {
+            bucket,
+            key,
+            message: format!("reading the body: {e}"),
+        }),
+        Some(source) => Err(FetchError::Content {
+            bucket,
+            key,
+            source,
+        }),
     }
 }
 
