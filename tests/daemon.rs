@@ -185,6 +185,17 @@ async fn live_daemon_against_moto() {
         deleted_before,
         "neither message was deleted"
     );
+    // Both were received more than once on their way there, and each time it was said.
+    assert!(
+        daemon.metric("trailwatch_sqs_messages_redelivered_total") >= 2.0,
+        "{}",
+        daemon.metrics()
+    );
+    assert!(
+        log(dir.path()).contains("message received again"),
+        "{}",
+        log(dir.path())
+    );
 
     // 6. SIGTERM: drains and exits 0.
     let status = tokio::task::block_in_place(|| daemon.stop());

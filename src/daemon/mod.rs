@@ -349,6 +349,7 @@ async fn receive_loop(
             .sqs_messages_received_total
             .inc_by(messages.len() as u64);
         for (msg, permit) in messages.into_iter().zip(permits) {
+            queue::note_receive_count(&msg, &shared.ctx.metrics);
             let (Some(handle), Some(id)) = (msg.receipt_handle, msg.message_id) else {
                 continue;
             };

@@ -37,6 +37,27 @@ pub async fn receive(
         .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
 }
 
+/// How many times SQS has handed out this message (`ApproximateReceiveCount`, requested by
+/// [`receive`]). A message received again was not deleted before: its last attempt failed,
+/// or a consumer died. Logged and counted so that a message that keeps failing is visible
+/// before it reaches the dead-letter queue.
+pub fn note_receive_count(msg: &aws_sdk_sqs::types::Message, metrics: &Metrics) {
+    let count: u32 = msg
+        .attributes
+        .as_ref()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    if count > 1 {
+        metrics.sqs_messages_redelivered_total.inc();
+        tracing::warn!(
+            message_id = msg.message_id.as_deref().unwrap_or("?"),
+            receive_count = count,
+            "message received again: an earlier attempt did not finish (it goes to the dead-letter queue after the queue's maxReceiveCount)"
+        );
+    }
+}
+
 /// Renews the message's visibility every half period until `done` is cancelled, so work that
 /// outlives the visibility timeout is not handed to another consumer.
 pub fn keep_invisible(

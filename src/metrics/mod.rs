@@ -25,6 +25,7 @@ pub struct Metrics {
     pub sqs_messages_received_total: IntCounter,
     pub sqs_messages_deleted_total: IntCounter,
     pub sqs_messages_failed_total: IntCounterVec,
+    pub sqs_messages_redelivered_total: IntCounter,
     pub s3_objects_total: IntCounterVec,
     pub s3_bytes_total: IntCounter,
     pub sink_deliveries_total: IntCounterVec,
@@ -179,6 +180,10 @@ impl Metrics {
                 "sqs_messages_failed_total",
                 "SQS messages left for redelivery, by reason",
                 &["reason"],
+            ),
+            sqs_messages_redelivered_total: counter(
+                "sqs_messages_redelivered_total",
+                "SQS messages received again after an earlier receive did not delete them",
             ),
             s3_objects_total: counter_vec(
                 "s3_objects_total",
