@@ -14,7 +14,7 @@ use crate::rules::{Level, RuleMeta};
 use crate::trail::fields::well_known as wk;
 use crate::trail::{self, Record};
 
-pub use summary::{actor_name, summary};
+use summary::{actor_name, summary};
 
 /// Namespace of alert ids: `alert_id` = UUIDv5(namespace, rule id + eventID), so the same rule
 /// on the same event always gives the same id, wherever and however often it is processed.

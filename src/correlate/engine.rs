@@ -44,8 +44,6 @@ impl Default for Limits {
 pub struct Stats {
     /// Events older than the watermark allows, not counted.
     pub late: u64,
-    /// The same event delivered again, not counted twice.
-    pub duplicates: u64,
     /// Groups evicted because the cap on open groups was reached.
     pub evicted_groups: u64,
     /// Events dropped because a group reached its cap.
@@ -114,7 +112,6 @@ impl Engine {
         }
         let group = groups.entry(key).or_default();
         if let Some(i) = group.find(&obs.event, obs.step) {
-            self.stats[ci].duplicates += 1;
             if let Some(alert) = &group.entries[i].fired {
                 out.push((**alert).clone());
             }

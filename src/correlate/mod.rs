@@ -19,8 +19,8 @@ use crate::rules::RuleSet;
 use crate::trail::fields::well_known as wk;
 use crate::trail::Record;
 
-pub use engine::{Engine, Limits, Stats};
-pub use event_key::EventKey;
+pub use engine::{Engine, Limits};
+use event_key::EventKey;
 
 /// Event times further ahead of this machine's clock than this are not trusted to move state
 /// forward: one bad timestamp would otherwise make every other event look late (correlation)

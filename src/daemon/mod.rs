@@ -8,7 +8,6 @@ mod queue;
 mod state_file;
 mod stateful;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use crate::metrics::{reason, Metrics};
 use crate::rules::RuleSet;
 use crate::sink::SinkSet;
 
-pub use message::{Context, Outcome};
+use message::{Context, Outcome};
 use queue::Receipt;
 
 /// Builds the rule set again (on SIGHUP).
@@ -65,7 +64,6 @@ struct Shared {
     stop_receiving: CancellationToken,
     abandon: CancellationToken,
     tracker: TaskTracker,
-    in_flight: Mutex<HashMap<String, Receipt>>,
 }
 
 pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), DaemonError> {
@@ -134,7 +132,6 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         stop_receiving: CancellationToken::new(),
         abandon: CancellationToken::new(),
         tracker: TaskTracker::new(),
-        in_flight: Mutex::new(HashMap::new()),
     });
 
     let mut receivers = Vec::new();
@@ -177,7 +174,7 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         .await
         .is_err()
     {
-        let left = shared.in_flight.lock().expect("in-flight lock").len();
+        let left = shared.ctx.metrics.in_flight_messages.get();
         tracing::warn!(
             messages = left,
             ?grace,
@@ -377,11 +374,6 @@ async fn process(
 ) {
     let metrics = &shared.ctx.metrics;
     metrics.in_flight_messages.inc();
-    shared
-        .in_flight
-        .lock()
-        .expect("in-flight lock")
-        .insert(receipt.message_id.clone(), receipt.clone());
     let done = CancellationToken::new();
     queue::keep_invisible(
         shared.sqs.clone(),
@@ -394,11 +386,6 @@ async fn process(
         _ = shared.abandon.cancelled() => None,
     };
     done.cancel();
-    shared
-        .in_flight
-        .lock()
-        .expect("in-flight lock")
-        .remove(&receipt.message_id);
     match outcome {
         Some(Outcome::Done) => {
             // Waits while the delete backlog is full (see queue::DELETE_BACKLOG).

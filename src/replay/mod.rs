@@ -25,7 +25,7 @@ use crate::source::{Input, Listing};
 use crate::suppress::{SuppressConfig, Suppressor};
 use crate::trail;
 
-pub use report::Summary;
+use report::Summary;
 pub use window::{parse_time, TimeWindow};
 
 /// Output is handed to the writer in chunks of about this size.

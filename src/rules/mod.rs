@@ -16,10 +16,11 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde_yaml_ng::Value as Yaml;
 
-pub use error::{DocError, RuleError};
+pub use error::RuleError;
 pub use index::{anchor_of, Anchor};
 pub use link::Correlation;
-pub use sigma::{Feed, Rule, RuleMeta, Suppress};
+use sigma::Rule;
+pub use sigma::{RuleMeta, Suppress};
 
 use index::Index;
 use matcher::EvalCtx;

@@ -14,10 +14,10 @@ use crate::config::{Config, SinkFilter};
 use crate::metrics::Metrics;
 
 use dedupe::Dedupe;
-pub use jsonl::JsonlSink;
-pub use message::Message;
-pub use sns::SnsSink;
-pub use webhook::{redact_url, WebhookSink};
+use jsonl::JsonlSink;
+use message::Message;
+use sns::SnsSink;
+use webhook::WebhookSink;
 
 /// A sink gave up on some alerts after its retries. Names the sink, never its secrets.
 #[derive(Debug, Clone, thiserror::Error)]

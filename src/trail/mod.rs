@@ -13,9 +13,10 @@ use std::io::{self, BufReader, Cursor, Read};
 
 use flate2::read::MultiGzDecoder;
 
-pub use error::{Position, TrailError};
+pub use error::TrailError;
 pub use fields::{FieldId, FieldSet, Fields, Value};
-pub use record::{classify, Document, Record};
+pub use record::Record;
+use record::{classify, Document};
 
 use framer::Framer;
 
