@@ -1,9 +1,9 @@
 //! The daemon's state between messages: correlation windows and suppression keys. Both are
-//! decided under one lock, per message, in event-time order; both survive a rule reload and,
-//! with `correlation.state_file`, a restart. The state file also carries the sinks' memory of
-//! delivered alert ids, so a restart does not send them again.
+//! decided under one lock, per batch of a message, in event-time order; both survive a rule
+//! reload and, with `correlation.state_file`, a restart. The state file also carries the
+//! sinks' memory of delivered alert ids, so a restart does not send them again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use crate::correlate::state::Snapshot;
 use crate::correlate::{Engine, Observation};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
+use crate::sink::Delivered;
 use crate::suppress::{KeyState, Suppressor};
 
 pub struct Stateful {
@@ -32,9 +33,6 @@ struct StateFile {
     #[serde(default)]
     delivered: Delivered,
 }
-
-/// Per sink name, accepted alert ids with their acceptance time (Unix ms).
-pub type Delivered = BTreeMap<String, Vec<(String, i64)>>;
 
 const STATE_VERSION: u32 = 1;
 

@@ -19,6 +19,10 @@ use message::Message;
 use sns::SnsSink;
 use webhook::WebhookSink;
 
+/// Per sink name, the alert ids it accepted with when (Unix ms): what the daemon's state file
+/// keeps so that a restart sends nothing twice.
+pub type Delivered = BTreeMap<String, Vec<(String, i64)>>;
+
 /// A sink gave up on some alerts after its retries. Names the sink, never its secrets.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("sink {sink}: {message}")]
@@ -178,7 +182,7 @@ impl SinkSet {
     }
 
     /// Per sink, the alert ids it accepted within the dedupe window (for the state file).
-    pub fn delivered(&self) -> BTreeMap<String, Vec<(String, i64)>> {
+    pub fn delivered(&self) -> Delivered {
         self.sinks
             .iter()
             .map(|s| (s.name.clone(), s.dedupe.snapshot()))
@@ -187,7 +191,7 @@ impl SinkSet {
 
     /// Restores [`SinkSet::delivered`] from before a restart; sinks no longer configured are
     /// skipped. Returns how many ids were restored.
-    pub fn restore_delivered(&self, mut saved: BTreeMap<String, Vec<(String, i64)>>) -> usize {
+    pub fn restore_delivered(&self, mut saved: Delivered) -> usize {
         self.sinks
             .iter()
             .filter_map(|s| Some(s.dedupe.restore(saved.remove(&s.name)?)))
