@@ -26,6 +26,18 @@ fn write_log(path: &Path, records: &[Value]) {
     std::fs::write(path, gzip(doc.as_bytes())).unwrap();
 }
 
+/// `trailwatch replay --rules RULES LOG`, which must succeed.
+fn replay_with_rules(rules: &Path, log: &Path) -> std::process::Output {
+    let out = trailwatch(&[
+        "replay",
+        "--rules",
+        rules.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    out
+}
+
 fn of_rule<'a>(all: &'a [Value], rule: &str) -> Vec<&'a Value> {
     all.iter().filter(|a| a["rule"]["name"] == rule).collect()
 }
@@ -255,13 +267,7 @@ trailwatch:
         .map(|i| failure("frank", &at(i * 60), i as u32))
         .collect();
     write_log(&log, &events);
-    let out = trailwatch(&[
-        "replay",
-        "--rules",
-        rules.to_str().unwrap(),
-        log.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = replay_with_rules(&rules, &log);
     assert_eq!(alerts(&out).len(), 1);
     assert!(
         stderr(&out).contains("suppressed: quiet-failure 4"),
@@ -483,13 +489,7 @@ trailwatch:
         .map(|(i, b)| bucket_change(b, &at(i as i64 * 60), i as u32))
         .collect();
     write_log(&log, &events);
-    let out = trailwatch(&[
-        "replay",
-        "--rules",
-        rules.to_str().unwrap(),
-        log.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = replay_with_rules(&rules, &log);
     let sent: Vec<(String, Value)> = alerts(&out)
         .iter()
         .map(|a| {

@@ -49,6 +49,22 @@ fn files(suffix: &str) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// The `detection` of every document of every rule file of the pack, with its file.
+fn rule_detections() -> Vec<(std::path::PathBuf, Value)> {
+    let mut out = Vec::new();
+    for file in files(".yml")
+        .into_iter()
+        .filter(|f| !f.to_string_lossy().ends_with(".tests.yml"))
+    {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let doc = Value::deserialize(doc).unwrap();
+            out.push((file.clone(), doc["detection"].clone()));
+        }
+    }
+    out
+}
+
 fn strings(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => vec![s.clone()],
@@ -80,39 +96,32 @@ fn rules_watch_only_names_cloudtrail_records() {
     let known = known();
     let mut problems = Vec::new();
     let mut checked = 0;
-    for file in files(".yml")
-        .into_iter()
-        .filter(|f| !f.to_string_lossy().ends_with(".tests.yml"))
-    {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-            let doc = Value::deserialize(doc).unwrap();
-            let (mut sources, mut names) = (Vec::new(), Vec::new());
-            walk(&doc["detection"], &mut sources, &mut names);
-            for s in &sources {
-                if !known.contains_key(s) {
-                    problems.push(format!(
-                        "{}: eventSource {s} is not in the list",
-                        file.display()
-                    ));
-                }
+    for (file, detection) in rule_detections() {
+        let (mut sources, mut names) = (Vec::new(), Vec::new());
+        walk(&detection, &mut sources, &mut names);
+        for s in &sources {
+            if !known.contains_key(s) {
+                problems.push(format!(
+                    "{}: eventSource {s} is not in the list",
+                    file.display()
+                ));
             }
-            for name in &names {
-                checked += 1;
-                // With the rule's sources, the name must be one of theirs; without, any's.
-                let ok = if sources.is_empty() {
-                    known.values().any(|n| n.contains(name))
-                } else {
-                    sources
-                        .iter()
-                        .any(|s| known.get(s).is_some_and(|n| n.contains(name)))
-                };
-                if !ok {
-                    problems.push(format!(
-                        "{}: eventName {name} is not recorded under {sources:?}",
-                        file.display()
-                    ));
-                }
+        }
+        for name in &names {
+            checked += 1;
+            // With the rule's sources, the name must be one of theirs; without, any's.
+            let ok = if sources.is_empty() {
+                known.values().any(|n| n.contains(name))
+            } else {
+                sources
+                    .iter()
+                    .any(|s| known.get(s).is_some_and(|n| n.contains(name)))
+            };
+            if !ok {
+                problems.push(format!(
+                    "{}: eventName {name} is not recorded under {sources:?}",
+                    file.display()
+                ));
             }
         }
     }
@@ -271,21 +280,14 @@ fn detection_fields(detection: &Value, out: &mut Vec<String>) {
 fn rules_test_only_fields_cloudtrail_records() {
     let mut problems = Vec::new();
     let mut checked = 0;
-    for file in files(".yml")
-        .into_iter()
-        .filter(|f| !f.to_string_lossy().ends_with(".tests.yml"))
-    {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-            let doc = Value::deserialize(doc).unwrap();
-            let mut fields = Vec::new();
-            detection_fields(&doc["detection"], &mut fields);
-            for field in fields {
-                checked += 1;
-                let top = field.split('.').next().unwrap_or("");
-                if !RECORD_FIELDS.contains(&top) {
-                    problems.push(format!("{}: field {field}", file.display()));
-                }
+    for (file, detection) in rule_detections() {
+        let mut fields = Vec::new();
+        detection_fields(&detection, &mut fields);
+        for field in fields {
+            checked += 1;
+            let top = field.split('.').next().unwrap_or("");
+            if !RECORD_FIELDS.contains(&top) {
+                problems.push(format!("{}: field {field}", file.display()));
             }
         }
     }
