@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trailwatch::alert::Origin;
+use trailwatch::correlate::allowlist::Allowlist;
 use trailwatch::correlate::{detect, Engine, Limits, Observation, Outcomes};
 use trailwatch::replay::{self, Options};
-use trailwatch::rules::allowlist::Allowlist;
 use trailwatch::rules::loader::{built_in_files, is_rule_file};
 use trailwatch::rules::{RuleSet, RuleSetBuilder};
 use trailwatch::source::local;

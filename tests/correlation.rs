@@ -301,8 +301,8 @@ correlation:
 mod engine {
     use super::{at, failure};
     use trailwatch::alert::Origin;
+    use trailwatch::correlate::allowlist::Allowlist;
     use trailwatch::correlate::{detect, Engine, Limits, Observation, Outcomes};
-    use trailwatch::rules::allowlist::Allowlist;
     use trailwatch::rules::RuleSet;
     use trailwatch::trail;
 

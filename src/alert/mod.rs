@@ -5,6 +5,8 @@
 
 mod summary;
 pub mod table;
+#[cfg(test)]
+pub(crate) mod test_alert;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;

@@ -9,9 +9,9 @@ use clap::Args;
 
 use super::{exit, RuleArgs};
 use trailwatch::config::Config;
+use trailwatch::correlate::allowlist::Allowlist;
 use trailwatch::metrics::Metrics;
 use trailwatch::replay::{self, parse_time, Format, Options, TimeWindow};
-use trailwatch::rules::allowlist::Allowlist;
 use trailwatch::sink::SinkSet;
 use trailwatch::source::listing::{self, Scope};
 use trailwatch::source::s3::BlockingOpener;

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::{exit, print_rule_errors, RuleArgs};
+use trailwatch::correlate::testing;
 use trailwatch::rules::loader::{self, built_in_files, files_under, is_test_file};
-use trailwatch::rules::{anchor_of, testing, Anchor, RuleSetBuilder};
+use trailwatch::rules::{anchor_of, Anchor, RuleSetBuilder};
 
 #[derive(Subcommand, Debug)]
 pub enum RulesCommand {

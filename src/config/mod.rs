@@ -35,7 +35,7 @@ pub struct Config {
     pub log: LogConfig,
     pub sinks: Sinks,
     /// Trusted accounts, principals, networks and user agents that never alert.
-    pub exclusions: Vec<crate::rules::allowlist::ExclusionConfig>,
+    pub exclusions: Vec<crate::correlate::allowlist::ExclusionConfig>,
     pub correlation: CorrelationConfig,
     /// Suppression windows per rule (or for every rule).
     pub suppress: Vec<crate::suppress::SuppressConfig>,
@@ -70,7 +70,7 @@ impl Default for CorrelationConfig {
 
 impl CorrelationConfig {
     pub fn limits(&self) -> Result<crate::correlate::Limits, String> {
-        let lateness_ms = crate::rules::sigma::correlation::timespan_ms(&self.lateness)
+        let lateness_ms = crate::rules::sigma::timespan::timespan_ms(&self.lateness)
             .map_err(|m| format!("correlation.lateness: {m}"))?;
         if self.max_groups == 0 || self.max_events_per_group == 0 {
             return Err(
@@ -317,7 +317,7 @@ impl Config {
 
     /// The `[[exclusions]]` entries compile (CIDRs parse, each has a criterion).
     pub fn validate_exclusions(&self) -> Result<(), ConfigError> {
-        crate::rules::allowlist::Allowlist::new(&self.exclusions)
+        crate::correlate::allowlist::Allowlist::new(&self.exclusions)
             .map(|_| ())
             .map_err(ConfigError::Invalid)
     }

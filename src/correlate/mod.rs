@@ -6,18 +6,20 @@
 //! what matched into alerts (rules that alert on their own) and observations (rules that feed
 //! correlations).
 
+pub mod allowlist;
 mod engine;
 mod event_key;
 pub mod state;
+pub mod testing;
 mod window;
 
 use std::sync::Arc;
 
 use crate::alert::{Alert, Origin};
-use crate::rules::allowlist::Allowlist;
 use crate::rules::RuleSet;
 use crate::trail::fields::well_known as wk;
 use crate::trail::Record;
+use allowlist::Allowlist;
 
 pub use engine::{Engine, Limits};
 use event_key::EventKey;

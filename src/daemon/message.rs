@@ -27,7 +27,7 @@ pub struct Context {
     pub sinks: SinkSet,
     pub metrics: Metrics,
     pub filters: Filters,
-    pub allowlist: Arc<crate::rules::allowlist::Allowlist>,
+    pub allowlist: Arc<crate::correlate::allowlist::Allowlist>,
     /// Correlation windows and suppression keys, shared by every message.
     pub stateful: std::sync::Mutex<Stateful>,
     /// The posture monitor, when `audit.enabled`: it re-audits what IAM events change and

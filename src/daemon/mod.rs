@@ -117,7 +117,7 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             filters: cfg.filters.clone(),
             // Validated with the configuration.
             allowlist: Arc::new(
-                crate::rules::allowlist::Allowlist::new(&cfg.exclusions)
+                crate::correlate::allowlist::Allowlist::new(&cfg.exclusions)
                     .map_err(DaemonError::Exclusions)?,
             ),
             stateful: Mutex::new(state),

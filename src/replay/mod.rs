@@ -5,7 +5,6 @@
 //! and, with `--to-sinks`, hands alerts to the daemon's sinks.
 
 mod report;
-pub mod window;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -25,8 +24,8 @@ use crate::source::{Input, Listing};
 use crate::suppress::{SuppressConfig, Suppressor};
 use crate::trail;
 
+pub use crate::source::window::{parse_time, TimeWindow};
 use report::Summary;
-pub use window::{parse_time, TimeWindow};
 
 /// Output is handed to the writer in chunks of about this size.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -65,7 +64,7 @@ pub struct Options {
     /// Keep the alerts (not only their text) for `Deliver`.
     pub to_sinks: bool,
     /// Config-level exclusions (`--config`).
-    pub allowlist: crate::rules::allowlist::Allowlist,
+    pub allowlist: crate::correlate::allowlist::Allowlist,
     /// Config-level suppression (`--config`); rules' own policies apply in any case.
     pub suppress: Vec<SuppressConfig>,
     /// Caps on correlation state (lateness does not matter: replay feeds events in order).

@@ -1,13 +1,11 @@
 //! The rules stage: Sigma documents → one compiled matcher for the whole rule set.
 
-pub mod allowlist;
 mod error;
 mod index;
 pub mod link;
 pub mod loader;
 pub mod matcher;
 pub mod sigma;
-pub mod testing;
 
 use std::collections::HashMap;
 use std::fmt;

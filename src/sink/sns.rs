@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn subject_is_cut_below_100_printable_characters() {
-        let a = crate::sink::test_alert::alert(10);
+        let a = crate::alert::test_alert::alert(10);
         let s = subject(&a);
         assert!(s.len() < 100, "{s}");
         assert!(s.starts_with("[critical] A very long title"));
@@ -196,9 +196,9 @@ mod tests {
 
     #[test]
     fn oversized_alerts_drop_the_record_with_a_marker() {
-        let small = crate::sink::test_alert::alert(10);
+        let small = crate::alert::test_alert::alert(10);
         assert!(body(&small).contains("\"record\""));
-        let big = crate::sink::test_alert::alert(300 * 1024);
+        let big = crate::alert::test_alert::alert(300 * 1024);
         let b = body(&big);
         assert!(b.len() < MAX_REQUEST_BYTES);
         let v: serde_json::Value = serde_json::from_str(&b).unwrap();

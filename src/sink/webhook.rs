@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn slack_and_pagerduty_bodies() {
-        let a = crate::sink::test_alert::alert(10);
+        let a = crate::alert::test_alert::alert(10);
         let pd = a.pagerduty("KEY");
         assert_eq!(pd["routing_key"], "KEY");
         assert_eq!(pd["event_action"], "trigger");

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
 use super::notification::is_log_key;
-use crate::replay::TimeWindow;
+use super::window::TimeWindow;
 use crate::trail::is_digest_name;
 
 /// One S3 object to replay.

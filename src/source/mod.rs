@@ -4,6 +4,7 @@ pub mod listing;
 pub mod local;
 pub mod notification;
 pub mod s3;
+pub mod window;
 
 use std::path::PathBuf;
 

@@ -12,8 +12,8 @@ use tokio_util::io::SyncIoBridge;
 
 use super::notification::ObjectRef;
 use crate::alert::{Alert, Origin};
+use crate::correlate::allowlist::Allowlist;
 use crate::correlate::{self, Observation, Outcomes};
-use crate::rules::allowlist::Allowlist;
 use crate::rules::RuleSet;
 use crate::trail::{self, StreamStats, TrailError};
 

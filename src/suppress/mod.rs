@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Deserialize;
 
 use crate::alert::Alert;
-use crate::rules::sigma::correlation::timespan_ms;
+use crate::rules::sigma::timespan::timespan_ms;
 use crate::rules::{RuleSet, Suppress};
 
 /// A `[[suppress]]` entry of the configuration.

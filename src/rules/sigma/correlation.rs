@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde_yaml_ng::Value as Yaml;
 
 use super::super::error::DocError;
-use super::rule::{meta, string, strings, Parsed, RuleMeta};
+use super::meta::{meta, string, strings, RuleMeta};
+use super::timespan::timespan_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,6 +81,12 @@ pub struct CorrelationDoc {
     pub generate: bool,
 }
 
+/// A correlation document, or why trailwatch skips it.
+pub enum Parsed {
+    Correlation(Box<CorrelationDoc>),
+    Skipped(String),
+}
+
 pub fn parse(doc: &Yaml, c: &Yaml, file: &str) -> Result<Parsed, DocError> {
     let title = string(doc, "title")?.ok_or_else(|| DocError::at("title", "missing"))?;
     let meta = meta(doc, title, file)?;
@@ -135,28 +142,6 @@ pub fn parse(doc: &Yaml, c: &Yaml, file: &str) -> Result<Parsed, DocError> {
         field,
         generate,
     })))
-}
-
-/// `30s`, `5m`, `1h`, `2d` (Sigma's form; `w` for weeks is also accepted).
-pub fn timespan_ms(text: &str) -> Result<i64, String> {
-    let bad = || format!("{text:?} is not a timespan (a number and s, m, h or d, e.g. 5m)");
-    let unit = text.chars().last().ok_or_else(bad)?;
-    let n: i64 = text[..text.len() - unit.len_utf8()]
-        .trim()
-        .parse()
-        .map_err(|_| bad())?;
-    let scale = match unit {
-        's' => 1_000,
-        'm' => 60_000,
-        'h' => 3_600_000,
-        'd' => 86_400_000,
-        'w' => 7 * 86_400_000,
-        _ => return Err(bad()),
-    };
-    if n <= 0 {
-        return Err(format!("{text:?}: a timespan must be longer than zero"));
-    }
-    Ok(n * scale)
 }
 
 fn condition(

@@ -3,7 +3,10 @@
 pub mod condition;
 pub mod correlation;
 pub mod detection;
+pub mod meta;
 pub mod modifiers;
 pub mod rule;
+pub mod timespan;
 
-pub use rule::{Feed, Parsed, Rule, RuleMeta, Suppress};
+pub use meta::{RuleMeta, Suppress};
+pub use rule::{Feed, Parsed, Rule};

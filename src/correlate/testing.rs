@@ -29,11 +29,11 @@
 use serde::Deserialize;
 use serde_yaml_ng::Value as Yaml;
 
-use super::sigma::correlation::timespan_ms;
-use super::{RuleError, RuleSet};
 use crate::alert::{Alert, Origin};
+use crate::correlate::allowlist::Allowlist;
 use crate::correlate::{self, Engine, Limits, Observation, Outcomes};
-use crate::rules::allowlist::Allowlist;
+use crate::rules::sigma::timespan::timespan_ms;
+use crate::rules::{RuleError, RuleSet};
 use crate::trail;
 
 #[derive(Debug, Clone)]

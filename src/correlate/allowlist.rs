@@ -4,8 +4,8 @@
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::sigma::condition::glob_match;
 use crate::alert::Alert;
+use crate::rules::sigma::condition::glob_match;
 
 /// One `[[exclusions]]` entry of the configuration. Every criterion given must match (a list
 /// matches when any of its items does); an entry with no criterion is refused.
@@ -107,7 +107,7 @@ impl Allowlist {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::test_alert;
+    use crate::alert::test_alert;
 
     fn list(toml_text: &str) -> Result<Allowlist, String> {
         #[derive(Deserialize)]
