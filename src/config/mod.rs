@@ -47,7 +47,7 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct CorrelationConfig {
     /// How far behind the newest event seen an event may arrive and still count (`30m`).
-    pub lateness: String,
+    pub lateness: crate::rules::sigma::timespan::Timespan,
     /// Open groups over all correlations; beyond it the longest idle are evicted.
     pub max_groups: usize,
     /// Events kept per group; beyond it the oldest are dropped.
@@ -60,7 +60,7 @@ impl Default for CorrelationConfig {
     fn default() -> Self {
         let d = crate::correlate::Limits::default();
         CorrelationConfig {
-            lateness: "30m".into(),
+            lateness: crate::rules::sigma::timespan::Timespan::minutes(30),
             max_groups: d.max_groups,
             max_events_per_group: d.max_events_per_group,
             state_file: None,
@@ -70,8 +70,6 @@ impl Default for CorrelationConfig {
 
 impl CorrelationConfig {
     pub fn limits(&self) -> Result<crate::correlate::Limits, String> {
-        let lateness_ms = crate::rules::sigma::timespan::timespan_ms(&self.lateness)
-            .map_err(|m| format!("correlation.lateness: {m}"))?;
         if self.max_groups == 0 || self.max_events_per_group == 0 {
             return Err(
                 "correlation.max_groups and correlation.max_events_per_group must be at least 1"
@@ -79,7 +77,7 @@ impl CorrelationConfig {
             );
         }
         Ok(crate::correlate::Limits {
-            lateness_ms,
+            lateness_ms: self.lateness.ms,
             max_groups: self.max_groups,
             max_events_per_group: self.max_events_per_group,
         })
@@ -525,5 +523,27 @@ mod tests {
             "{m}"
         );
         assert!(!m.contains("t0ken"), "{m}");
+    }
+
+    #[test]
+    fn durations_are_parsed_at_load() {
+        let c = Config::parse("c.toml", "[correlation]\nlateness = \"2h\"\n").unwrap();
+        assert_eq!(c.correlation.lateness.ms, 7_200_000);
+        for (text, line, key) in [
+            ("[correlation]\nlateness = \"soon\"\n", 2, "lateness"),
+            (
+                "[[suppress]]\nrules = []\nwindow = \"5 minutes\"\n",
+                3,
+                "window",
+            ),
+        ] {
+            let m = Config::parse("c.toml", text).unwrap_err().to_string();
+            assert!(
+                m.contains(&format!("line {line}, column"))
+                    && m.contains(&format!("(key {key})"))
+                    && m.contains("is not a timespan"),
+                "{m}"
+            );
+        }
     }
 }

@@ -12,18 +12,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Deserialize;
 
 use crate::alert::Alert;
-use crate::rules::sigma::timespan::timespan_ms;
+use crate::rules::sigma::timespan::Timespan;
 use crate::rules::{RuleSet, Suppress};
 
 /// A `[[suppress]]` entry of the configuration.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SuppressConfig {
     /// Rule names; empty means every rule without a policy of its own.
     #[serde(default)]
     pub rules: Vec<String>,
     /// `30s`, `10m`, `1h`, `1d`.
-    pub window: String,
+    pub window: Timespan,
     /// Dotted event fields that make up the key; empty means one key per rule (per group for
     /// correlations).
     #[serde(default)]
@@ -67,7 +67,7 @@ pub fn policies(
     let mut global = None;
     let mut named: HashMap<String, Suppress> = HashMap::new();
     for (i, c) in config.iter().enumerate() {
-        let window_ms = timespan_ms(&c.window).map_err(|m| format!("suppress[{i}].window: {m}"))?;
+        let window_ms = c.window.ms;
         let policy = Suppress {
             window_ms,
             by: c.by.clone(),
