@@ -11,20 +11,11 @@ cd "$(dirname "$0")/.."
 users=${1:-5000}
 roles=${2:-2000}
 work=$(mktemp -d)
+moto_pid=
 trap 'kill $moto_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
-deploy/tools.sh --demo
-tw=${TRAILWATCH_BIN:-target/release/trailwatch}
-if [ -z "${TRAILWATCH_BIN:-}" ]; then
-    echo "== build (release; about 12 minutes the first time)"
-    cargo build --release
-fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-    AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-MOTO_IAM_LOAD_MANAGED_POLICIES=true moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.2; done
+MOTO_ENV=MOTO_IAM_LOAD_MANAGED_POLICIES=true
+source benches/moto-env.sh
 
 echo "== seeding $users users and $roles roles"
 start=$SECONDS

@@ -22,7 +22,8 @@ fn config(text: &str) -> (tempfile::TempDir, String) {
     (dir, path.to_str().unwrap().to_string())
 }
 
-fn audit(extra: &[&str]) -> (Vec<serde_json::Value>, i32, String) {
+/// `trailwatch audit` on the test credential report at NOW, in `format`.
+fn audit_as(format: &str, extra: &[&str]) -> std::process::Output {
     let report = report();
     let mut args = vec![
         "audit",
@@ -31,10 +32,14 @@ fn audit(extra: &[&str]) -> (Vec<serde_json::Value>, i32, String) {
         "--now",
         NOW,
         "--format",
-        "json",
+        format,
     ];
     args.extend_from_slice(extra);
-    let out = trailwatch(&args);
+    trailwatch(&args)
+}
+
+fn audit(extra: &[&str]) -> (Vec<serde_json::Value>, i32, String) {
+    let out = audit_as("json", extra);
     let findings = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
@@ -242,17 +247,8 @@ fn usage_errors_exit_2_and_name_the_problem() {
 
 #[test]
 fn csv_ocsf_and_table_formats() {
-    let report = report();
-    let base = [
-        "audit",
-        "--credential-report",
-        &report,
-        "--now",
-        NOW,
-        "--checks",
-        "root-access-keys",
-    ];
-    let csv = stdout(&trailwatch(&[&base[..], &["--format", "csv"]].concat()));
+    let root_keys = ["--checks", "root-access-keys"];
+    let csv = stdout(&audit_as("csv", &root_keys));
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
@@ -260,10 +256,8 @@ fn csv_ocsf_and_table_formats() {
     );
     assert!(lines.next().unwrap().starts_with("root-access-keys,FAIL,critical,arn:aws:iam::111122223333:root,,111122223333,,the root user has 1 active access key(s),"));
 
-    let ocsf: serde_json::Value = serde_json::from_str(
-        stdout(&trailwatch(&[&base[..], &["--format", "ocsf"]].concat())).trim(),
-    )
-    .unwrap();
+    let ocsf: serde_json::Value =
+        serde_json::from_str(stdout(&audit_as("ocsf", &root_keys)).trim()).unwrap();
     assert_eq!(ocsf["class_uid"], 2003);
     assert_eq!(ocsf["type_uid"], 200301);
     assert_eq!(ocsf["severity_id"], 5);
@@ -282,15 +276,7 @@ fn csv_ocsf_and_table_formats() {
     assert_eq!(ocsf["resources"][0]["type"], "root");
     assert_eq!(ocsf["cloud"]["account"]["uid"], "111122223333");
 
-    let table = stdout(&trailwatch(&[
-        "audit",
-        "--credential-report",
-        &report,
-        "--now",
-        NOW,
-        "--format",
-        "table",
-    ]));
+    let table = stdout(&audit_as("table", &[]));
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("STATUS  SEVERITY"));
     assert!(

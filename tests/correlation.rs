@@ -26,12 +26,12 @@ fn write_log(path: &Path, records: &[Value]) {
     std::fs::write(path, gzip(doc.as_bytes())).unwrap();
 }
 
-/// `trailwatch replay --rules RULES LOG`, which must succeed.
-fn replay_with_rules(rules: &Path, log: &Path) -> std::process::Output {
+/// `trailwatch replay FLAG FILE LOG` (`--rules` or `--config`), which must succeed.
+fn replay_with(flag: &str, file: &Path, log: &Path) -> std::process::Output {
     let out = trailwatch(&[
         "replay",
-        "--rules",
-        rules.to_str().unwrap(),
+        flag,
+        file.to_str().unwrap(),
         log.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -267,7 +267,7 @@ trailwatch:
         .map(|i| failure("frank", &at(i * 60), i as u32))
         .collect();
     write_log(&log, &events);
-    let out = replay_with_rules(&rules, &log);
+    let out = replay_with("--rules", &rules, &log);
     assert_eq!(alerts(&out).len(), 1);
     assert!(
         stderr(&out).contains("suppressed: quiet-failure 4"),
@@ -489,7 +489,7 @@ trailwatch:
         .map(|(i, b)| bucket_change(b, &at(i as i64 * 60), i as u32))
         .collect();
     write_log(&log, &events);
-    let out = replay_with_rules(&rules, &log);
+    let out = replay_with("--rules", &rules, &log);
     let sent: Vec<(String, Value)> = alerts(&out)
         .iter()
         .map(|a| {
@@ -532,13 +532,7 @@ trailwatch:
             ),
         )
         .unwrap();
-        let out = trailwatch(&[
-            "replay",
-            "--config",
-            config.to_str().unwrap(),
-            log.to_str().unwrap(),
-        ]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let out = replay_with("--config", &config, &log);
         alerts(&out)
             .into_iter()
             .filter(|a| a["rule"]["name"] == "console-login-brute-force")

@@ -1,6 +1,8 @@
 //! The root user: keys, certificates, MFA, password age, recent use. The credential report's
 //! `<root_account>` row answers most; GetAccountSummary stands in when the report has none.
 
+use chrono::{DateTime, Utc};
+
 use super::{ago, Eval};
 use crate::audit::credential_report::UserRow;
 use crate::audit::finding::Status;
@@ -69,22 +71,10 @@ fn from_row(ev: &mut Eval, root: &UserRow, arn: &str) {
             n => format!("the root user has {n} active access key(s)"),
         },
     );
-    let old: Vec<String> = active
+    let keys = active
         .iter()
-        .filter_map(|(n, k)| k.last_rotated.map(|t| (n, t)))
-        .filter(|(_, t)| ev.days_since(*t) > rotation)
-        .map(|(n, t)| format!("key {n} rotated {}", ago(ev, Some(t))))
-        .collect();
-    ev.verdict(
-        "root-access-key-rotation",
-        !old.is_empty(),
-        arn,
-        if old.is_empty() {
-            format!("no active root key older than {rotation} days")
-        } else {
-            format!("{} (threshold {rotation} days)", old.join(", "))
-        },
-    );
+        .map(|(n, k)| (format!("key {n}"), k.last_rotated));
+    rotation_verdict(ev, "root-access-key-rotation", arn, "key", keys);
     let certs: Vec<_> = root
         .certs
         .iter()
@@ -100,22 +90,10 @@ fn from_row(ev: &mut Eval, root: &UserRow, arn: &str) {
             certs.len()
         ),
     );
-    let old: Vec<String> = certs
+    let certs = certs
         .iter()
-        .filter_map(|(i, c)| c.last_rotated.map(|t| (i + 1, t)))
-        .filter(|(_, t)| ev.days_since(*t) > rotation)
-        .map(|(n, t)| format!("certificate {n} rotated {}", ago(ev, Some(t))))
-        .collect();
-    ev.verdict(
-        "root-certificate-rotation",
-        !old.is_empty(),
-        arn,
-        if old.is_empty() {
-            format!("no active root certificate older than {rotation} days")
-        } else {
-            format!("{} (threshold {rotation} days)", old.join(", "))
-        },
-    );
+        .map(|(i, c)| (format!("certificate {}", i + 1), c.last_rotated));
+    rotation_verdict(ev, "root-certificate-rotation", arn, "certificate", certs);
     ev.verdict(
         "root-mfa",
         !root.mfa_active,
@@ -202,4 +180,32 @@ fn from_summary(ev: &mut Eval, inv: &Inventory, arn: &str) {
             );
         }
     }
+}
+
+/// FAIL when any of the root user's active credentials (named, with when each was last
+/// rotated) was last rotated more than `audit.rotation_days` ago; one without a date is not
+/// judged here.
+fn rotation_verdict(
+    ev: &mut Eval,
+    check: &str,
+    arn: &str,
+    what: &str,
+    credentials: impl Iterator<Item = (String, Option<DateTime<Utc>>)>,
+) {
+    let rotation = ev.settings.rotation_days;
+    let old: Vec<String> = credentials
+        .filter_map(|(name, t)| t.map(|t| (name, t)))
+        .filter(|(_, t)| ev.days_since(*t) > rotation)
+        .map(|(name, t)| format!("{name} rotated {}", ago(ev, Some(t))))
+        .collect();
+    ev.verdict(
+        check,
+        !old.is_empty(),
+        arn,
+        if old.is_empty() {
+            format!("no active root {what} older than {rotation} days")
+        } else {
+            format!("{} (threshold {rotation} days)", old.join(", "))
+        },
+    );
 }
