@@ -13,11 +13,12 @@ use crate::metrics::{reason, Metrics};
 use crate::rules::RuleSet;
 use crate::sink::SinkSet;
 use crate::source::notification::{self, is_log_key, key_layout, Notification, ObjectRef};
+use crate::source::queue::Receipt;
 use crate::source::s3::{read_object, Batches, Found, Watch};
 use crate::trail;
 
+use super::consumer::Outcome;
 use super::posture::PostureMonitor;
-use super::queue::Receipt;
 use super::stateful::Stateful;
 
 /// What the consumer needs to handle messages; shared by every message task.
@@ -38,14 +39,6 @@ pub struct Context {
     /// Alerts and observations read but not yet delivered, over every message in flight (see
     /// [`Batches`]).
     pub budget: Arc<Semaphore>,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Everything the message caused is done: delete it.
-    Done,
-    /// Leave it for redelivery (and, in the end, the dead-letter queue).
-    Keep(&'static str),
 }
 
 impl Context {
@@ -102,7 +95,7 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
     let note = match notification::parse(body) {
         Ok(n) => n,
         Err(why) => {
-            tracing::warn!(message_id = %receipt.message_id, queue = %receipt.queue_url, reason = %why,
+            tracing::warn!(message_id = %receipt.message_id, queue = %receipt.queue, reason = %why,
                 "unrecognized message left for the dead-letter queue");
             return Outcome::Keep(reason::UNRECOGNIZED);
         }
@@ -156,7 +149,7 @@ async fn read_event(
 ) -> Option<&'static str> {
     let started = Instant::now();
     let origin = Origin::Sqs {
-        queue: receipt.queue_url.clone(),
+        queue: receipt.queue.clone(),
         message_id: receipt.message_id.clone(),
     };
     let mut found = Found::default();

@@ -2,9 +2,9 @@
 //! EventBridge events); each is read, matched and its alerts delivered to every sink before
 //! the message is deleted. See DESIGN in the README ("The daemon") for the guarantees.
 
+pub mod consumer;
 mod message;
 mod posture;
-mod queue;
 mod state_file;
 mod stateful;
 
@@ -13,16 +13,17 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::metrics::http::Health;
-use crate::metrics::{reason, Metrics};
+use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::sink::SinkSet;
+use crate::source::queue::sqs::SqsQueue;
+use crate::source::queue::Received;
 
-use message::{Context, Outcome};
-use queue::Receipt;
+use consumer::{Handler, Outcome};
+use message::Context;
 
 /// Builds the rule set again (on SIGHUP).
 pub type Reloader = Box<dyn Fn() -> Result<RuleSet, String> + Send + Sync>;
@@ -57,13 +58,13 @@ pub async fn aws_clients() -> (aws_sdk_sqs::Client, aws_sdk_sns::Client, aws_sdk
 
 struct Shared {
     ctx: Context,
-    sqs: aws_sdk_sqs::Client,
     cfg: Config,
-    health: Arc<Health>,
-    capacity: Arc<Semaphore>,
-    stop_receiving: CancellationToken,
-    abandon: CancellationToken,
-    tracker: TaskTracker,
+}
+
+impl Handler for Shared {
+    async fn handle(&self, message: &Received) -> Outcome {
+        message::handle(&self.ctx, &message.receipt, &message.body).await
+    }
 }
 
 pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), DaemonError> {
@@ -107,7 +108,6 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         Some(_) => posture::watch(),
         None => Default::default(),
     };
-    let (deleter, deleter_task) = queue::spawn_deleter(sqs.clone(), metrics.clone());
     let shared = Arc::new(Shared {
         ctx: Context {
             s3,
@@ -125,26 +125,25 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             watch,
             budget: Arc::new(Semaphore::new(PENDING_BUDGET)),
         },
-        sqs,
-        capacity: Arc::new(Semaphore::new(cfg.sqs.max_in_flight)),
         cfg,
-        health,
-        stop_receiving: CancellationToken::new(),
-        abandon: CancellationToken::new(),
-        tracker: TaskTracker::new(),
     });
 
-    let mut receivers = Vec::new();
-    for url in &shared.cfg.sqs.queue_urls {
-        for _ in 0..shared.cfg.sqs.receivers_per_queue {
-            receivers.push(tokio::spawn(receive_loop(
-                shared.clone(),
-                url.clone(),
-                deleter.clone(),
-            )));
-        }
-    }
-    drop(deleter);
+    let queues = shared
+        .cfg
+        .sqs
+        .queue_urls
+        .iter()
+        .map(|url| Arc::new(SqsQueue::new(sqs.clone(), url)))
+        .collect();
+    let shutdown = CancellationToken::new();
+    let consuming = tokio::spawn(consumer::consume(
+        queues,
+        shared.clone(),
+        consumer::Settings::of(&shared.cfg),
+        shared.ctx.metrics.clone(),
+        health,
+        shutdown.clone(),
+    ));
     let posture_stop = CancellationToken::new();
     let posture_task = match (posture, triggers) {
         (Some(monitor), Some(rx)) => {
@@ -161,30 +160,9 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
 
     wait_for_shutdown(&shared, &reload).await;
     posture_stop.cancel();
-
     // Drain: stop receiving, give in-flight work the grace period, release the rest.
-    shared.health.mark_draining();
-    shared.stop_receiving.cancel();
-    for r in receivers {
-        let _ = r.await;
-    }
-    shared.tracker.close();
-    let grace = shared.cfg.grace();
-    if tokio::time::timeout(grace, shared.tracker.wait())
-        .await
-        .is_err()
-    {
-        let left = shared.ctx.metrics.in_flight_messages.get();
-        tracing::warn!(
-            messages = left,
-            ?grace,
-            "grace period over: releasing unfinished messages"
-        );
-        shared.abandon.cancel();
-        shared.tracker.wait().await;
-    }
-    // Every message task is done and dropped its deleter handle: the deleter drains and ends.
-    let _ = deleter_task.await;
+    shutdown.cancel();
+    let _ = consuming.await;
     if let Some(task) = posture_task {
         let _ = task.await;
     }
@@ -297,113 +275,4 @@ async fn wait_for_shutdown(shared: &Shared, reload: &Reloader) {
             }
         }
     }
-}
-
-async fn receive_loop(
-    shared: Arc<Shared>,
-    queue_url: String,
-    deleter: tokio::sync::mpsc::Sender<Receipt>,
-) {
-    let cfg = &shared.cfg.sqs;
-    let visibility = cfg.visibility_timeout_secs as i32;
-    let mut failures = 0u32;
-    loop {
-        // Only ask for as many messages as there is room to work on.
-        let first = tokio::select! {
-            _ = shared.stop_receiving.cancelled() => return,
-            p = shared.capacity.clone().acquire_owned() => p.expect("semaphore never closes"),
-        };
-        let mut permits = vec![first];
-        while permits.len() < 10 {
-            match shared.capacity.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
-        }
-        let received = tokio::select! {
-            _ = shared.stop_receiving.cancelled() => return,
-            r = queue::receive(&shared.sqs, &queue_url, permits.len() as i32, cfg.wait_time_secs, visibility) => r,
-        };
-        let messages = match received {
-            Ok(m) => {
-                failures = 0;
-                shared.health.mark_received();
-                m
-            }
-            Err(e) => {
-                failures += 1;
-                let wait = Duration::from_millis((250u64 << failures.min(6)).min(15_000));
-                tracing::warn!(queue = %queue_url, error = %e, ?wait, "ReceiveMessage failed");
-                tokio::select! {
-                    _ = shared.stop_receiving.cancelled() => return,
-                    _ = tokio::time::sleep(wait) => continue,
-                }
-            }
-        };
-        shared
-            .ctx
-            .metrics
-            .sqs_messages_received_total
-            .inc_by(messages.len() as u64);
-        for (msg, permit) in messages.into_iter().zip(permits) {
-            queue::note_receive_count(&msg, &shared.ctx.metrics);
-            let (Some(handle), Some(id)) = (msg.receipt_handle, msg.message_id) else {
-                continue;
-            };
-            let receipt = Receipt {
-                queue_url: queue_url.clone(),
-                message_id: id,
-                handle,
-            };
-            let body = msg.body.unwrap_or_default();
-            let shared2 = shared.clone();
-            let deleter = deleter.clone();
-            shared.tracker.spawn(async move {
-                let _permit = permit;
-                process(&shared2, receipt, body, deleter).await;
-            });
-        }
-    }
-}
-
-async fn process(
-    shared: &Shared,
-    receipt: Receipt,
-    body: String,
-    deleter: tokio::sync::mpsc::Sender<Receipt>,
-) {
-    let metrics = &shared.ctx.metrics;
-    metrics.in_flight_messages.inc();
-    let done = CancellationToken::new();
-    queue::keep_invisible(
-        shared.sqs.clone(),
-        receipt.clone(),
-        shared.cfg.sqs.visibility_timeout_secs as i32,
-        done.clone(),
-    );
-    let outcome = tokio::select! {
-        o = message::handle(&shared.ctx, &receipt, &body) => Some(o),
-        _ = shared.abandon.cancelled() => None,
-    };
-    done.cancel();
-    match outcome {
-        Some(Outcome::Done) => {
-            // Waits while the delete backlog is full (see queue::DELETE_BACKLOG).
-            let _ = deleter.send(receipt).await;
-        }
-        Some(Outcome::Keep(why)) => {
-            metrics
-                .sqs_messages_failed_total
-                .with_label_values(&[why])
-                .inc();
-        }
-        None => {
-            queue::release(&shared.sqs, &receipt).await;
-            metrics
-                .sqs_messages_failed_total
-                .with_label_values(&[reason::RELEASED])
-                .inc();
-        }
-    }
-    metrics.in_flight_messages.dec();
 }

@@ -3,6 +3,7 @@
 //! Every label has a bounded set of values: rule names come from the loaded rules, sink
 //! names from the configuration, reasons and results from fixed lists in the code.
 
+pub mod events;
 pub mod http;
 
 use std::cell::RefCell;

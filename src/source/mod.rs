@@ -3,6 +3,7 @@
 pub mod listing;
 pub mod local;
 pub mod notification;
+pub mod queue;
 pub mod s3;
 pub mod window;
 
