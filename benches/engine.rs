@@ -150,11 +150,7 @@ fn matcher(c: &mut Criterion) {
         let records: Vec<Record> = texts
             .iter()
             .enumerate()
-            .map(|(i, t)| Record {
-                raw: t,
-                fields: set.fields().extract(t).unwrap(),
-                index: i as u64,
-            })
+            .map(|(i, t)| Record::new(t, set.fields().extract(t).unwrap(), i as u64))
             .collect();
         if std::env::var_os("TRAILWATCH_BENCH_DEBUG").is_some() {
             let mut scratch = Vec::new();

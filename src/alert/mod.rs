@@ -135,6 +135,10 @@ pub struct Alert {
     /// not, MFA, key ages), when the actor is an audited IAM user or role.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub posture: Option<crate::audit::PrincipalPosture>,
+    /// `event.time` in milliseconds, as parsed when the record was read (not part of the
+    /// document: [`Alert::event_time_ms`] parses `event.time` for an alert read back).
+    #[serde(skip)]
+    pub time_ms: Option<i64>,
 }
 
 impl Alert {
@@ -183,7 +187,18 @@ impl Alert {
             suppressed: None,
             suppression_key: None,
             posture: None,
+            time_ms: record.time_ms(),
         }
+    }
+
+    /// The event's time in milliseconds since the epoch, when it has a readable one.
+    pub fn event_time_ms(&self) -> Option<i64> {
+        self.time_ms.or_else(|| {
+            self.event
+                .time
+                .as_deref()
+                .and_then(trail::record::parse_time_ms)
+        })
     }
 
     /// The alert as one line of JSON, newline included.

@@ -9,6 +9,7 @@
 pub mod allowlist;
 mod engine;
 mod event_key;
+mod scan;
 pub mod state;
 pub mod testing;
 mod window;
@@ -17,12 +18,12 @@ use std::sync::Arc;
 
 use crate::alert::{Alert, Origin};
 use crate::rules::RuleSet;
-use crate::trail::fields::well_known as wk;
 use crate::trail::Record;
 use allowlist::Allowlist;
 
 pub use engine::{Engine, Limits};
 use event_key::EventKey;
+pub use scan::{scan, Detector, Scan};
 
 /// Event times further ahead of this machine's clock than this are not trusted to move state
 /// forward: one bad timestamp would otherwise make every other event look late (correlation)
@@ -98,13 +99,8 @@ pub fn detect(
         }
         // Without an event time an event cannot be placed in a window; it still alerts if
         // the rule does.
-        let time = record
-            .fields
-            .str(wk::EVENT_TIME)
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.timestamp_millis());
         let alert = Arc::new(alert);
-        if let Some(time_ms) = time {
+        if let Some(time_ms) = record.time_ms() {
             let event = EventKey::of(alert.event.id.as_deref(), &alert.alert_id);
             let text = |id| {
                 record

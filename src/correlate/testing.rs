@@ -31,10 +31,10 @@ use serde_yaml_ng::Value as Yaml;
 
 use crate::alert::{Alert, Origin};
 use crate::correlate::allowlist::Allowlist;
-use crate::correlate::{self, Engine, Limits, Observation, Outcomes};
+use crate::correlate::{self, Detector, Engine, Limits, Observation, Outcomes, Scan};
 use crate::rules::sigma::timespan::timespan_ms;
 use crate::rules::{RuleError, RuleSet};
-use crate::trail;
+use crate::trail::{Record, TrailError};
 
 #[derive(Debug, Clone)]
 pub struct TestCase {
@@ -187,29 +187,53 @@ pub struct Outcome {
     pub failure: Option<String>,
 }
 
-/// Collects what correlations need; base rules are counted by their matches instead (a rule
-/// that only feeds correlations still has tests of its own).
-#[derive(Default)]
-struct Collect {
-    observations: Vec<Observation>,
+/// One case's run: base rules are counted by their matches (a rule that only feeds
+/// correlations still has tests of its own), correlations by the alerts the engine raises
+/// from the observations, counted as they come.
+struct CaseRun<'a> {
+    set: &'a RuleSet,
+    rule: &'a str,
+    scratch: Vec<u32>,
+    base_matches: u64,
+    engine: Engine,
+    alerts: Vec<Alert>,
+    record_error: Option<String>,
 }
 
-impl Outcomes for Collect {
+impl Outcomes for CaseRun<'_> {
     fn alert(&mut self, _alert: Alert) {}
     fn observation(&mut self, o: Observation) {
-        self.observations.push(o);
+        self.engine.observe(o, &mut self.alerts);
     }
     fn excluded(&mut self, _rule: &str) {}
+}
+
+impl Scan for CaseRun<'_> {
+    fn record(&mut self, record: &Record) -> bool {
+        let (rule, mut n) = (self.rule, 0);
+        self.set.for_each_match(record, &mut self.scratch, |r| {
+            n += (r.meta.name == rule) as u64
+        });
+        self.base_matches += n;
+        true
+    }
+    fn unusable(&mut self, error: TrailError) {
+        self.record_error = Some(error.to_string());
+    }
 }
 
 /// Runs each case through the same reader, matcher and correlation engine as a replay, with
 /// events in the order the test gives them.
 pub fn run(set: &RuleSet, cases: Vec<TestCase>) -> Vec<Outcome> {
-    let mut scratch = Vec::new();
     let origin = Origin::File {
         file: "<test>".into(),
     };
     let allowlist = Allowlist::default();
+    let detector = Detector {
+        rules: set,
+        origin: &origin,
+        allowlist: &allowlist,
+    };
     cases
         .into_iter()
         .map(|case| {
@@ -219,32 +243,23 @@ pub fn run(set: &RuleSet, cases: Vec<TestCase>) -> Vec<Outcome> {
                     case,
                 };
             }
-            let mut engine = Engine::new(set.correlations(), Limits::default());
-            let mut collect = Collect::default();
-            let mut alerts = Vec::new();
-            let mut base_matches = 0;
-            let mut record_error = None;
-            let (_, err) =
-                trail::read_stream(case.events.as_bytes(), set.fields(), |rec| match rec {
-                    Ok(rec) => {
-                        set.for_each_match(&rec, &mut scratch, |r| {
-                            base_matches += (r.meta.name == case.rule) as u64
-                        });
-                        correlate::detect(
-                            set,
-                            &rec,
-                            &mut scratch,
-                            &origin,
-                            &allowlist,
-                            &mut collect,
-                        );
-                        for o in collect.observations.drain(..) {
-                            engine.observe(o, &mut alerts);
-                        }
-                    }
-                    Err(e) => record_error = Some(e.to_string()),
-                });
-            engine.flush(&mut alerts);
+            let mut run = CaseRun {
+                set,
+                rule: &case.rule,
+                scratch: Vec::new(),
+                base_matches: 0,
+                engine: Engine::new(set.correlations(), Limits::default()),
+                alerts: Vec::new(),
+                record_error: None,
+            };
+            let (_, err) = correlate::scan(case.events.as_bytes(), &detector, &mut run);
+            run.engine.flush(&mut run.alerts);
+            let CaseRun {
+                base_matches,
+                alerts,
+                record_error,
+                ..
+            } = run;
             let is_base = set.rules().iter().any(|r| r.meta.name == case.rule);
             let got = if is_base {
                 base_matches

@@ -8,14 +8,13 @@ use tokio::sync::Semaphore;
 
 use crate::alert::{Alert, Origin};
 use crate::config::Filters;
-use crate::correlate;
+use crate::correlate::{self, Detector};
 use crate::metrics::{reason, Metrics};
 use crate::rules::RuleSet;
 use crate::sink::SinkSet;
 use crate::source::notification::{self, is_log_key, key_layout, Notification, ObjectRef};
 use crate::source::queue::Receipt;
-use crate::source::s3::{read_object, Batches, Found, Watch};
-use crate::trail;
+use crate::source::s3::{read_object, Batches, Found, Reading, Watch};
 
 use super::consumer::Outcome;
 use super::posture::PostureMonitor;
@@ -72,19 +71,14 @@ impl Context {
     }
 
     fn count_alerts(&self, alerts: &[Alert]) {
-        let now = chrono::Utc::now();
+        let now = chrono::Utc::now().timestamp_millis();
         for a in alerts {
             self.metrics
                 .alerts_total
                 .with_label_values(&[a.rule.name.as_str(), &a.rule.level.to_string()])
                 .inc();
-            if let Some(t) = a
-                .event
-                .time
-                .as_deref()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            {
-                let lag = (now - t.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0;
+            if let Some(t) = a.event_time_ms() {
+                let lag = (now - t) as f64 / 1000.0;
                 self.metrics.event_lag_seconds.observe(lag.max(0.0));
             }
         }
@@ -152,32 +146,21 @@ async fn read_event(
         queue: receipt.queue.clone(),
         message_id: receipt.message_id.clone(),
     };
-    let mut found = Found::default();
-    let mut scratch = Vec::new();
-    let (stats, err) = trail::read_stream(body.as_bytes(), rules.fields(), |rec| match rec {
-        Ok(rec) => {
-            correlate::detect(
-                rules,
-                &rec,
-                &mut scratch,
-                &origin,
-                &ctx.allowlist,
-                &mut found,
-            );
-            let name = rec.fields.str(trail::fields::well_known::EVENT_NAME);
-            if name.is_some_and(|n| ctx.watch.contains(n)) {
-                found.watched.push(rec.raw.to_string());
-            }
-        }
-        Err(e) => {
-            tracing::warn!(message_id = %receipt.message_id, error = %e, "unusable event")
-        }
-    });
+    let detector = Detector {
+        rules,
+        origin: &origin,
+        allowlist: &ctx.allowlist,
+    };
+    let mut reading = Reading::new(&ctx.watch);
+    let (stats, err) = correlate::scan(body.as_bytes(), &detector, &mut reading);
+    if let Some(e) = reading.first_bad {
+        tracing::warn!(message_id = %receipt.message_id, error = %e, "unusable event");
+    }
     ctx.metrics.events_total.inc_by(stats.records);
     ctx.metrics
         .processing_seconds
         .observe(started.elapsed().as_secs_f64());
-    batches.send(found).await;
+    batches.send(reading.found).await;
     err.map(|e| {
         tracing::warn!(message_id = %receipt.message_id, error = %e, "event could not be read");
         reason::READ_ERROR

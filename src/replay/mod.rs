@@ -17,12 +17,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::alert::{table, Alert, Origin};
-use crate::correlate::{self, Engine, Limits, Observation, Outcomes};
+use crate::correlate::{self, Detector, Engine, Limits, Observation, Outcomes, Scan};
 use crate::rules::RuleSet;
 use crate::source::s3::BlockingOpener;
 use crate::source::{Input, Listing};
 use crate::suppress::{SuppressConfig, Suppressor};
-use crate::trail;
+use crate::trail::{self, Record, TrailError};
 
 pub use crate::source::window::{parse_time, TimeWindow};
 use report::Summary;
@@ -273,8 +273,21 @@ fn decide_late(
 /// What matching one input's records gives, sorted for the replay.
 struct InputOutcomes<'a> {
     report: &'a mut FileReport,
+    window: &'a TimeWindow,
+    first_bad: Option<String>,
     hold: &'a dyn Fn(&str) -> bool,
     emit: &'a mut dyn FnMut(Alert),
+}
+
+impl Scan for InputOutcomes<'_> {
+    fn record(&mut self, record: &Record) -> bool {
+        let inside = self.window.admits(record);
+        self.report.outside_window += u64::from(!inside);
+        inside
+    }
+    fn unusable(&mut self, error: TrailError) {
+        self.first_bad.get_or_insert_with(|| error.to_string());
+    }
 }
 
 impl Outcomes for InputOutcomes<'_> {
@@ -331,34 +344,20 @@ fn replay_input(
         }
     };
     let origin: Origin = input.origin();
-    let mut scratch = Vec::new();
-    let mut first_bad: Option<String> = None;
-    let mut outside_window = 0;
+    let detector = Detector {
+        rules: set,
+        origin: &origin,
+        allowlist: &opts.allowlist,
+    };
     let mut outcomes = InputOutcomes {
         report: &mut report,
+        window: &opts.window,
+        first_bad: None,
         hold,
         emit,
     };
-    let (stats, error) = trail::read_stream(bar.wrap_read(reader), set.fields(), |rec| match rec {
-        Ok(rec) => {
-            if !opts.window.admits(&rec) {
-                outside_window += 1;
-                return;
-            }
-            correlate::detect(
-                set,
-                &rec,
-                &mut scratch,
-                &origin,
-                &opts.allowlist,
-                &mut outcomes,
-            );
-        }
-        Err(e) => {
-            first_bad.get_or_insert_with(|| e.to_string());
-        }
-    });
-    report.outside_window = outside_window;
+    let (stats, error) = correlate::scan(bar.wrap_read(reader), &detector, &mut outcomes);
+    let first_bad = outcomes.first_bad;
     report.stats = stats;
     report.error = match (error, first_bad) {
         (Some(e), _) => Some(format!("{name}: {e}")),

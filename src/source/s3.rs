@@ -13,9 +13,9 @@ use tokio_util::io::SyncIoBridge;
 use super::notification::ObjectRef;
 use crate::alert::{Alert, Origin};
 use crate::correlate::allowlist::Allowlist;
-use crate::correlate::{self, Observation, Outcomes};
+use crate::correlate::{self, Detector, Observation, Outcomes, Scan};
 use crate::rules::RuleSet;
-use crate::trail::{self, StreamStats, TrailError};
+use crate::trail::{self, Record, StreamStats, TrailError};
 
 /// Why an object could not be fully read.
 #[derive(Debug, thiserror::Error)]
@@ -70,20 +70,70 @@ impl Found {
         self.alerts.len() + self.observations.len()
     }
 
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.size() == 0 && self.excluded.is_empty() && self.watched.is_empty()
     }
 }
 
-impl Outcomes for Found {
+/// What a reader collects as it scans: matches and watched records (handed over in
+/// batches when it has a hand-over), and the first unusable record.
+pub struct Reading<'a> {
+    pub found: Found,
+    pub first_bad: Option<String>,
+    watch: &'a Watch,
+    hand_over: Option<HandOver<'a>>,
+}
+
+/// Where a reader on a blocking thread hands full batches, and the budget share it holds for
+/// the batch it is filling.
+struct HandOver<'a> {
+    batches: &'a Batches,
+    runtime: &'a Handle,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl<'a> Reading<'a> {
+    /// A reading that keeps everything until the caller takes it.
+    pub fn new(watch: &'a Watch) -> Reading<'a> {
+        Reading {
+            found: Found::default(),
+            first_bad: None,
+            watch,
+            hand_over: None,
+        }
+    }
+}
+
+impl Outcomes for Reading<'_> {
     fn alert(&mut self, alert: Alert) {
-        self.alerts.push(alert);
+        self.found.alerts.push(alert);
     }
     fn observation(&mut self, observation: Observation) {
-        self.observations.push(observation);
+        self.found.observations.push(observation);
     }
     fn excluded(&mut self, rule: &str) {
-        self.excluded.push(rule.to_string());
+        self.found.excluded.push(rule.to_string());
+    }
+}
+
+impl Scan for Reading<'_> {
+    fn record(&mut self, record: &Record) -> bool {
+        if let Some(h) = &mut self.hand_over {
+            if self.found.size() >= BATCH {
+                if let Some(p) = h.permit.take() {
+                    h.batches.send_blocking(std::mem::take(&mut self.found), p);
+                }
+                h.permit = h.batches.reserve_blocking(h.runtime);
+            }
+        }
+        let name = record.fields.str(trail::fields::well_known::EVENT_NAME);
+        if name.is_some_and(|n| self.watch.contains(n)) {
+            self.found.watched.push(record.raw.to_string());
+        }
+        true
+    }
+    fn unusable(&mut self, error: TrailError) {
+        self.first_bad.get_or_insert_with(|| error.to_string());
     }
 }
 
@@ -207,37 +257,32 @@ async fn read_once(
     };
     let runtime = Handle::current();
     let (read, error) = tokio::task::spawn_blocking(move || {
-        let mut read = ObjectRead::default();
-        let mut found = Found::default();
-        let mut permit = batches.reserve_blocking(&runtime);
-        let mut scratch = Vec::new();
-        let (stats, error) = trail::read_stream(bridge, rules.fields(), |rec| match rec {
-            Ok(rec) => {
-                correlate::detect(&rules, &rec, &mut scratch, &origin, &allowlist, &mut found);
-                if rec
-                    .fields
-                    .str(trail::fields::well_known::EVENT_NAME)
-                    .is_some_and(|n| watch.contains(n))
-                {
-                    found.watched.push(rec.raw.to_string());
-                }
-                if found.size() >= BATCH {
-                    if let Some(p) = permit.take() {
-                        batches.send_blocking(std::mem::take(&mut found), p);
-                    }
-                    permit = batches.reserve_blocking(&runtime);
-                }
-            }
-            Err(e) => {
-                read.first_bad_record.get_or_insert_with(|| e.to_string());
-            }
+        let detector = Detector {
+            rules: &rules,
+            origin: &origin,
+            allowlist: &allowlist,
+        };
+        let mut reading = Reading::new(&watch);
+        reading.hand_over = Some(HandOver {
+            permit: batches.reserve_blocking(&runtime),
+            batches: &batches,
+            runtime: &runtime,
         });
+        let (stats, error) = correlate::scan(bridge, &detector, &mut reading);
         // What the readable part of a broken object gave still goes out (a redelivery
         // deduplicates it).
-        if let (false, Some(p)) = (found.is_empty(), permit) {
-            batches.send_blocking(found, p);
+        if let Some(HandOver {
+            permit: Some(p), ..
+        }) = reading.hand_over.take()
+        {
+            if !reading.found.is_empty() {
+                batches.send_blocking(std::mem::take(&mut reading.found), p);
+            }
         }
-        read.stats = stats;
+        let read = ObjectRead {
+            stats,
+            first_bad_record: reading.first_bad,
+        };
         (read, error)
     })
     .await

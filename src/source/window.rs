@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::trail::fields::well_known as wk;
 use crate::trail::Record;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -43,15 +42,11 @@ impl TimeWindow {
         if self.is_open() {
             return true;
         }
-        let Some(t) = record
-            .fields
-            .str(wk::EVENT_TIME)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        else {
+        let Some(t) = record.time_ms() else {
             return false;
         };
-        let t = t.with_timezone(&Utc);
-        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+        self.since.is_none_or(|s| t >= s.timestamp_millis())
+            && self.until.is_none_or(|u| t < u.timestamp_millis())
     }
 }
 

@@ -208,12 +208,6 @@ impl Suppressor {
 /// The alert's event time in milliseconds; an alert without one counts as now.
 pub fn event_time(alert: &Alert) -> i64 {
     alert
-        .event
-        .time
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map_or_else(
-            || chrono::Utc::now().timestamp_millis(),
-            |t| t.timestamp_millis(),
-        )
+        .event_time_ms()
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
 }

@@ -7,7 +7,7 @@
 mod error;
 pub mod fields;
 mod framer;
-mod record;
+pub mod record;
 
 use std::io::{self, BufReader, Cursor, Read};
 

@@ -10,6 +10,34 @@ pub struct Record<'a> {
     pub fields: Fields<'a>,
     /// Index of the record in its input (0-based).
     pub index: u64,
+    /// `eventTime` in milliseconds, parsed the first time anything asks (a time window,
+    /// a correlation, an alert) and not again.
+    time_ms: std::cell::OnceCell<Option<i64>>,
+}
+
+impl<'a> Record<'a> {
+    pub fn new(raw: &'a str, fields: Fields<'a>, index: u64) -> Record<'a> {
+        Record {
+            raw,
+            fields,
+            index,
+            time_ms: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// `eventTime` in milliseconds since the epoch; None when missing or not RFC 3339.
+    pub fn time_ms(&self) -> Option<i64> {
+        *self
+            .time_ms
+            .get_or_init(|| self.fields.str(wk::EVENT_TIME).and_then(parse_time_ms))
+    }
+}
+
+/// An RFC 3339 time (CloudTrail's `eventTime`) in milliseconds since the epoch.
+pub fn parse_time_ms(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// What a frame turned out to be.
@@ -79,7 +107,7 @@ fn record<'a>(raw: &'a str, fields: Fields<'a>, index: u64) -> Result<Document<'
     if !missing.is_empty() {
         return Err(format!("no {} in object", missing.join(" or ")));
     }
-    Ok(Document::Record(Record { raw, fields, index }))
+    Ok(Document::Record(Record::new(raw, fields, index)))
 }
 
 #[cfg(test)]

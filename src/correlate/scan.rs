@@ -1,0 +1,54 @@
+//! One scan: the loop every reader runs — S3 objects and EventBridge events in the daemon,
+//! replay inputs, rule tests. Records are read from a stream, offered to the caller, matched
+//! and sorted by [`detect`](super::detect); what they gave goes to the caller's [`Scan`].
+
+use std::io::Read;
+
+use super::allowlist::Allowlist;
+use super::Outcomes;
+use crate::alert::Origin;
+use crate::rules::RuleSet;
+use crate::trail::{self, Record, StreamStats, TrailError};
+
+/// Where a scan puts what it found, and what it tells the caller besides.
+pub trait Scan: Outcomes {
+    /// Sees every usable record before it is matched; false leaves it out (a replay's time
+    /// window).
+    fn record(&mut self, _record: &Record) -> bool {
+        true
+    }
+    /// A record that could not be used; the rest of the input is still read.
+    fn unusable(&mut self, _error: TrailError) {}
+}
+
+/// What a scan matches with and stamps on its alerts.
+pub struct Detector<'a> {
+    pub rules: &'a RuleSet,
+    pub origin: &'a Origin,
+    pub allowlist: &'a Allowlist,
+}
+
+/// Reads `input` (JSON, JSON Lines or EventBridge events, gzipped or not) to its end or its
+/// first unrecoverable error, matching every record. Returns what was read and that error.
+pub fn scan(
+    input: impl Read + Send,
+    with: &Detector,
+    out: &mut impl Scan,
+) -> (StreamStats, Option<TrailError>) {
+    let mut scratch = Vec::new();
+    trail::read_stream(input, with.rules.fields(), |rec| match rec {
+        Ok(rec) => {
+            if out.record(&rec) {
+                super::detect(
+                    with.rules,
+                    &rec,
+                    &mut scratch,
+                    with.origin,
+                    with.allowlist,
+                    out,
+                );
+            }
+        }
+        Err(e) => out.unusable(e),
+    })
+}
