@@ -219,7 +219,7 @@ fn usage_errors_exit_2_and_name_the_problem() {
     let (_, code, err) = audit(&["--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("audit.min_admins (6) is above audit.max_admins (5)"),
+        err.contains("audit.min_admins: is 6, above audit.max_admins (5)"),
         "{err}"
     );
     std::fs::write(&cfg, "[audit]\ninterval = \"often\"\n").unwrap();
@@ -321,12 +321,12 @@ fn check_config_validates_the_audit_table() {
     for (audit, says) in [
         (
             "[audit]\nrotation_days = 0\n",
-            "audit.rotation_days must be 1 to 3650 days (is 0)",
+            "audit.rotation_days: must be 1 to 3650 days (is 0)",
         ),
         ("[audit]\nrotate_days = 90\n", "unknown field `rotate_days`"),
         (
             "[audit]\ninterval = \"10s\"\n",
-            "audit.interval must be at least 1m",
+            "audit.interval: must be at least 1m",
         ),
         (
             "[[audit.mute]]\ncheck = \"user-mfaa\"\nreason = \"x\"\n",

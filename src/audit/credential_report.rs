@@ -12,6 +12,20 @@ pub enum ReportError {
     Format(String),
     #[error("credential report row {row}: {message}")]
     Row { row: usize, message: String },
+    #[error("credential report row {row}: {column}: {value:?} is not {expected}")]
+    Value {
+        row: usize,
+        column: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// A cell that does not hold what its column should; the row is added by the caller.
+struct BadCell {
+    column: &'static str,
+    value: String,
+    expected: &'static str,
 }
 
 /// One access key or signing certificate slot of a row.
@@ -160,9 +174,11 @@ impl CredentialReport {
                 row: row_no,
                 message: e.to_string(),
             })?;
-            let row = cols.row(&rec).map_err(|message| ReportError::Row {
+            let row = cols.row(&rec).map_err(|c| ReportError::Value {
                 row: row_no,
-                message,
+                column: c.column,
+                value: c.value,
+                expected: c.expected,
             })?;
             if row.is_root() {
                 report.root = Some(row);
@@ -187,16 +203,16 @@ struct Columns {
 }
 
 impl Columns {
-    fn row(&self, rec: &csv::StringRecord) -> Result<UserRow, String> {
+    fn row(&self, rec: &csv::StringRecord) -> Result<UserRow, BadCell> {
         let get = |i: usize| rec.get(i).unwrap_or("");
-        let key = |c: &[usize; 3]| -> Result<Credential, String> {
+        let key = |c: &[usize; 3]| -> Result<Credential, BadCell> {
             Ok(Credential {
                 active: flag(get(c[0]), "access_key_N_active")?.unwrap_or(false),
                 last_rotated: time(get(c[1]), "access_key_N_last_rotated")?,
                 last_used: time(get(c[2]), "access_key_N_last_used_date")?,
             })
         };
-        let cert = |c: &[usize; 2]| -> Result<Credential, String> {
+        let cert = |c: &[usize; 2]| -> Result<Credential, BadCell> {
             Ok(Credential {
                 active: flag(get(c[0]), "cert_N_active")?.unwrap_or(false),
                 last_rotated: time(get(c[1]), "cert_N_last_rotated")?,
@@ -218,24 +234,30 @@ impl Columns {
 }
 
 /// `true`/`false`; `not_supported` (the root user's password) is None.
-fn flag(v: &str, column: &str) -> Result<Option<bool>, String> {
+fn flag(v: &str, column: &'static str) -> Result<Option<bool>, BadCell> {
     match v {
         "true" | "TRUE" => Ok(Some(true)),
         "false" | "FALSE" => Ok(Some(false)),
         "not_supported" | "N/A" | "" => Ok(None),
-        _ => Err(format!(
-            "{column}: {v:?} is not true, false or not_supported"
-        )),
+        _ => Err(BadCell {
+            column,
+            value: v.to_string(),
+            expected: "true, false or not_supported",
+        }),
     }
 }
 
 /// An ISO 8601 time; `N/A`, `no_information` and `not_supported` are None.
-fn time(v: &str, column: &str) -> Result<Option<DateTime<Utc>>, String> {
+fn time(v: &str, column: &'static str) -> Result<Option<DateTime<Utc>>, BadCell> {
     match v {
         "N/A" | "no_information" | "not_supported" | "" => Ok(None),
         _ => DateTime::parse_from_rfc3339(v)
             .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| format!("{column}: {v:?} is not an ISO 8601 time")),
+            .map_err(|_| BadCell {
+                column,
+                value: v.to_string(),
+                expected: "an ISO 8601 time",
+            }),
     }
 }
 

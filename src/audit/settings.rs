@@ -128,9 +128,25 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     })
 }
 
+/// An `[audit]` value out of range or naming what does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct SettingError {
+    /// The setting, as written in the file (`audit.mute[2].check`).
+    pub key: String,
+    pub message: String,
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> Result<(), SettingError> {
+    Err(SettingError {
+        key: key.into(),
+        message: message.into(),
+    })
+}
+
 impl AuditConfig {
     /// What serde cannot check: ranges, known check ids, role ARNs.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SettingError> {
         let days = [
             ("rotation_days", self.rotation_days),
             ("unused_days", self.unused_days),
@@ -141,38 +157,50 @@ impl AuditConfig {
         ];
         for (key, v) in days {
             if !(1..=3650).contains(&v) {
-                return Err(format!("audit.{key} must be 1 to 3650 days (is {v})"));
+                return invalid(
+                    format!("audit.{key}"),
+                    format!("must be 1 to 3650 days (is {v})"),
+                );
             }
         }
         if self.min_admins > self.max_admins {
-            return Err(format!(
-                "audit.min_admins ({}) is above audit.max_admins ({})",
-                self.min_admins, self.max_admins
-            ));
+            return invalid(
+                "audit.min_admins",
+                format!(
+                    "is {}, above audit.max_admins ({})",
+                    self.min_admins, self.max_admins
+                ),
+            );
         }
         if self.interval < Duration::from_secs(60) {
-            return Err(format!(
-                "audit.interval must be at least 1m (is {:?})",
-                self.interval
-            ));
+            return invalid(
+                "audit.interval",
+                format!("must be at least 1m (is {:?})", self.interval),
+            );
         }
         if self.concurrency == 0 {
-            return Err("audit.concurrency must be at least 1".into());
+            return invalid("audit.concurrency", "must be at least 1");
         }
         for (i, m) in self.mute.iter().enumerate() {
             if super::catalog::get(&m.check).is_none() {
-                return Err(format!(
-                    "audit.mute[{i}].check: no check is named {:?} (see `trailwatch audit --list-checks`)",
-                    m.check
-                ));
+                return invalid(
+                    format!("audit.mute[{i}].check"),
+                    format!(
+                        "no check is named {:?} (see `trailwatch audit --list-checks`)",
+                        m.check
+                    ),
+                );
             }
         }
         for (i, a) in self.accounts.iter().enumerate() {
             if !a.role_arn.starts_with("arn:") || !a.role_arn.contains(":role/") {
-                return Err(format!(
-                    "audit.accounts[{i}].role_arn: {:?} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
-                    a.role_arn
-                ));
+                return invalid(
+                    format!("audit.accounts[{i}].role_arn"),
+                    format!(
+                        "{:?} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+                        a.role_arn
+                    ),
+                );
             }
         }
         Ok(())

@@ -57,9 +57,9 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-11-25T12:00:00Z ({e})"))
 }
 
-fn settings(args: &AuditArgs) -> Result<AuditConfig, String> {
+fn settings(args: &AuditArgs) -> Result<AuditConfig, super::Error> {
     let mut settings = match &args.config {
-        Some(path) => Config::load(path).map_err(|e| e.to_string())?.audit,
+        Some(path) => Config::load(path)?.audit,
         None => AuditConfig::default(),
     };
     if !args.regions.is_empty() {
@@ -68,7 +68,7 @@ fn settings(args: &AuditArgs) -> Result<AuditConfig, String> {
     settings.validate()?;
     for id in args.checks.iter().chain(&args.exclude_checks) {
         if catalog::get(id).is_none() {
-            return Err(format!("no check is named {id:?} (see --list-checks)"));
+            return Err(format!("no check is named {id:?} (see --list-checks)").into());
         }
     }
     Ok(settings)

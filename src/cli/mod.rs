@@ -12,6 +12,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// What a command reports before exiting: the layers' typed errors, or a message of the
+/// command's own (a bad flag combination). Only this top level boxes errors.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
 use trailwatch::rules::loader::RuleSources;
 use trailwatch::rules::{RuleError, RuleSet};
 

@@ -122,7 +122,7 @@ async fn list(args: &ReplayArgs, window: &TimeWindow, s3: Option<&aws_sdk_s3::Cl
 }
 
 /// The sinks of the configuration file, for --to-sinks.
-async fn sinks(cfg: &Config) -> Result<SinkSet, String> {
+async fn sinks(cfg: &Config) -> Result<SinkSet, trailwatch::sink::SinkSetupError> {
     let sns = if cfg.sinks.sns.is_empty() {
         None
     } else {
@@ -149,9 +149,7 @@ pub fn run(args: ReplayArgs) -> u8 {
         None => None,
         Some(path) => match Config::load(path).and_then(|c| {
             c.validate_exclusions()?;
-            c.correlation
-                .limits()
-                .map_err(trailwatch::config::ConfigError::Invalid)?;
+            c.correlation.limits()?;
             if args.to_sinks {
                 c.validate_sinks()?;
             }
@@ -172,7 +170,7 @@ pub fn run(args: ReplayArgs) -> u8 {
     if let (Some(cfg), Some(path)) = (&config, &args.config) {
         if let Err(e) = cfg
             .check_rule_references(&set)
-            .and_then(|()| trailwatch::suppress::prepare(&mut set, &cfg.suppress))
+            .and_then(|()| Ok(trailwatch::suppress::prepare(&mut set, &cfg.suppress)?))
         {
             eprintln!("error: {}: {e}", path.display());
             return exit::USAGE;
@@ -246,13 +244,7 @@ pub fn run(args: ReplayArgs) -> u8 {
             return Ok(());
         };
         let alerts: Vec<Arc<_>> = alerts.into_iter().map(Arc::new).collect();
-        rt.block_on(sinks.deliver(&alerts)).map_err(|errors| {
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
+        rt.block_on(sinks.deliver(&alerts))
     };
     let result = replay::run(
         &set,

@@ -46,9 +46,9 @@ pub struct DaemonArgs {
 
 impl DaemonArgs {
     /// The configuration after flags are applied, validated.
-    pub fn config(&self) -> Result<Config, String> {
+    pub fn config(&self) -> Result<Config, super::Error> {
         let mut cfg = match &self.config {
-            Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+            Some(path) => Config::load(path)?,
             None => Config::default(),
         };
         if !self.queue_urls.is_empty() {
@@ -95,7 +95,7 @@ impl DaemonArgs {
         }
         cfg.rules.add.extend(self.rules.add_rules.iter().cloned());
         cfg.rules.only.extend(self.rules.only.iter().cloned());
-        cfg.validate().map_err(|e| e.to_string())?;
+        cfg.validate()?;
         Ok(cfg)
     }
 
@@ -112,7 +112,7 @@ impl DaemonArgs {
 }
 
 /// Loads the rules a configuration asks for, as one message on failure.
-fn load_rules(cfg: &Config) -> Result<RuleSet, String> {
+fn load_rules(cfg: &Config) -> Result<RuleSet, super::Error> {
     let sources = RuleSources {
         replace: cfg.rules.paths.clone(),
         add: cfg.rules.add.clone(),

@@ -19,8 +19,25 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
-    #[error("{0}")]
-    Invalid(String),
+    /// A value serde accepted but that cannot work.
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error(transparent)]
+    Audit(#[from] crate::audit::settings::SettingError),
+    #[error(transparent)]
+    Exclusion(#[from] crate::correlate::allowlist::ExclusionError),
+    #[error(transparent)]
+    Suppress(#[from] crate::suppress::SuppressError),
+    /// An exclusion naming a rule that is not loaded would silently do nothing.
+    #[error("exclusions[{entry}].rules: no rule named {rule:?} is loaded")]
+    UnknownExcludedRule { entry: usize, rule: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -69,12 +86,12 @@ impl Default for CorrelationConfig {
 }
 
 impl CorrelationConfig {
-    pub fn limits(&self) -> Result<crate::correlate::Limits, String> {
+    pub fn limits(&self) -> Result<crate::correlate::Limits, ConfigError> {
         if self.max_groups == 0 || self.max_events_per_group == 0 {
-            return Err(
-                "correlation.max_groups and correlation.max_events_per_group must be at least 1"
-                    .into(),
-            );
+            return Err(invalid(
+                "correlation.max_groups, correlation.max_events_per_group",
+                "must be at least 1",
+            ));
         }
         Ok(crate::correlate::Limits {
             lateness_ms: self.lateness.ms,
@@ -290,46 +307,50 @@ impl Config {
 
     /// Checks what serde cannot: values in range and at least one queue and sink.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.sqs.queue_urls.is_empty() {
-            return bad("no queue to consume: set sqs.queue_urls or --queue-url".into());
+            return Err(invalid(
+                "sqs.queue_urls",
+                "no queue to consume (set it, or give --queue-url)",
+            ));
         }
         for (i, u) in self.sqs.queue_urls.iter().enumerate() {
-            check_queue_url(u)
-                .map_err(|m| ConfigError::Invalid(format!("sqs.queue_urls[{i}]: {m}")))?;
+            check_queue_url(u).map_err(|m| invalid(format!("sqs.queue_urls[{i}]"), m))?;
         }
         if !(0..=20).contains(&self.sqs.wait_time_secs) {
-            return bad("sqs.wait_time_secs must be 0 to 20".into());
+            return Err(invalid("sqs.wait_time_secs", "must be 0 to 20"));
         }
         if self.sqs.visibility_timeout_secs < 2 || self.sqs.visibility_timeout_secs > 43_200 {
-            return bad("sqs.visibility_timeout_secs must be 2 to 43200".into());
+            return Err(invalid("sqs.visibility_timeout_secs", "must be 2 to 43200"));
         }
         if self.sqs.receivers_per_queue == 0 || self.sqs.max_in_flight == 0 {
-            return bad("sqs.receivers_per_queue and sqs.max_in_flight must be at least 1".into());
+            return Err(invalid(
+                "sqs.receivers_per_queue, sqs.max_in_flight",
+                "must be at least 1",
+            ));
         }
         self.validate_exclusions()?;
-        self.audit.validate().map_err(ConfigError::Invalid)?;
-        self.correlation.limits().map_err(ConfigError::Invalid)?;
+        self.audit.validate()?;
+        self.correlation.limits()?;
         self.validate_sinks()
     }
 
     /// The `[[exclusions]]` entries compile (CIDRs parse, each has a criterion).
     pub fn validate_exclusions(&self) -> Result<(), ConfigError> {
-        crate::correlate::allowlist::Allowlist::new(&self.exclusions)
-            .map(|_| ())
-            .map_err(ConfigError::Invalid)
+        crate::correlate::allowlist::Allowlist::new(&self.exclusions)?;
+        Ok(())
     }
 
     /// Every rule an exclusion or a suppression entry names is loaded, and suppression windows
     /// parse: otherwise they would silently do nothing.
-    pub fn check_rule_references(&self, set: &crate::rules::RuleSet) -> Result<(), String> {
+    pub fn check_rule_references(&self, set: &crate::rules::RuleSet) -> Result<(), ConfigError> {
         crate::suppress::Suppressor::new(set, &self.suppress)?;
         for (i, e) in self.exclusions.iter().enumerate() {
             for name in &e.rules {
                 if !set.rules().iter().any(|r| r.meta.name == *name) {
-                    return Err(format!(
-                        "exclusions[{i}].rules: no rule named {name:?} is loaded"
-                    ));
+                    return Err(ConfigError::UnknownExcludedRule {
+                        entry: i,
+                        rule: name.clone(),
+                    });
                 }
             }
         }
@@ -338,10 +359,10 @@ impl Config {
 
     /// The checks that matter when only the sinks are used (`replay --to-sinks`).
     pub fn validate_sinks(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let bad = |key: String, m: String| Err(invalid(key, m));
         if self.sinks.sns.is_empty() && self.sinks.webhook.is_empty() && self.sinks.jsonl.is_empty()
         {
-            return bad("no sink: alerts would go nowhere (add [[sinks.sns]], [[sinks.webhook]] or [[sinks.jsonl]])".into());
+            return bad("sinks".into(), "no sink, so alerts would go nowhere (add [[sinks.sns]], [[sinks.webhook]] or [[sinks.jsonl]])".into());
         }
         for (i, w) in self.sinks.webhook.iter().enumerate() {
             // Webhook URLs often carry their token (Slack, Teams): the error never shows it.
@@ -349,18 +370,23 @@ impl Config {
             match url::Url::parse(&w.url) {
                 Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
                 Ok(_) => {
-                    return bad(format!(
-                        "sinks.webhook[{i}].url (sink {sink}): must be an http:// or https:// URL with a host"
-                    ))
+                    return bad(
+                        format!("sinks.webhook[{i}].url (sink {sink})"),
+                        "must be an http:// or https:// URL with a host".into(),
+                    )
                 }
                 Err(e) => {
-                    return bad(format!(
-                        "sinks.webhook[{i}].url (sink {sink}): not a URL ({e})"
-                    ))
+                    return bad(
+                        format!("sinks.webhook[{i}].url (sink {sink})"),
+                        format!("not a URL ({e})"),
+                    )
                 }
             }
             if w.format == WebhookFormat::Pagerduty && w.routing_key.is_none() {
-                return bad("a pagerduty webhook needs routing_key".into());
+                return bad(
+                    format!("sinks.webhook[{i}].routing_key (sink {sink})"),
+                    "a pagerduty webhook needs one".into(),
+                );
             }
         }
         Ok(())

@@ -41,19 +41,27 @@ pub struct Allowlist {
     entries: Vec<Entry>,
 }
 
+/// An `[[exclusions]]` entry that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExclusionError {
+    #[error(
+        "exclusions[{entry}]: give at least one of accounts, principals, source_cidrs, user_agents"
+    )]
+    NoCriterion { entry: usize },
+    #[error("exclusions[{entry}].source_cidrs: {value:?} is not a network")]
+    NotANetwork { entry: usize, value: String },
+}
+
 impl Allowlist {
-    pub fn new(config: &[ExclusionConfig]) -> Result<Allowlist, String> {
+    pub fn new(config: &[ExclusionConfig]) -> Result<Allowlist, ExclusionError> {
         let mut entries = Vec::new();
         for (i, c) in config.iter().enumerate() {
-            let at = format!("exclusions[{i}]");
             if c.accounts.is_empty()
                 && c.principals.is_empty()
                 && c.source_cidrs.is_empty()
                 && c.user_agents.is_empty()
             {
-                return Err(format!(
-                    "{at}: give at least one of accounts, principals, source_cidrs, user_agents"
-                ));
+                return Err(ExclusionError::NoCriterion { entry: i });
             }
             let cidrs = c
                 .source_cidrs
@@ -61,7 +69,10 @@ impl Allowlist {
                 .map(|n| {
                     n.parse::<IpNet>()
                         .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
-                        .map_err(|_| format!("{at}.source_cidrs: {n:?} is not a network"))
+                        .map_err(|_| ExclusionError::NotANetwork {
+                            entry: i,
+                            value: n.clone(),
+                        })
                 })
                 .collect::<Result<_, _>>()?;
             entries.push(Entry {
@@ -109,12 +120,12 @@ mod tests {
     use super::*;
     use crate::alert::test_alert;
 
-    fn list(toml_text: &str) -> Result<Allowlist, String> {
+    fn list(toml_text: &str) -> Result<Allowlist, ExclusionError> {
         #[derive(Deserialize)]
         struct Doc {
             exclusions: Vec<ExclusionConfig>,
         }
-        let doc: Doc = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        let doc: Doc = toml::from_str(toml_text).unwrap();
         Allowlist::new(&doc.exclusions)
     }
 
@@ -161,8 +172,11 @@ mod tests {
     #[test]
     fn bad_entries_are_refused_with_their_position() {
         let e = list("[[exclusions]]\nrules = [\"x\"]\n").unwrap_err();
-        assert!(e.contains("exclusions[0]"), "{e}");
+        assert_eq!(e, ExclusionError::NoCriterion { entry: 0 });
         let e = list("[[exclusions]]\nsource_cidrs = [\"10.0.0/8x\"]\n").unwrap_err();
-        assert!(e.contains("exclusions[0].source_cidrs"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "exclusions[0].source_cidrs: \"10.0.0/8x\" is not a network"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! the message is deleted. See DESIGN in the README ("The daemon") for the guarantees.
 
 pub mod consumer;
+mod error;
 mod message;
 mod posture;
 mod state_file;
@@ -23,25 +24,13 @@ use crate::source::queue::sqs::SqsQueue;
 use crate::source::queue::Received;
 
 use consumer::{Handler, Outcome};
+pub use error::DaemonError;
 use message::Context;
 
-/// Builds the rule set again (on SIGHUP).
-pub type Reloader = Box<dyn Fn() -> Result<RuleSet, String> + Send + Sync>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    #[error("metrics address {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("sinks: {0}")]
-    Sinks(String),
-    #[error("exclusions: {0}")]
-    Exclusions(String),
-    #[error("correlation and suppression: {0}")]
-    State(String),
-}
+/// Builds the rule set again (on SIGHUP); the error says what is wrong with the rules or
+/// the configuration's references to them.
+pub type Reloader =
+    Box<dyn Fn() -> Result<RuleSet, Box<dyn std::error::Error + Send + Sync>> + Send + Sync>;
 
 /// The clients, configured from the standard AWS chain (env, profile, container and instance
 /// roles, web identity; `AWS_ENDPOINT_URL` for an emulator).
@@ -78,8 +67,7 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             addr: cfg.metrics.addr,
             source,
         })?;
-    let sinks =
-        SinkSet::from_config(&cfg, Some(sns), metrics.clone()).map_err(DaemonError::Sinks)?;
+    let sinks = SinkSet::from_config(&cfg, Some(sns), metrics.clone())?;
     tracing::info!(
         queues = cfg.sqs.queue_urls.len(),
         rules = rules.len(),
@@ -87,7 +75,7 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         metrics = %cfg.metrics.addr,
         "trailwatch running"
     );
-    let mut state = stateful::Stateful::new(&rules, &cfg).map_err(DaemonError::State)?;
+    let mut state = stateful::Stateful::new(&rules, &cfg)?;
     if let Some(path) = &cfg.correlation.state_file {
         match state.load(path) {
             Ok((groups, delivered)) => {
@@ -118,7 +106,7 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             // Validated with the configuration.
             allowlist: Arc::new(
                 crate::correlate::allowlist::Allowlist::new(&cfg.exclusions)
-                    .map_err(DaemonError::Exclusions)?,
+                    .map_err(crate::config::ConfigError::from)?,
             ),
             stateful: Mutex::new(state),
             posture: posture.clone(),
@@ -190,7 +178,7 @@ const STATE_SAVE_EVERY: Duration = Duration::from_secs(30);
 
 /// Writes the state file, when one is configured: correlation windows, suppression keys and
 /// the sinks' delivered alert ids. Returns the open correlation groups written.
-fn save_state(shared: &Shared) -> Option<Result<usize, String>> {
+fn save_state(shared: &Shared) -> Option<Result<usize, DaemonError>> {
     let path = shared.cfg.correlation.state_file.as_ref()?;
     let delivered = shared.ctx.sinks.delivered();
     let (bytes, groups) = {

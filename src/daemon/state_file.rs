@@ -5,33 +5,48 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+use super::DaemonError;
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DaemonError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|source| DaemonError::StateIo {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// A state file's contents, checked to be of `version`; None when there is none yet.
 pub fn read<T: DeserializeOwned>(
     path: &Path,
-    kind: &str,
+    kind: &'static str,
     version: u32,
     version_of: impl Fn(&T) -> u32,
-) -> Result<Option<T>, String> {
+) -> Result<Option<T>, DaemonError> {
+    let path_buf = || path.to_path_buf();
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(source) => {
+            return Err(DaemonError::StateIo {
+                path: path_buf(),
+                source,
+            })
+        }
     };
-    let file: T = serde_json::from_slice(&text)
-        .map_err(|e| format!("{}: not a trailwatch {kind}: {e}", path.display()))?;
+    let file: T = serde_json::from_slice(&text).map_err(|source| DaemonError::StateDecode {
+        path: path_buf(),
+        kind,
+        source,
+    })?;
     let found = version_of(&file);
     if found != version {
-        return Err(format!(
-            "{}: state version {found} is not {version}",
-            path.display()
-        ));
+        return Err(DaemonError::StateVersion {
+            path: path_buf(),
+            found,
+            expected: version,
+        });
     }
     Ok(Some(file))
 }

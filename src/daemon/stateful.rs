@@ -17,6 +17,8 @@ use crate::rules::RuleSet;
 use crate::sink::Delivered;
 use crate::suppress::{KeyState, Suppressor};
 
+use super::DaemonError;
+
 pub struct Stateful {
     engine: Engine,
     suppressor: Suppressor,
@@ -37,7 +39,7 @@ struct StateFile {
 const STATE_VERSION: u32 = 1;
 
 impl Stateful {
-    pub fn new(set: &RuleSet, cfg: &Config) -> Result<Stateful, String> {
+    pub fn new(set: &RuleSet, cfg: &Config) -> Result<Stateful, DaemonError> {
         Ok(Stateful {
             engine: Engine::new(set.correlations(), cfg.correlation.limits()?),
             suppressor: Suppressor::new(set, &cfg.suppress)?,
@@ -90,7 +92,7 @@ impl Stateful {
 
     /// A new rule set (SIGHUP): windows of correlations still loaded, and suppression keys,
     /// carry over.
-    pub fn reload(&mut self, set: &RuleSet, cfg: &Config) -> Result<(), String> {
+    pub fn reload(&mut self, set: &RuleSet, cfg: &Config) -> Result<(), DaemonError> {
         let mut next = Stateful::new(set, cfg)?;
         next.engine.restore(self.engine.snapshot());
         next.suppressor.restore(self.suppressor.snapshot());
@@ -100,7 +102,7 @@ impl Stateful {
 
     /// The state file's contents: open windows, suppression keys and the sinks' delivered
     /// ids. Taken under the state lock; written with [`write`] outside it.
-    pub fn encode(&self, delivered: Delivered) -> Result<Vec<u8>, String> {
+    pub fn encode(&self, delivered: Delivered) -> Result<Vec<u8>, DaemonError> {
         let file = StateFile {
             version: STATE_VERSION,
             saved_at: chrono::Utc::now().to_rfc3339(),
@@ -108,7 +110,7 @@ impl Stateful {
             suppression: self.suppressor.snapshot(),
             delivered,
         };
-        serde_json::to_vec(&file).map_err(|e| e.to_string())
+        serde_json::to_vec(&file).map_err(DaemonError::StateEncode)
     }
 
     pub fn open_groups(&self) -> usize {
@@ -117,7 +119,7 @@ impl Stateful {
 
     /// Restores a state file, if there is one; returns the groups restored and the sinks'
     /// delivered ids.
-    pub fn load(&mut self, path: &Path) -> Result<(usize, Delivered), String> {
+    pub fn load(&mut self, path: &Path) -> Result<(usize, Delivered), DaemonError> {
         let read =
             super::state_file::read(path, "state file", STATE_VERSION, |f: &StateFile| f.version)?;
         let Some(file) = read else {

@@ -48,8 +48,39 @@ impl Format {
     }
 }
 
-/// Takes a batch of alerts to the sinks; an error names the sink that failed.
-pub type Deliver<'a> = &'a mut dyn FnMut(Vec<Alert>) -> Result<(), String>;
+/// Takes a batch of alerts to the sinks; the errors name the sinks that failed.
+pub type Deliver<'a> = &'a mut dyn FnMut(Vec<Alert>) -> Result<(), Vec<crate::sink::SinkError>>;
+
+/// Why an input was not read to its end, or not every record of it was usable. The rest of
+/// the replay goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{}: cannot open: {source}", path.display())]
+    Open {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Fetch(#[from] crate::source::s3::FetchError),
+    #[error("{input}: no S3 client")]
+    NoS3Client { input: String },
+    #[error("{input}: {source}")]
+    Read { input: String, source: TrailError },
+    /// Records that are not CloudTrail records (or not JSON), the first of them described.
+    #[error("{input}: {first}{}", more_unusable(*count))]
+    Unusable {
+        input: String,
+        first: String,
+        count: u64,
+    },
+}
+
+fn more_unusable(count: u64) -> String {
+    match count {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more unusable records)", n - 1),
+    }
+}
 
 #[derive(Clone, Default)]
 pub struct Options {
@@ -84,7 +115,7 @@ struct FileReport {
     /// Alerts of rules with a suppression policy, decided in event-time order at the end.
     held: Vec<Alert>,
     /// Set when the input could not be read to its end, or had unusable records.
-    error: Option<String>,
+    error: Option<InputError>,
 }
 
 /// What a worker hands to the writer.
@@ -168,7 +199,7 @@ pub fn run(
                         });
                         flush(&mut batch);
                         if let Some(e) = &report.error {
-                            report_error(e);
+                            report_error(&e.to_string());
                         }
                         report
                     })
@@ -235,8 +266,10 @@ fn send(deliver: &mut Option<Deliver>, alerts: Vec<Alert>, on_error: &dyn Fn(&st
     match deliver.as_mut() {
         Some(deliver) if n > 0 => match deliver(alerts) {
             Ok(()) => 0,
-            Err(e) => {
-                on_error(&format!("{n} alerts not delivered: {e}"));
+            Err(errors) => {
+                for e in errors {
+                    on_error(&format!("{n} alerts not delivered: {e}"));
+                }
                 n
             }
         },
@@ -311,17 +344,19 @@ impl Outcomes for InputOutcomes<'_> {
     }
 }
 
-fn open(input: &Input, opts: &Options) -> Result<Box<dyn Read + Send>, String> {
+fn open(input: &Input, opts: &Options) -> Result<Box<dyn Read + Send>, InputError> {
     match input {
         Input::Local { path, .. } => File::open(path)
             .map(|f| Box::new(f) as Box<dyn Read + Send>)
-            .map_err(|e| format!("{}: cannot open: {e}", path.display())),
+            .map_err(|source| InputError::Open {
+                path: path.clone(),
+                source,
+            }),
         Input::S3(obj) => match &opts.s3 {
-            Some(s3) => s3
-                .open(&obj.bucket, &obj.key)
-                .map(|r| Box::new(r) as Box<dyn Read + Send>)
-                .map_err(|e| e.to_string()),
-            None => Err(format!("{}: no S3 client", input.name())),
+            Some(s3) => Ok(Box::new(s3.open(&obj.bucket, &obj.key)?)),
+            None => Err(InputError::NoS3Client {
+                input: input.name(),
+            }),
         },
     }
 }
@@ -360,12 +395,15 @@ fn replay_input(
     let first_bad = outcomes.first_bad;
     report.stats = stats;
     report.error = match (error, first_bad) {
-        (Some(e), _) => Some(format!("{name}: {e}")),
-        (None, Some(first)) if stats.record_errors > 1 => Some(format!(
-            "{name}: {first} (and {} more unusable records)",
-            stats.record_errors - 1
-        )),
-        (None, Some(first)) => Some(format!("{name}: {first}")),
+        (Some(source), _) => Some(InputError::Read {
+            input: name,
+            source,
+        }),
+        (None, Some(first)) => Some(InputError::Unusable {
+            input: name,
+            first,
+            count: stats.record_errors,
+        }),
         (None, None) => None,
     };
     report

@@ -60,3 +60,8 @@ impl DocError {
         }
     }
 }
+
+/// `--only` / `rules.only` naming a rule or correlation that is not loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no rule named {0:?} is loaded")]
+pub struct UnknownRule(pub String);

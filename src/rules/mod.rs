@@ -14,7 +14,7 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde_yaml_ng::Value as Yaml;
 
-pub use error::RuleError;
+pub use error::{RuleError, UnknownRule};
 pub use index::{anchor_of, Anchor};
 pub use link::Correlation;
 use sigma::Rule;
@@ -188,12 +188,12 @@ impl RuleSet {
 
     /// Keeps only the named rules and correlations (by `name` or `id`), plus the base rules
     /// the kept correlations need; unknown names are an error.
-    pub fn retain_named(self, names: &[String]) -> Result<RuleSet, String> {
+    pub fn retain_named(self, names: &[String]) -> Result<RuleSet, UnknownRule> {
         if names.is_empty() {
             return Ok(self);
         }
         if let Some(n) = names.iter().find(|n| !self.has(n)) {
-            return Err(format!("no rule named {n:?} is loaded"));
+            return Err(UnknownRule(n.clone()));
         }
         let named = |m: &RuleMeta| names.iter().any(|n| m.name == *n || m.id == *n);
         // Old correlation index → new one, for the correlations kept.

@@ -31,6 +31,32 @@ pub struct SinkError {
     pub message: String,
 }
 
+/// A sink the configuration describes but that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkSetupError {
+    #[error("sink {sink}: an SNS sink needs an SNS client")]
+    NoSnsClient { sink: String },
+    #[error("sink {sink}: header {header:?}: {message}")]
+    Header {
+        sink: String,
+        header: String,
+        message: &'static str,
+    },
+    #[error("sink {sink}: HTTP client: {source}")]
+    Client {
+        sink: String,
+        source: reqwest::Error,
+    },
+    #[error("sink {sink}: {path}: {source}")]
+    Open {
+        sink: String,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("two sinks are named {0:?}")]
+    DuplicateName(String),
+}
+
 /// What a delivery attempt achieved: the indices (into the slice given) of accepted alerts,
 /// and why the others failed.
 pub struct Partial {
@@ -73,39 +99,47 @@ impl SinkSet {
         cfg: &Config,
         sns: Option<aws_sdk_sns::Client>,
         metrics: Metrics,
-    ) -> Result<SinkSet, String> {
+    ) -> Result<SinkSet, SinkSetupError> {
         let mut sinks = Vec::new();
         for (i, s) in cfg.sinks.sns.iter().enumerate() {
-            let client = sns.clone().ok_or("SNS sink without an SNS client")?;
+            let name = s.name.clone().unwrap_or_else(|| format!("sns-{i}"));
+            let client = sns
+                .clone()
+                .ok_or_else(|| SinkSetupError::NoSnsClient { sink: name.clone() })?;
             sinks.push(Entry {
-                name: s.name.clone().unwrap_or_else(|| format!("sns-{i}")),
+                name,
                 filter: s.filter.clone(),
                 dedupe: Dedupe::new(&cfg.dedupe),
                 kind: Kind::Sns(SnsSink::new(client, s.topic_arn.clone())),
             });
         }
         for (i, w) in cfg.sinks.webhook.iter().enumerate() {
+            let name = w.name.clone().unwrap_or_else(|| format!("webhook-{i}"));
             sinks.push(Entry {
-                name: w.name.clone().unwrap_or_else(|| format!("webhook-{i}")),
+                kind: Kind::Webhook(WebhookSink::new(&name, w)?),
+                name,
                 filter: w.filter.clone(),
                 dedupe: Dedupe::new(&cfg.dedupe),
-                kind: Kind::Webhook(WebhookSink::new(w)?),
             });
         }
         for (i, j) in cfg.sinks.jsonl.iter().enumerate() {
+            let name = j.name.clone().unwrap_or_else(|| format!("jsonl-{i}"));
+            let sink = JsonlSink::open(&j.path).map_err(|source| SinkSetupError::Open {
+                sink: name.clone(),
+                path: j.path.clone(),
+                source,
+            })?;
             sinks.push(Entry {
-                name: j.name.clone().unwrap_or_else(|| format!("jsonl-{i}")),
+                name,
                 filter: j.filter.clone(),
                 dedupe: Dedupe::new(&cfg.dedupe),
-                kind: Kind::Jsonl(
-                    JsonlSink::open(&j.path).map_err(|e| format!("{}: {e}", j.path))?,
-                ),
+                kind: Kind::Jsonl(sink),
             });
         }
         let mut names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
         names.sort();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(format!("two sinks are named {:?}", w[0]));
+            return Err(SinkSetupError::DuplicateName(w[0].to_string()));
         }
         Ok(SinkSet { sinks, metrics })
     }

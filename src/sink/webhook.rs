@@ -8,7 +8,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use sha2::Sha256;
 
-use super::{Message, Partial};
+use super::{Message, Partial, SinkSetupError};
 use crate::config::{WebhookFormat, WebhookSinkConfig};
 
 pub const SIGNATURE_HEADER: &str = "x-trailwatch-signature";
@@ -40,13 +40,18 @@ struct HttpFailure {
 }
 
 impl WebhookSink {
-    pub fn new(cfg: &WebhookSinkConfig) -> Result<WebhookSink, String> {
+    pub fn new(sink: &str, cfg: &WebhookSinkConfig) -> Result<WebhookSink, SinkSetupError> {
         let mut headers = HeaderMap::new();
+        // The value is never shown: headers carry tokens.
+        let bad = |header: &str, message| SinkSetupError::Header {
+            sink: sink.to_string(),
+            header: header.to_string(),
+            message,
+        };
         for (k, v) in &cfg.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("invalid header name {k:?}"))?;
-            let value =
-                HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {k:?}"))?;
+            let name =
+                HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad(k, "not a header name"))?;
+            let value = HeaderValue::from_str(v).map_err(|_| bad(k, "not a header value"))?;
             headers.insert(name, value);
         }
         let client = reqwest::Client::builder()
@@ -54,7 +59,10 @@ impl WebhookSink {
             .default_headers(headers)
             .user_agent(concat!("trailwatch/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("webhook client: {e}"))?;
+            .map_err(|source| SinkSetupError::Client {
+                sink: sink.to_string(),
+                source,
+            })?;
         Ok(WebhookSink {
             client,
             url: cfg.url.clone(),

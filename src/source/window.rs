@@ -10,9 +10,18 @@ pub struct TimeWindow {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// A `--since` / `--until` value that is no time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("{0:?} reaches too far back")]
+    TooFarBack(String),
+    #[error("{0:?} is neither an RFC 3339 time (2026-11-20T09:00:00Z), a date (2026-11-20) nor a duration before now (36h, 7d)")]
+    NotATime(String),
+}
+
 /// Parses an absolute time (RFC 3339, or a date meaning its midnight UTC) or a time relative
 /// to now (`36h`, `7d`, `90m`, `1week`).
-pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -23,11 +32,8 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
         Ok(ago) => chrono::Duration::from_std(ago)
             .ok()
             .and_then(|ago| now.checked_sub_signed(ago))
-            .ok_or_else(|| format!("{text:?} reaches too far back")),
-        Err(_) => Err(format!(
-            "{text:?} is neither an RFC 3339 time (2026-11-20T09:00:00Z), a date (2026-11-20) \
-             nor a duration before now (36h, 7d)"
-        )),
+            .ok_or_else(|| TimeError::TooFarBack(text.to_string())),
+        Err(_) => Err(TimeError::NotATime(text.to_string())),
     }
 }
 
@@ -69,8 +75,9 @@ mod tests {
             parse_time("2026-11-19T02:00:00+02:00", now).unwrap(),
             parse_time("2026-11-19T00:00:00Z", now).unwrap()
         );
-        assert!(parse_time("yesterday-ish", now)
-            .unwrap_err()
-            .contains("neither"));
+        assert_eq!(
+            parse_time("yesterday-ish", now),
+            Err(TimeError::NotATime("yesterday-ish".into()))
+        );
     }
 }

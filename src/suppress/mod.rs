@@ -57,13 +57,20 @@ pub struct Suppressor {
     counted: BTreeMap<String, u64>,
 }
 
+/// A `[[suppress]]` entry that would silently do nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SuppressError {
+    #[error("suppress[{entry}].rules: no rule named {rule:?} is loaded")]
+    UnknownRule { entry: usize, rule: String },
+}
+
 /// Every rule's and correlation's policy, by rule name: a config entry naming the rule wins
 /// over the rule's own key, which wins over an entry for every rule. A config entry naming a
 /// rule that is not loaded, or with a bad window, is an error naming the entry.
 pub fn policies(
     set: &RuleSet,
     config: &[SuppressConfig],
-) -> Result<HashMap<String, Suppress>, String> {
+) -> Result<HashMap<String, Suppress>, SuppressError> {
     let mut global = None;
     let mut named: HashMap<String, Suppress> = HashMap::new();
     for (i, c) in config.iter().enumerate() {
@@ -78,9 +85,10 @@ pub fn policies(
         }
         for r in &c.rules {
             if !set.has(r) {
-                return Err(format!(
-                    "suppress[{i}].rules: no rule named {r:?} is loaded"
-                ));
+                return Err(SuppressError::UnknownRule {
+                    entry: i,
+                    rule: r.clone(),
+                });
             }
             named.insert(r.clone(), policy.clone());
         }
@@ -101,7 +109,7 @@ pub fn policies(
 
 /// Applies the configuration's policies to the rule set before it is shared, so detection
 /// computes every suppression key while it matches (see [`RuleSet::key_suppression`]).
-pub fn prepare(set: &mut RuleSet, config: &[SuppressConfig]) -> Result<(), String> {
+pub fn prepare(set: &mut RuleSet, config: &[SuppressConfig]) -> Result<(), SuppressError> {
     let policies = policies(set, config)?;
     set.key_suppression(&policies);
     Ok(())
@@ -109,7 +117,7 @@ pub fn prepare(set: &mut RuleSet, config: &[SuppressConfig]) -> Result<(), Strin
 
 impl Suppressor {
     /// The suppressor for a rule set [`prepare`]d with the same configuration.
-    pub fn new(set: &RuleSet, config: &[SuppressConfig]) -> Result<Suppressor, String> {
+    pub fn new(set: &RuleSet, config: &[SuppressConfig]) -> Result<Suppressor, SuppressError> {
         Ok(Suppressor {
             policies: policies(set, config)?,
             ..Suppressor::default()
