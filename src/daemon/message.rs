@@ -9,6 +9,10 @@ use tokio::sync::Semaphore;
 use crate::alert::{Alert, Origin};
 use crate::config::Filters;
 use crate::correlate::{self, Detector};
+use crate::metrics::events::{
+    AlertExcluded, AlertRaised, AlertsNotDelivered, InputRead, InternalEvent, MessageUnrecognized,
+    ObjectFailed, ObjectSkipped,
+};
 use crate::metrics::{reason, Metrics};
 use crate::rules::RuleSet;
 use crate::sink::SinkSet;
@@ -62,35 +66,18 @@ impl Context {
         };
         allowed(&f.accounts, &layout.account) && allowed(&f.regions, &layout.region)
     }
-
-    fn count_excluded(&self, rule: &str) {
-        self.metrics
-            .alerts_excluded_total
-            .with_label_values(&[rule])
-            .inc();
-    }
-
-    fn count_alerts(&self, alerts: &[Alert]) {
-        let now = chrono::Utc::now().timestamp_millis();
-        for a in alerts {
-            self.metrics
-                .alerts_total
-                .with_label_values(&[a.rule.name.as_str(), &a.rule.level.to_string()])
-                .inc();
-            if let Some(t) = a.event_time_ms() {
-                let lag = (now - t) as f64 / 1000.0;
-                self.metrics.event_lag_seconds.observe(lag.max(0.0));
-            }
-        }
-    }
 }
 
 pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
     let note = match notification::parse(body) {
         Ok(n) => n,
         Err(why) => {
-            tracing::warn!(message_id = %receipt.message_id, queue = %receipt.queue, reason = %why,
-                "unrecognized message left for the dead-letter queue");
+            MessageUnrecognized {
+                message_id: &receipt.message_id,
+                queue: &receipt.queue,
+                why: &why,
+            }
+            .emit(&ctx.metrics);
             return Outcome::Keep(reason::UNRECOGNIZED);
         }
     };
@@ -153,13 +140,15 @@ async fn read_event(
     };
     let mut reading = Reading::new(&ctx.watch);
     let (stats, err) = correlate::scan(body.as_bytes(), &detector, &mut reading);
-    if let Some(e) = reading.first_bad {
-        tracing::warn!(message_id = %receipt.message_id, error = %e, "unusable event");
+    InputRead {
+        input: &receipt.message_id,
+        s3_bytes: None,
+        records: stats.records,
+        seconds: started.elapsed().as_secs_f64(),
+        unusable: stats.record_errors,
+        first_unusable: reading.first_bad.as_deref(),
     }
-    ctx.metrics.events_total.inc_by(stats.records);
-    ctx.metrics
-        .processing_seconds
-        .observe(started.elapsed().as_secs_f64());
+    .emit(&ctx.metrics);
     batches.send(reading.found).await;
     err.map(|e| {
         tracing::warn!(message_id = %receipt.message_id, error = %e, "event could not be read");
@@ -176,11 +165,11 @@ async fn read_one(
     batches: &Batches,
 ) -> Option<&'static str> {
     if !ctx.wanted(obj) {
-        ctx.metrics
-            .s3_objects_total
-            .with_label_values(&["skipped"])
-            .inc();
-        tracing::debug!(bucket = %obj.bucket, key = %obj.key, "object skipped");
+        ObjectSkipped {
+            bucket: &obj.bucket,
+            key: &obj.key,
+        }
+        .emit(&ctx.metrics);
         return None;
     }
     let started = Instant::now();
@@ -193,33 +182,28 @@ async fn read_one(
         batches,
     )
     .await;
-    ctx.metrics
-        .processing_seconds
-        .observe(started.elapsed().as_secs_f64());
+    let seconds = started.elapsed().as_secs_f64();
     match read {
         Ok(read) => {
-            ctx.metrics
-                .s3_objects_total
-                .with_label_values(&["ok"])
-                .inc();
-            ctx.metrics.s3_bytes_total.inc_by(read.stats.bytes);
-            ctx.metrics.events_total.inc_by(read.stats.records);
-            if let Some(bad) = &read.first_bad_record {
-                tracing::warn!(bucket = %obj.bucket, key = %obj.key, unusable = read.stats.record_errors, first = %bad, "object has unusable records");
+            InputRead {
+                input: &format!("s3://{}/{}", obj.bucket, obj.key),
+                s3_bytes: Some(read.stats.bytes),
+                records: read.stats.records,
+                seconds,
+                unusable: read.stats.record_errors,
+                first_unusable: read.first_bad_record.as_deref(),
             }
+            .emit(&ctx.metrics);
             None
         }
         Err(e) => {
-            let result = match e.reason() {
-                reason::OBJECT_MISSING => "missing",
-                reason::ACCESS_DENIED => "denied",
-                _ => "error",
-            };
-            ctx.metrics
-                .s3_objects_total
-                .with_label_values(&[result])
-                .inc();
-            tracing::error!(message_id = %receipt.message_id, error = %e, "object not read; the message stays in the queue");
+            ObjectFailed {
+                message_id: &receipt.message_id,
+                reason: e.reason(),
+                seconds,
+                error: &e,
+            }
+            .emit(&ctx.metrics);
             Some(e.reason())
         }
     }
@@ -228,7 +212,9 @@ async fn read_one(
 /// One batch: correlation and suppression (in event-time order within the batch, over the
 /// state every message shares), posture, counting, and every sink.
 async fn deliver(ctx: &Context, receipt: &Receipt, found: Found) -> Result<(), &'static str> {
-    found.excluded.iter().for_each(|r| ctx.count_excluded(r));
+    for rule in &found.excluded {
+        AlertExcluded { rule }.emit(&ctx.metrics);
+    }
     if let Some(posture) = &ctx.posture {
         found.watched.iter().for_each(|r| posture.observe(r));
     }
@@ -240,11 +226,25 @@ async fn deliver(ctx: &Context, receipt: &Receipt, found: Found) -> Result<(), &
     if let Some(posture) = &ctx.posture {
         posture.enrich(&mut alerts);
     }
-    ctx.count_alerts(&alerts);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for a in &alerts {
+        AlertRaised {
+            rule: &a.rule.name,
+            level: a.rule.level.as_str(),
+            event_time_ms: a.event_time_ms(),
+            now_ms,
+        }
+        .emit(&ctx.metrics);
+    }
     let alerts: Vec<Arc<Alert>> = alerts.into_iter().map(Arc::new).collect();
     ctx.sinks.deliver(&alerts).await.map_err(|errors| {
-        let names: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
-        tracing::error!(message_id = %receipt.message_id, sinks = ?names, first_error = %errors[0], "alerts not delivered; the message stays in the queue");
+        let sinks: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
+        AlertsNotDelivered {
+            message_id: &receipt.message_id,
+            sinks: &sinks,
+            first_error: &errors[0],
+        }
+        .emit(&ctx.metrics);
         reason::SINK_FAILED
     })
 }

@@ -12,6 +12,7 @@ use crate::alert::Alert;
 use crate::config::Config;
 use crate::correlate::state::Snapshot;
 use crate::correlate::{Engine, Observation};
+use crate::metrics::events::{AlertsSuppressed, CorrelationDropped, InternalEvent};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::sink::Delivered;
@@ -65,27 +66,19 @@ impl Stateful {
         }
         self.engine.observe_all(observations, &mut alerts);
         for (rule, s) in self.engine.take_stats() {
-            metrics
-                .correlation_late_events_total
-                .with_label_values(&[rule.as_str()])
-                .inc_by(s.late);
-            metrics
-                .correlation_evicted_total
-                .with_label_values(&[rule.as_str()])
-                .inc_by(s.evicted_groups + s.dropped_events);
-            if s.late > 0 {
-                tracing::warn!(correlation = %rule, events = s.late, "events older than correlation.lateness were not counted");
+            CorrelationDropped {
+                correlation: &rule,
+                late: s.late,
+                evicted: s.evicted_groups + s.dropped_events,
             }
+            .emit(metrics);
         }
         metrics
             .correlation_groups
             .set(self.engine.open_groups() as i64);
         let kept = self.suppressor.decide_all(alerts);
-        for (rule, n) in self.suppressor.take_counts() {
-            metrics
-                .alerts_suppressed_total
-                .with_label_values(&[rule.as_str()])
-                .inc_by(n);
+        for (rule, count) in self.suppressor.take_counts() {
+            AlertsSuppressed { rule: &rule, count }.emit(metrics);
         }
         kept
     }

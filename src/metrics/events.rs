@@ -140,3 +140,180 @@ impl InternalEvent for DeleteFailed<'_> {
         }
     }
 }
+
+/// A message that is no known notification shape; left for the dead-letter queue.
+pub struct MessageUnrecognized<'a> {
+    pub message_id: &'a str,
+    pub queue: &'a str,
+    pub why: &'a dyn std::fmt::Display,
+}
+
+impl InternalEvent for MessageUnrecognized<'_> {
+    fn emit(self, _: &Metrics) {
+        tracing::warn!(message_id = self.message_id, queue = self.queue, reason = %self.why,
+            "unrecognized message left for the dead-letter queue");
+    }
+}
+
+/// An object a filter (key prefix, account, region) or its key's shape leaves out.
+pub struct ObjectSkipped<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+}
+
+impl InternalEvent for ObjectSkipped<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics
+            .s3_objects_total
+            .with_label_values(&["skipped"])
+            .inc();
+        tracing::debug!(bucket = self.bucket, key = self.key, "object skipped");
+    }
+}
+
+/// An S3 object, or the CloudTrail record an EventBridge event carries, read to its end.
+pub struct InputRead<'a> {
+    /// `s3://BUCKET/KEY`, or the message id of an EventBridge event.
+    pub input: &'a str,
+    /// The object's size; None for an EventBridge event.
+    pub s3_bytes: Option<u64>,
+    pub records: u64,
+    pub seconds: f64,
+    /// Unusable records and the first of them, if any.
+    pub unusable: u64,
+    pub first_unusable: Option<&'a str>,
+}
+
+impl InternalEvent for InputRead<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.processing_seconds.observe(self.seconds);
+        metrics.events_total.inc_by(self.records);
+        if let Some(bytes) = self.s3_bytes {
+            metrics.s3_objects_total.with_label_values(&["ok"]).inc();
+            metrics.s3_bytes_total.inc_by(bytes);
+        }
+        if let Some(first) = self.first_unusable {
+            tracing::warn!(
+                input = self.input,
+                unusable = self.unusable,
+                first,
+                "unusable records (the rest was read)"
+            );
+        }
+    }
+}
+
+/// An object that could not be read; its message stays in the queue. `reason` is one of
+/// [`reason`].
+pub struct ObjectFailed<'a> {
+    pub message_id: &'a str,
+    pub reason: &'static str,
+    pub seconds: f64,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl InternalEvent for ObjectFailed<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.processing_seconds.observe(self.seconds);
+        let result = match self.reason {
+            reason::OBJECT_MISSING => "missing",
+            reason::ACCESS_DENIED => "denied",
+            _ => "error",
+        };
+        metrics.s3_objects_total.with_label_values(&[result]).inc();
+        tracing::error!(message_id = self.message_id, error = %self.error, "object not read; the message stays in the queue");
+    }
+}
+
+/// A rule's match that a filter document or an exclusion kept from alerting.
+pub struct AlertExcluded<'a> {
+    pub rule: &'a str,
+}
+
+impl InternalEvent for AlertExcluded<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics
+            .alerts_excluded_total
+            .with_label_values(&[self.rule])
+            .inc();
+    }
+}
+
+/// An alert decided (after correlation and suppression) and about to go to the sinks.
+pub struct AlertRaised<'a> {
+    pub rule: &'a str,
+    pub level: &'a str,
+    /// The event's time, for how far behind the event the alert is.
+    pub event_time_ms: Option<i64>,
+    pub now_ms: i64,
+}
+
+impl InternalEvent for AlertRaised<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics
+            .alerts_total
+            .with_label_values(&[self.rule, self.level])
+            .inc();
+        if let Some(t) = self.event_time_ms {
+            let lag = (self.now_ms - t) as f64 / 1000.0;
+            metrics.event_lag_seconds.observe(lag.max(0.0));
+        }
+    }
+}
+
+/// Alerts some sink did not accept after its retries; the message stays in the queue.
+pub struct AlertsNotDelivered<'a> {
+    pub message_id: &'a str,
+    /// The sinks that failed, and the first one's error.
+    pub sinks: &'a [&'a str],
+    pub first_error: &'a dyn std::fmt::Display,
+}
+
+impl InternalEvent for AlertsNotDelivered<'_> {
+    fn emit(self, _: &Metrics) {
+        tracing::error!(message_id = self.message_id, sinks = ?self.sinks, first_error = %self.first_error, "alerts not delivered; the message stays in the queue");
+    }
+}
+
+/// Events a correlation did not count: `late` ones older than `correlation.lateness`, and
+/// `evicted` ones (groups or events dropped at `max_groups` / `max_events_per_group`).
+pub struct CorrelationDropped<'a> {
+    pub correlation: &'a str,
+    pub late: u64,
+    pub evicted: u64,
+}
+
+impl InternalEvent for CorrelationDropped<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics
+            .correlation_late_events_total
+            .with_label_values(&[self.correlation])
+            .inc_by(self.late);
+        metrics
+            .correlation_evicted_total
+            .with_label_values(&[self.correlation])
+            .inc_by(self.evicted);
+        if self.late > 0 {
+            tracing::warn!(
+                correlation = self.correlation,
+                events = self.late,
+                "events older than correlation.lateness were not counted"
+            );
+        }
+    }
+}
+
+/// Alerts of a rule held back by its suppression window.
+pub struct AlertsSuppressed<'a> {
+    pub rule: &'a str,
+    pub count: u64,
+}
+
+impl InternalEvent for AlertsSuppressed<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics
+            .alerts_suppressed_total
+            .with_label_values(&[self.rule])
+            .inc_by(self.count);
+    }
+}
