@@ -98,6 +98,7 @@ fn main() {
         bytes: ARCHIVE_BYTES,
         records_per_file: 5000,
         seed: 11,
+        density: None,
     })
     .unwrap();
     let listing = local::list(&[PathBuf::from(dir.path())]);

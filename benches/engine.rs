@@ -22,6 +22,7 @@ fn archive() -> (Vec<Vec<u8>>, u64) {
         bytes: 64_000_000,
         records_per_file: 2000,
         seed: 7,
+        density: None,
     })
     .unwrap();
     let files: Vec<PathBuf> = walk(dir.path().to_path_buf());

@@ -21,6 +21,18 @@ pub struct GenerateArgs {
     /// Seed: the same seed writes the same archive.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The share of records (0 to 1) that a built-in rule matches, sign-in failures and
+    /// denied calls in bursts that the correlations count (default: a busy account's natural
+    /// mix, well under 5%).
+    #[arg(long, value_name = "FRACTION", value_parser = fraction)]
+    density: Option<f64>,
+}
+
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("{text:?} is not a fraction from 0 to 1 (e.g. 0.3)")),
+    }
 }
 
 pub fn run(args: GenerateArgs) -> u8 {
@@ -29,6 +41,7 @@ pub fn run(args: GenerateArgs) -> u8 {
         bytes: args.size_mb * 1_000_000,
         records_per_file: args.records_per_file.max(1),
         seed: args.seed,
+        density: args.density,
     };
     match generate(&plan) {
         Ok(w) => {

@@ -3,6 +3,12 @@
 //! The same seed always writes the same files. The record mix follows what busy accounts
 //! log: mostly read-only calls, S3 data events and role assumptions, with a small share of
 //! sign-ins, IAM changes and denied calls that the built-in rules care about.
+//!
+//! With a density, the mix is instead a chosen share of records that a built-in rule matches
+//! (the rest match none): sign-in failures and denied calls from a handful of principals,
+//! access keys, policy and security-group changes, secrets read — the shape of an attacker's
+//! burst, dense enough that the correlations fire too. `tests/synth_density.rs` holds the
+//! generator to it with the built-in pack.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -21,6 +27,8 @@ pub struct Plan {
     /// Records per file (CloudTrail files hold a handful to tens of thousands).
     pub records_per_file: usize,
     pub seed: u64,
+    /// The share of records (0 to 1) that a built-in rule matches; None: the natural mix.
+    pub density: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -66,10 +74,43 @@ const CALLS: [(&str, &str, bool, u32); 16] = [
     ("iam.amazonaws.com", "CreateUser", false, 2),
 ];
 
+/// The calls of [`CALLS`] that no built-in rule matches (when they succeed).
+const BENIGN: &[(&str, &str, bool, u32)] = CALLS.split_at(10).0;
+
+/// What a dense archive's matching records are, with weights. `None` as the name: a benign
+/// call denied with AccessDenied (unauthorized-api-call, and access-denied-burst when they
+/// pile up).
+const HITS: [(&str, Option<&str>, u32); 8] = [
+    ("signin.amazonaws.com", Some("ConsoleLogin"), 30),
+    ("", None, 26),
+    ("iam.amazonaws.com", Some("CreateAccessKey"), 10),
+    ("secretsmanager.amazonaws.com", Some("GetSecretValue"), 10),
+    ("iam.amazonaws.com", Some("AttachRolePolicy"), 8),
+    (
+        "ec2.amazonaws.com",
+        Some("AuthorizeSecurityGroupIngress"),
+        8,
+    ),
+    ("iam.amazonaws.com", Some("CreateUser"), 6),
+    ("cloudtrail.amazonaws.com", Some("StopLogging"), 2),
+];
+
+/// How a record is drawn.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Draw {
+    /// The natural mix of [`CALLS`], 1% denied.
+    Natural,
+    /// A call no rule matches.
+    Benign,
+    /// A call some rule matches.
+    Hit,
+}
+
 struct Gen {
     rng: fastrand::Rng,
     n: u64,
     total_weight: u32,
+    density: Option<f64>,
 }
 
 impl Gen {
@@ -78,14 +119,55 @@ impl Gen {
     }
 
     fn call(&mut self) -> (&'static str, &'static str, bool) {
-        let mut w = self.rng.u32(..self.total_weight);
-        for (s, n, ro, weight) in CALLS {
+        self.weighted(&CALLS, self.total_weight)
+    }
+
+    fn weighted(
+        &mut self,
+        calls: &[(&'static str, &'static str, bool, u32)],
+        total: u32,
+    ) -> (&'static str, &'static str, bool) {
+        let mut w = self.rng.u32(..total);
+        for &(s, n, ro, weight) in calls {
             if w < weight {
                 return (s, n, ro);
             }
             w -= weight;
         }
         unreachable!("weights cover the range")
+    }
+
+    /// The call, and whether it is denied (None: the natural mix decides later, where it
+    /// always did, so a seed writes the same natural archive as before densities existed).
+    fn draw(&mut self, draw: Draw) -> (&'static str, &'static str, bool, Option<bool>) {
+        let benign_weight = BENIGN.iter().map(|c| c.3).sum();
+        match draw {
+            Draw::Natural => {
+                let (s, n, ro) = self.call();
+                (s, n, ro, None)
+            }
+            Draw::Benign => {
+                let (s, n, ro) = self.weighted(BENIGN, benign_weight);
+                (s, n, ro, Some(false))
+            }
+            Draw::Hit => {
+                let mut w = self.rng.u32(..HITS.iter().map(|h| h.2).sum::<u32>());
+                for (source, name, weight) in HITS {
+                    if w >= weight {
+                        w -= weight;
+                        continue;
+                    }
+                    return match name {
+                        Some(name) => (source, name, false, Some(false)),
+                        None => {
+                            let (s, n, ro) = self.weighted(BENIGN, benign_weight);
+                            (s, n, ro, Some(true))
+                        }
+                    };
+                }
+                unreachable!("weights cover the range")
+            }
+        }
     }
 
     fn uuid(&mut self) -> String {
@@ -102,9 +184,20 @@ impl Gen {
 
     fn record(&mut self, account: &str, region: &str, epoch: i64) -> serde_json::Value {
         self.n += 1;
-        let (source, name, read_only) = self.call();
-        let user = *self.pick(&USERS);
-        let role_session = self.rng.bool();
+        let draw = match self.density {
+            None => Draw::Natural,
+            Some(d) if self.rng.f64() < d => Draw::Hit,
+            Some(_) => Draw::Benign,
+        };
+        let (source, name, read_only, denied) = self.draw(draw);
+        let mut user = *self.pick(&USERS);
+        let mut role_session = self.rng.bool();
+        if draw == Draw::Hit {
+            // An attacker's burst comes from few principals, so the correlations count it; and
+            // the sign-in rules are about IAM users, not role sessions.
+            user = USERS[self.n as usize % 2];
+            role_session &= name != "ConsoleLogin";
+        }
         let identity = if role_session {
             json!({"type": "AssumedRole", "principalId": format!("AROAEXAMPLE{:09}:{user}", self.rng.u32(..1_000_000_000)),
                    "arn": format!("arn:aws:sts::{account}:assumed-role/{user}-role/{user}"), "accountId": account,
@@ -124,7 +217,7 @@ impl Gen {
             self.rng.u8(..),
             self.rng.u8(1..255)
         );
-        let denied = self.rng.u32(..100) == 0;
+        let denied = denied.unwrap_or_else(|| self.rng.u32(..100) == 0);
         let params = match name {
             "GetObject" | "PutObject" => {
                 json!({"bucketName": "data-lake", "key": format!("raw/{}/{}.parquet", self.rng.u32(..1000), self.uuid()), "Host": "data-lake.s3.amazonaws.com"})
@@ -139,6 +232,12 @@ impl Gen {
                 json!({"roleName": format!("{user}-role"), "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
             }
             "CreateAccessKey" | "CreateUser" => json!({"userName": user}),
+            "GetSecretValue" => {
+                json!({"secretId": format!("arn:aws:secretsmanager:{region}:{account}:secret:app/{}", self.n % 50)})
+            }
+            "AuthorizeSecurityGroupIngress" => {
+                json!({"groupId": format!("sg-{:08x}", self.rng.u32(..)), "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}})
+            }
             _ => json!({"resource": format!("res-{}", self.rng.u32(..100_000))}),
         };
         let mut rec = json!({
@@ -163,9 +262,12 @@ impl Gen {
         });
         if name == "ConsoleLogin" {
             let ok = self.rng.u32(..4) != 0;
+            // A dense archive's successful sign-ins are all without MFA (a rule matches them).
+            let mfa = self.rng.bool() && draw == Draw::Natural;
             rec["responseElements"] =
                 json!({"ConsoleLogin": if ok { "Success" } else { "Failure" }});
-            rec["additionalEventData"] = json!({"MFAUsed": if self.rng.bool() { "Yes" } else { "No" }, "MobileVersion": "No"});
+            rec["additionalEventData"] =
+                json!({"MFAUsed": if mfa { "Yes" } else { "No" }, "MobileVersion": "No"});
             if !ok {
                 rec["errorMessage"] = json!("Failed authentication");
             }
@@ -190,6 +292,7 @@ pub fn generate(plan: &Plan) -> io::Result<Written> {
         rng: fastrand::Rng::with_seed(plan.seed),
         n: 0,
         total_weight: CALLS.iter().map(|c| c.3).sum(),
+        density: plan.density.map(|d| d.clamp(0.0, 1.0)),
     };
     let mut written = Written::default();
     // 2026-11-20T00:00:00Z; each file covers the next five minutes of one account and region.
