@@ -9,15 +9,7 @@ use std::time::Duration;
 use common::daemon::{start, wait_for};
 use common::moto::{aws, provision, Moto};
 use common::{alerts, samples, trailwatch};
-
-/// The delivery time in a CloudTrail log file name (`..._20261120T0915Z_...`), for ordering.
-fn delivered_at(path: &std::path::Path) -> String {
-    let name = path.file_name().unwrap().to_str().unwrap();
-    name.split('_')
-        .find(|p| p.len() >= 13 && p.contains('T') && p.ends_with('Z'))
-        .unwrap_or(name)
-        .to_string()
-}
+use trailwatch::source::notification::delivery_stamp;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_delivered_in_order_give_the_alerts_replay_gives() {
@@ -60,7 +52,10 @@ async fn samples_delivered_in_order_give_the_alerts_replay_gives() {
         })
     });
     let mut files = common::files_under(&root);
-    files.sort_by_key(|f| delivered_at(f));
+    files.sort_by_key(|f| {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        (delivery_stamp(name).map(str::to_string), name.to_string())
+    });
     for (n, file) in files.iter().enumerate() {
         let key = file
             .strip_prefix(samples())

@@ -20,23 +20,6 @@ fn sorted_ids(alerts: &[serde_json::Value]) -> Vec<String> {
     ids
 }
 
-/// Uploads every file of `samples/AWSLogs` under the same key.
-async fn upload_samples(s3: &aws_sdk_s3::Client) -> usize {
-    let root = samples();
-    let mut n = 0;
-    for entry in common::files_under(&root.join("AWSLogs")) {
-        let key = entry
-            .strip_prefix(&root)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
-        put(s3, &key, std::fs::read(&entry).unwrap()).await;
-        n += 1;
-    }
-    n
-}
-
 async fn put(s3: &aws_sdk_s3::Client, key: &str, body: Vec<u8>) {
     s3.put_object()
         .bucket("trail")
@@ -62,7 +45,7 @@ async fn replay_from_s3_follows_the_layout() {
     let moto = Moto::start();
     let aws = aws(&moto.url).await;
     aws.s3.create_bucket().bucket("trail").send().await.unwrap();
-    let uploaded = upload_samples(&aws.s3).await;
+    let uploaded = aws.upload_samples("trail").await;
     assert_eq!(uploaded, 27, "26 logs and a digest");
     let one = std::fs::read(
         common::files_under(&samples().join(DAY))

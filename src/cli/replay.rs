@@ -28,6 +28,7 @@ const S3_PARALLELISM: usize = 8;
     trailwatch replay --since 2026-11-01 --until 2026-11-08 --account 111122223333 s3://trail-bucket/\n  \
     trailwatch replay --rule root-console-login --rule console-login-without-mfa logs.json.gz\n  \
     trailwatch replay --to-sinks --config trailwatch.toml s3://trail-bucket/AWSLogs/\n  \
+    trailwatch replay --since 2026-10-01 --enqueue https://sqs.us-east-1.amazonaws.com/111122223333/trailwatch s3://trail-bucket/\n  \
     trailwatch replay --add-rules my-rules/ --output alerts.jsonl /archive")]
 pub struct ReplayArgs {
     /// Files or directories (walked recursively) of CloudTrail logs, or s3://bucket/prefix.
@@ -56,6 +57,12 @@ pub struct ReplayArgs {
     /// (default: one per core; 8 when reading S3).
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
+    /// Do not read the S3 objects here: put one S3 event notification per listed object on
+    /// this queue (the daemons'), so the fleet shares the backfill through the live path.
+    /// --since/--until choose the day folders listed (one day more on each side); the daemons
+    /// read whole objects.
+    #[arg(long, value_name = "QUEUE_URL", conflicts_with_all = ["to_sinks", "output"])]
+    enqueue: Option<String>,
     /// Also send the alerts through the sinks of the --config file (SNS, webhooks, JSONL).
     #[arg(long, requires = "config")]
     to_sinks: bool,
@@ -142,6 +149,9 @@ pub fn run(args: ReplayArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    if let Some(queue_url) = &args.enqueue {
+        return enqueue(&args, &window, queue_url);
+    }
     let Some(mut set) = args.rules.load() else {
         return exit::USAGE;
     };
@@ -271,4 +281,54 @@ pub fn run(args: ReplayArgs) -> u8 {
     } else {
         exit::OK
     }
+}
+
+/// `--enqueue`: lists the S3 prefixes and queues one notification per object.
+fn enqueue(args: &ReplayArgs, window: &TimeWindow, queue_url: &str) -> u8 {
+    if let Err(e) = trailwatch::config::check_queue_url(queue_url) {
+        eprintln!("error: --enqueue: {e}");
+        return exit::USAGE;
+    }
+    if let Some(p) = args.paths.iter().find(|p| !p.starts_with("s3://")) {
+        eprintln!("error: --enqueue takes s3:// prefixes only (the daemons read from S3): {p}");
+        return exit::USAGE;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let s3 = trailwatch::source::s3::client(&sdk);
+        let listing = list(args, window, Some(&s3)).await;
+        let objects: Vec<_> = listing
+            .inputs
+            .into_iter()
+            .filter_map(|i| match i {
+                Input::S3(o) => Some(o),
+                Input::Local { .. } => None,
+            })
+            .collect();
+        eprintln!("enqueueing {} objects to {queue_url}", objects.len());
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let done = trailwatch::source::enqueue::enqueue(&sqs, queue_url, &objects).await;
+        for line in listing.errors.iter().chain(&done.failed) {
+            eprintln!("error: {line}");
+        }
+        eprintln!(
+            "enqueued {} of {} objects ({:.1} MB), {} digest files skipped",
+            done.messages,
+            objects.len(),
+            done.bytes as f64 / 1e6,
+            listing.digests
+        );
+        if listing.errors.is_empty() && done.failed.is_empty() {
+            exit::OK
+        } else {
+            exit::INPUT_FAILED
+        }
+    })
 }

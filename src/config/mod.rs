@@ -400,7 +400,7 @@ impl Config {
 /// An SQS queue URL: http(s), a host, and the path `/ACCOUNT/QUEUE` (12-digit account, a queue
 /// name of letters, digits, `-` and `_`, `.fifo` allowed). Any host is allowed, so VPC
 /// endpoints and local emulators work.
-fn check_queue_url(text: &str) -> Result<(), String> {
+pub fn check_queue_url(text: &str) -> Result<(), String> {
     let u = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
     if !matches!(u.scheme(), "https" | "http") || u.host().is_none() {
         return Err(format!(

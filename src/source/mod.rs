@@ -1,5 +1,6 @@
 //! The source stage: where units of work come from. Each unit is read by the trail stage.
 
+pub mod enqueue;
 pub mod listing;
 pub mod local;
 pub mod notification;

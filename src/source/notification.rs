@@ -107,12 +107,41 @@ fn parse_value(v: &Value, may_unwrap: bool) -> Result<Notification, Unrecognized
     ))
 }
 
+/// The S3 event notification S3 would send for a new object (`ObjectCreated:Put`, key
+/// form-encoded): what `replay --enqueue` puts on the daemon's queue, one per object, so a
+/// backfill takes the live path.
+pub fn s3_event(bucket: &str, key: &str, size: u64) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+    serde_json::json!({"Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": encoded, "size": size}},
+    }]})
+    .to_string()
+}
+
 /// S3 notification keys are form-encoded: `+` is a space, then `%XX` escapes.
 fn form_decode(key: &str) -> Result<String, Unrecognized> {
     percent_encoding::percent_decode_str(&key.replace('+', " "))
         .decode_utf8()
         .map(|k| k.into_owned())
         .map_err(|_| Unrecognized("S3 key is not UTF-8 after decoding".into()))
+}
+
+/// The delivery time in a CloudTrail log file's name (`..._20261120T0915Z_...`), which sorts
+/// as text; None for names without one.
+pub fn delivery_stamp(key: &str) -> Option<&str> {
+    let name = key.rsplit('/').next()?;
+    name.split('_').find(|p| {
+        p.len() == 14
+            && p.as_bytes()[8] == b'T'
+            && p.ends_with('Z')
+            && p[..8]
+                .bytes()
+                .chain(p[9..13].bytes())
+                .all(|b| b.is_ascii_digit())
+    })
 }
 
 /// Where a CloudTrail key says its log came from.
@@ -244,5 +273,32 @@ mod tests {
         ));
         assert!(!is_log_key("AWSLogs/1/CloudTrail/"));
         assert!(!is_log_key("AWSLogs/1/CloudTrail/r/notes.txt"));
+    }
+
+    #[test]
+    fn finds_the_delivery_time_in_a_log_name() {
+        assert_eq!(
+            delivery_stamp(
+                "AWSLogs/1/CloudTrail/r/2026/11/20/1_CloudTrail_r_20261120T0920Z_GeoZ.json.gz"
+            ),
+            Some("20261120T0920Z")
+        );
+        assert_eq!(delivery_stamp("logs/export_2026.json.gz"), None);
+    }
+
+    #[test]
+    fn the_enqueued_notification_names_the_object_it_was_made_for() {
+        for key in [
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/a_b.json.gz",
+            "odd keys/with spaces+plus%percent/ü.json.gz",
+        ] {
+            assert_eq!(
+                parse(&s3_event("trail", key, 42)),
+                Ok(Notification::Objects(vec![ObjectRef {
+                    bucket: "trail".into(),
+                    key: key.into(),
+                }]))
+            );
+        }
     }
 }

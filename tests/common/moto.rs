@@ -237,6 +237,18 @@ impl Aws {
             .unwrap();
     }
 
+    /// Uploads every file of `samples/AWSLogs` to `bucket` under the same key; returns how
+    /// many (26 logs and a digest).
+    pub async fn upload_samples(&self, bucket: &str) -> usize {
+        let root = super::samples();
+        let files = super::files_under(&root.join("AWSLogs"));
+        for file in &files {
+            let key = file.strip_prefix(&root).unwrap().to_str().unwrap();
+            self.put_file(bucket, key, file).await;
+        }
+        files.len()
+    }
+
     /// Messages visible plus in flight.
     pub async fn depth(&self, queue: &str) -> usize {
         let a = self
