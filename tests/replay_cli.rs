@@ -274,6 +274,57 @@ fn one_thread_and_many_threads_give_the_same_alerts() {
 }
 
 #[test]
+fn over_the_memory_budget_the_result_is_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().to_str().unwrap();
+    let made = trailwatch(&[
+        "generate",
+        "--out",
+        archive,
+        "--size-mb",
+        "12",
+        "--density",
+        "0.4",
+        "--seed",
+        "5",
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let run = |args: &[&str]| {
+        let mut all = vec!["replay", "--threads", "2"];
+        all.extend_from_slice(args);
+        all.push(archive);
+        let out = trailwatch(&all);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+        lines.sort();
+        (lines, stderr(&out))
+    };
+    let (in_memory, said) = run(&[]);
+    assert!(!said.contains("sorted on disk"), "{said}");
+    let (spilled, said) = run(&["--memory-budget", "1"]);
+    assert!(said.contains("sorted on disk"), "{said}");
+    let correlations = in_memory
+        .iter()
+        .filter(|l| l.contains("\"correlation\":{"))
+        .count();
+    assert!(correlations > 10, "{correlations} correlation alerts");
+    // Same alerts, each the same document but for when it was detected.
+    let strip = |lines: Vec<String>| -> Vec<String> {
+        let mut v: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                let mut a: serde_json::Value = serde_json::from_str(l).unwrap();
+                a.as_object_mut().unwrap().remove("detected_at");
+                a.to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(strip(spilled), strip(in_memory));
+}
+
+#[test]
 fn table_format_and_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("alerts.txt");

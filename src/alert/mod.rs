@@ -135,10 +135,11 @@ pub struct Alert {
     /// not, MFA, key ages), when the actor is an audited IAM user or role.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub posture: Option<crate::audit::PrincipalPosture>,
-    /// `event.time` in milliseconds, as parsed when the record was read (not part of the
-    /// document: [`Alert::event_time_ms`] parses `event.time` for an alert read back).
+    /// `event.time` in milliseconds: taken from the record when reading it already parsed it
+    /// (a time window, a correlation), else parsed the first time [`Alert::event_time_ms`]
+    /// is asked (suppression, the lag metric), and never again. Not part of the document.
     #[serde(skip)]
-    pub time_ms: Option<i64>,
+    pub time_ms: std::sync::OnceLock<Option<i64>>,
 }
 
 impl Alert {
@@ -187,13 +188,16 @@ impl Alert {
             suppressed: None,
             suppression_key: None,
             posture: None,
-            time_ms: record.time_ms(),
+            time_ms: record
+                .parsed_time_ms()
+                .map(std::sync::OnceLock::from)
+                .unwrap_or_default(),
         }
     }
 
     /// The event's time in milliseconds since the epoch, when it has a readable one.
     pub fn event_time_ms(&self) -> Option<i64> {
-        self.time_ms.or_else(|| {
+        *self.time_ms.get_or_init(|| {
             self.event
                 .time
                 .as_deref()

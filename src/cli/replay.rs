@@ -57,6 +57,11 @@ pub struct ReplayArgs {
     /// (default: one per core; 8 when reading S3).
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
+    /// Memory for correlation observations and suppressed-rule alerts that wait for the end
+    /// of the replay; past it they are sorted into temporary files and merged at the end
+    /// (the result does not change).
+    #[arg(long, value_name = "MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    memory_budget: u64,
     /// Do not read the S3 objects here: put one S3 event notification per listed object on
     /// this queue (the daemons'), so the fleet shares the backfill through the live path.
     /// --since/--until choose the day folders listed (one day more on each side); the daemons
@@ -248,6 +253,7 @@ pub fn run(args: ReplayArgs) -> u8 {
             .as_ref()
             .map(|c| c.correlation.limits().expect("validated"))
             .unwrap_or_default(),
+        memory_budget: Some(args.memory_budget as usize * 1_048_576),
     };
     let mut deliver = |alerts: Vec<trailwatch::alert::Alert>| {
         let (Some(rt), Some(sinks)) = (&runtime, &sinks) else {

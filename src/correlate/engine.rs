@@ -343,6 +343,6 @@ pub(super) fn correlation_alert(
         suppressed: None,
         suppression_key,
         posture: None,
-        time_ms: trigger.time_ms,
+        time_ms: trigger.time_ms.clone(),
     }
 }

@@ -22,7 +22,7 @@ use crate::trail::Record;
 use allowlist::Allowlist;
 
 pub use engine::{Engine, Limits};
-use event_key::EventKey;
+pub use event_key::EventKey;
 pub use scan::{scan, Detector, Scan};
 
 /// Event times further ahead of this machine's clock than this are not trusted to move state

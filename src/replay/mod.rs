@@ -4,7 +4,9 @@
 //! one input therefore keep record order. A writer on the calling thread serialises output
 //! and, with `--to-sinks`, hands alerts to the daemon's sinks.
 
+mod pending;
 mod report;
+mod spill;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -17,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::alert::{table, Alert, Origin};
-use crate::correlate::{self, Detector, Engine, Limits, Observation, Outcomes, Scan};
+use crate::correlate::{self, Detector, Limits, Observation, Outcomes, Scan};
 use crate::rules::RuleSet;
 use crate::source::s3::BlockingOpener;
 use crate::source::{Input, Listing};
@@ -25,10 +27,14 @@ use crate::suppress::{SuppressConfig, Suppressor};
 use crate::trail::{self, Record, TrailError};
 
 pub use crate::source::window::{parse_time, TimeWindow};
+use pending::Pending;
 use report::Summary;
 
 /// Output is handed to the writer in chunks of about this size.
 const BATCH_BYTES: usize = 64 * 1024;
+
+/// Alerts decided at the end go to the sinks in batches of this many.
+const DELIVER_BATCH: usize = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -100,6 +106,9 @@ pub struct Options {
     pub suppress: Vec<SuppressConfig>,
     /// Caps on correlation state (lateness does not matter: replay feeds events in order).
     pub limits: Limits,
+    /// Memory for observations and suppressed-rule alerts waiting for the end of the replay
+    /// before they spill to temporary files; None: 64 MiB.
+    pub memory_budget: Option<usize>,
 }
 
 /// What one input gave.
@@ -110,10 +119,6 @@ struct FileReport {
     alerts: BTreeMap<String, u64>,
     /// Matches that filter documents or config exclusions kept from alerting, by rule.
     excluded: BTreeMap<String, u64>,
-    /// Matches feeding correlations, decided once every input is read.
-    observations: Vec<Observation>,
-    /// Alerts of rules with a suppression policy, decided in event-time order at the end.
-    held: Vec<Alert>,
     /// Set when the input could not be read to its end, or had unusable records.
     error: Option<InputError>,
 }
@@ -169,7 +174,8 @@ pub fn run(
     let (tx, rx) = mpsc::sync_channel::<Batch>(64);
     let stop = AtomicBool::new(false);
 
-    let (mut reports, written, undelivered) = std::thread::scope(|scope| {
+    let pending = Pending::new(opts.memory_budget.unwrap_or(pending::DEFAULT_BUDGET));
+    let (reports, written, undelivered) = std::thread::scope(|scope| {
         let workers = scope.spawn(|| {
             pool.install(|| {
                 listing
@@ -188,15 +194,16 @@ pub fn run(
                             }
                         };
                         let hold = |rule: &str| suppressor.applies(rule);
-                        let report = replay_input(set, opts, input, &bar, &hold, &mut |alert| {
-                            batch.text.extend_from_slice(&opts.format.render(&alert));
-                            if opts.to_sinks {
-                                batch.alerts.push(alert);
-                            }
-                            if batch.text.len() >= BATCH_BYTES {
-                                flush(&mut batch);
-                            }
-                        });
+                        let report =
+                            replay_input(set, opts, input, &bar, &hold, &pending, &mut |alert| {
+                                batch.text.extend_from_slice(&opts.format.render(&alert));
+                                if opts.to_sinks {
+                                    batch.alerts.push(alert);
+                                }
+                                if batch.text.len() >= BATCH_BYTES {
+                                    flush(&mut batch);
+                                }
+                            });
                         flush(&mut batch);
                         if let Some(e) = &report.error {
                             report_error(&e.to_string());
@@ -225,28 +232,33 @@ pub fn run(
     bar.finish_and_clear();
     written?;
 
-    let (last, correlation_dropped) = decide_late(set, opts, &mut reports);
     let mut summary = Summary {
         files: listing.inputs.len() as u64,
         bytes_in: total,
         digests: listing.digests,
         failed_inputs: listing.errors.len() as u64,
         undelivered,
-        correlation_dropped,
         ..Summary::default()
     };
-    // Alerts that needed every input: correlations, and those of rules with suppression.
-    let mut text = Vec::new();
+    // Alerts that needed every input: correlations, and those of rules with suppression,
+    // written and delivered as they are decided.
     let mut to_deliver = Vec::new();
-    for alert in suppressor.decide_all(last) {
-        *summary.alerts.entry(alert.rule.name.clone()).or_default() += 1;
-        text.extend_from_slice(&opts.format.render(&alert));
-        if opts.to_sinks {
-            to_deliver.push(alert);
-        }
-    }
+    let (correlation_dropped, spilled) =
+        pending.decide(set, opts.limits, &mut suppressor, &mut |alert| {
+            *summary.alerts.entry(alert.rule.name.clone()).or_default() += 1;
+            out.write_all(&opts.format.render(&alert))?;
+            if opts.to_sinks {
+                to_deliver.push(alert);
+                if to_deliver.len() >= DELIVER_BATCH {
+                    summary.undelivered +=
+                        send(&mut deliver, std::mem::take(&mut to_deliver), on_error);
+                }
+            }
+            Ok(())
+        })?;
+    summary.correlation_dropped = correlation_dropped;
+    summary.spilled = spilled;
     summary.suppressed = suppressor.take_counts();
-    out.write_all(&text)?;
     out.flush()?;
     summary.undelivered += send(&mut deliver, to_deliver, on_error);
     for r in reports {
@@ -277,38 +289,14 @@ fn send(deliver: &mut Option<Deliver>, alerts: Vec<Alert>, on_error: &dyn Fn(&st
     }
 }
 
-/// Runs every input's observations through one correlation engine in event-time order (the
-/// same result whatever the thread count or input order), and returns the correlation alerts
-/// with the held ones, for suppression. Also returns, per correlation, what its caps dropped.
-fn decide_late(
-    set: &RuleSet,
-    opts: &Options,
-    reports: &mut [FileReport],
-) -> (Vec<Alert>, BTreeMap<String, u64>) {
-    let mut observations = Vec::new();
-    let mut alerts = Vec::new();
-    for r in reports.iter_mut() {
-        observations.append(&mut r.observations);
-        alerts.append(&mut r.held);
-    }
-    let mut engine = Engine::new(set.correlations(), opts.limits);
-    engine.observe_all(observations, &mut alerts);
-    engine.flush(&mut alerts);
-    let dropped = engine
-        .take_stats()
-        .into_iter()
-        .map(|(rule, s)| (rule, s.dropped_events + s.evicted_groups))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    (alerts, dropped)
-}
-
 /// What matching one input's records gives, sorted for the replay.
 struct InputOutcomes<'a> {
     report: &'a mut FileReport,
     window: &'a TimeWindow,
     first_bad: Option<String>,
     hold: &'a dyn Fn(&str) -> bool,
+    pending: &'a Pending,
+    local: pending::Local,
     emit: &'a mut dyn FnMut(Alert),
 }
 
@@ -326,7 +314,7 @@ impl Scan for InputOutcomes<'_> {
 impl Outcomes for InputOutcomes<'_> {
     fn alert(&mut self, alert: Alert) {
         if (self.hold)(&alert.rule.name) {
-            self.report.held.push(alert);
+            self.pending.hold(&mut self.local, alert);
         } else {
             *self
                 .report
@@ -337,7 +325,7 @@ impl Outcomes for InputOutcomes<'_> {
         }
     }
     fn observation(&mut self, observation: Observation) {
-        self.report.observations.push(observation);
+        self.pending.observe(&mut self.local, observation);
     }
     fn excluded(&mut self, rule: &str) {
         *self.report.excluded.entry(rule.to_string()).or_default() += 1;
@@ -367,6 +355,7 @@ fn replay_input(
     input: &Input,
     bar: &ProgressBar,
     hold: &dyn Fn(&str) -> bool,
+    pending: &Pending,
     emit: &mut dyn FnMut(Alert),
 ) -> FileReport {
     let name = input.name();
@@ -389,9 +378,12 @@ fn replay_input(
         window: &opts.window,
         first_bad: None,
         hold,
+        pending,
+        local: pending::Local::default(),
         emit,
     };
     let (stats, error) = correlate::scan(bar.wrap_read(reader), &detector, &mut outcomes);
+    pending.hand_over(&mut outcomes.local);
     let first_bad = outcomes.first_bad;
     report.stats = stats;
     report.error = match (error, first_bad) {

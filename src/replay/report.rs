@@ -27,6 +27,8 @@ pub struct Summary {
     pub suppressed: BTreeMap<String, u64>,
     /// Correlation events dropped or groups evicted by the state caps, by correlation.
     pub correlation_dropped: BTreeMap<String, u64>,
+    /// Observations and held alerts written to temporary files (over the memory budget).
+    pub spilled: u64,
     pub elapsed: Duration,
     /// Peak resident memory of the process, where the platform tells it.
     pub peak_rss: Option<u64>,
@@ -111,6 +113,13 @@ impl fmt::Display for Summary {
         }
         if let Some(rss) = self.peak_rss {
             writeln!(f, "  peak memory: {:.1} MB", rss as f64 / 1e6)?;
+        }
+        if self.spilled > 0 {
+            writeln!(
+                f,
+                "  over the memory budget: {} observations and held alerts sorted on disk",
+                self.spilled
+            )?;
         }
         if !self.alerts.is_empty() {
             writeln!(f, "  alerts by rule:")?;

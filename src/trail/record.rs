@@ -25,6 +25,11 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// `eventTime` as already parsed, without parsing it: None when nothing asked yet.
+    pub fn parsed_time_ms(&self) -> Option<Option<i64>> {
+        self.time_ms.get().copied()
+    }
+
     /// `eventTime` in milliseconds since the epoch; None when missing or not RFC 3339.
     pub fn time_ms(&self) -> Option<i64> {
         *self

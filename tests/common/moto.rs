@@ -240,8 +240,13 @@ impl Aws {
     /// Uploads every file of `samples/AWSLogs` to `bucket` under the same key; returns how
     /// many (26 logs and a digest).
     pub async fn upload_samples(&self, bucket: &str) -> usize {
-        let root = super::samples();
-        let files = super::files_under(&root.join("AWSLogs"));
+        // (This file is also included by benches/daemon.rs, without tests/common/mod.rs.)
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+        let files: Vec<_> = walkdir::WalkDir::new(root.join("AWSLogs"))
+            .into_iter()
+            .map(|e| e.unwrap().into_path())
+            .filter(|p| p.is_file())
+            .collect();
         for file in &files {
             let key = file.strip_prefix(&root).unwrap().to_str().unwrap();
             self.put_file(bucket, key, file).await;
