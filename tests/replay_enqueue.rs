@@ -8,16 +8,7 @@ use std::time::Duration;
 
 use common::daemon::{start, wait_for};
 use common::moto::{aws, Moto};
-use common::{alerts, stderr};
-
-fn sorted_ids(alerts: &[serde_json::Value]) -> Vec<String> {
-    let mut ids: Vec<String> = alerts
-        .iter()
-        .map(|a| a["alert_id"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    ids
-}
+use common::{alerts, sorted_ids, stderr};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enqueued_backfill_gives_the_alerts_replay_gives() {

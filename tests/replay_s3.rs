@@ -7,18 +7,9 @@ mod common;
 use aws_sdk_s3::primitives::ByteStream;
 
 use common::moto::{aws, Moto, Webhook};
-use common::{alerts, samples, stderr, trailwatch};
+use common::{alerts, samples, sorted_ids, stderr, trailwatch};
 
 const DAY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/";
-
-fn sorted_ids(alerts: &[serde_json::Value]) -> Vec<String> {
-    let mut ids: Vec<String> = alerts
-        .iter()
-        .map(|a| a["alert_id"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    ids
-}
 
 async fn put(s3: &aws_sdk_s3::Client, key: &str, body: Vec<u8>) {
     s3.put_object()

@@ -33,6 +33,16 @@ pub fn alerts(o: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The alerts' `alert_id`s, sorted: what two runs are compared by.
+pub fn sorted_ids(alerts: &[serde_json::Value]) -> Vec<String> {
+    let mut ids: Vec<String> = alerts
+        .iter()
+        .map(|a| a["alert_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// `rule.name` of each alert, in output order.
 pub fn rule_names(alerts: &[serde_json::Value]) -> Vec<String> {
     alerts
