@@ -18,6 +18,7 @@ use crate::audit::change::{Posture, PostureChange};
 use crate::audit::collect::Account;
 use crate::audit::trigger::{Scope, Trigger};
 use crate::audit::{self, AuditConfig, PrincipalPosture, Status};
+use crate::metrics::events::{InternalEvent, PostureAudited};
 use crate::metrics::Metrics;
 use crate::sink::SinkSet;
 
@@ -140,11 +141,20 @@ impl PostureMonitor {
                 state.principals.extend(report.principals);
                 changes
             };
-            self.after_audit(metrics, "full", errors, started);
+            PostureAudited {
+                kind: "full",
+                account: &account.id,
+                scope: None,
+                event: None,
+                changes: changes.len(),
+                errors,
+                seconds: started.elapsed().as_secs_f64(),
+            }
+            .emit(metrics);
             metrics
                 .posture_last_run_timestamp_seconds
                 .set(now.timestamp());
-            tracing::info!(account = %account.id, changes = changes.len(), errors, seconds = started.elapsed().as_secs_f64(), "posture audit done");
+            self.after_audit(metrics);
             self.send(changes, sinks, metrics).await;
         }
     }
@@ -198,21 +208,24 @@ impl PostureMonitor {
             for c in &mut changes {
                 c.trigger = Some(info.clone());
             }
-            self.after_audit(metrics, "event", failed.len(), started);
-            tracing::info!(account = %account_id, ?scope, event = %info.event_name, changes = changes.len(), "posture re-audit done");
+            PostureAudited {
+                kind: "event",
+                account: &account_id,
+                scope: Some(&scope),
+                event: Some(&info.event_name),
+                changes: changes.len(),
+                errors: failed.len(),
+                seconds: started.elapsed().as_secs_f64(),
+            }
+            .emit(metrics);
+            self.after_audit(metrics);
             self.send(changes, sinks, metrics).await;
         }
     }
 
-    fn after_audit(&self, metrics: &Metrics, kind: &str, errors: usize, started: Instant) {
-        metrics
-            .posture_audit_seconds
-            .observe(started.elapsed().as_secs_f64());
-        let result = if errors == 0 { "ok" } else { "error" };
-        metrics
-            .posture_audits_total
-            .with_label_values(&[kind, result])
-            .inc();
+    /// The principals' failing checks and the findings gauge, from the findings as they now
+    /// stand.
+    fn after_audit(&self, metrics: &Metrics) {
         let mut state = self.state.lock().expect("posture lock");
         let state = &mut *state;
         // Failing checks per principal, from the findings as they now stand.

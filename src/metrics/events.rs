@@ -317,3 +317,45 @@ impl InternalEvent for AlertsSuppressed<'_> {
             .inc_by(self.count);
     }
 }
+
+/// A posture audit finished: `kind` is `full` (every check of an account) or `event` (the
+/// scope a CloudTrail event changed). `errors` counts checks that could not be decided.
+pub struct PostureAudited<'a> {
+    pub kind: &'static str,
+    pub account: &'a str,
+    /// For `event` audits: what was re-read, and the event that asked for it.
+    pub scope: Option<&'a dyn std::fmt::Debug>,
+    pub event: Option<&'a str>,
+    pub changes: usize,
+    pub errors: usize,
+    pub seconds: f64,
+}
+
+impl InternalEvent for PostureAudited<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.posture_audit_seconds.observe(self.seconds);
+        let result = if self.errors == 0 { "ok" } else { "error" };
+        metrics
+            .posture_audits_total
+            .with_label_values(&[self.kind, result])
+            .inc();
+        match (self.scope, self.event) {
+            (Some(scope), Some(event)) => tracing::info!(
+                account = self.account,
+                ?scope,
+                event,
+                changes = self.changes,
+                errors = self.errors,
+                seconds = self.seconds,
+                "posture re-audit done"
+            ),
+            _ => tracing::info!(
+                account = self.account,
+                changes = self.changes,
+                errors = self.errors,
+                seconds = self.seconds,
+                "posture audit done"
+            ),
+        }
+    }
+}
