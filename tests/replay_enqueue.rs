@@ -51,14 +51,16 @@ async fn an_enqueued_backfill_gives_the_alerts_replay_gives() {
         "one message per log, none for the digest"
     );
 
-    // One message at a time, so correlations across files see the events in delivery order
-    // (replicas sharing correlation state is another matter).
+    // The batches go out in parallel and SQS does not keep order, so the objects arrive
+    // roughly, not exactly, in delivery order: a lateness that covers the samples' span lets
+    // the correlations across files count every event whatever the order. One message at a
+    // time (replicas sharing correlation state is another matter).
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("alerts.jsonl");
     let mut daemon = tokio::task::block_in_place(|| {
         start(
             &moto,
-            "[sqs]\nwait_time_secs = 1\nmax_in_flight = 1\n",
+            "[sqs]\nwait_time_secs = 1\nmax_in_flight = 1\n[correlation]\nlateness = \"1d\"\n",
             &["--queue-url", &queue, "--jsonl", jsonl.to_str().unwrap()],
             &dir.path().join("daemon.log"),
         )
