@@ -75,20 +75,7 @@ fn peak_mb(summary: &str) -> f64 {
 fn an_alert_dense_archive_replays_within_the_memory_budget() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().to_str().unwrap();
-    let made = trailwatch(&[
-        "generate",
-        "--out",
-        archive,
-        "--size-mb",
-        "200",
-        "--density",
-        "0.3",
-        "--seed",
-        "3",
-        "--records-per-file",
-        "5000",
-    ]);
-    assert!(made.status.success(), "{}", stderr(&made));
+    common::dense_archive(dir.path(), "200", "0.3", "3");
     let replay = |budget: &str| {
         let out = trailwatch(&[
             "replay",

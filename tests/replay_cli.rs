@@ -277,18 +277,7 @@ fn one_thread_and_many_threads_give_the_same_alerts() {
 fn over_the_memory_budget_the_result_is_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().to_str().unwrap();
-    let made = trailwatch(&[
-        "generate",
-        "--out",
-        archive,
-        "--size-mb",
-        "12",
-        "--density",
-        "0.4",
-        "--seed",
-        "5",
-    ]);
-    assert!(made.status.success(), "{}", stderr(&made));
+    common::dense_archive(dir.path(), "12", "0.4", "5");
     let run = |args: &[&str]| {
         let mut all = vec!["replay", "--threads", "2"];
         all.extend_from_slice(args);

@@ -33,6 +33,24 @@ pub fn alerts(o: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Writes a synthetic alert-dense archive into `dir` (`trailwatch generate --density`).
+pub fn dense_archive(dir: &Path, size_mb: &str, density: &str, seed: &str) {
+    let made = trailwatch(&[
+        "generate",
+        "--out",
+        dir.to_str().unwrap(),
+        "--size-mb",
+        size_mb,
+        "--density",
+        density,
+        "--seed",
+        seed,
+        "--records-per-file",
+        "5000",
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+}
+
 /// The alerts' `alert_id`s, sorted: what two runs are compared by.
 pub fn sorted_ids(alerts: &[serde_json::Value]) -> Vec<String> {
     let mut ids: Vec<String> = alerts
