@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use trailwatch::alert::Origin;
 use trailwatch::correlate::allowlist::Allowlist;
-use trailwatch::correlate::{detect, Engine, Limits, Observation, Outcomes};
+use trailwatch::correlate::{scan, Detector, Engine, Limits, Observation, Outcomes, Scan};
 use trailwatch::replay::{self, Options};
 use trailwatch::rules::loader::{built_in_files, is_rule_file};
 use trailwatch::rules::{RuleSet, RuleSetBuilder};
@@ -67,22 +67,19 @@ impl Outcomes for Collect {
     fn excluded(&mut self, _: &str) {}
 }
 
+impl Scan for Collect {}
+
 /// One failed console sign-in observation for console-login-brute-force, as a template.
 fn template(set: &RuleSet) -> Observation {
     let record = r#"{"Records":[{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","accountId":"111122223333","userName":"alice"},"eventTime":"2026-11-20T09:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7","errorMessage":"Failed authentication","responseElements":{"ConsoleLogin":"Failure"},"eventID":"8e0c1f0a-4b7d-4c1e-9f3a-2d5b6c7e8f90","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333"}]}"#;
     let mut out = Collect::default();
-    let mut scratch = Vec::new();
     let origin = Origin::File { file: "b".into() };
-    trail::read_stream(record.as_bytes(), set.fields(), |r| {
-        detect(
-            set,
-            &r.unwrap(),
-            &mut scratch,
-            &origin,
-            &Allowlist::default(),
-            &mut out,
-        )
-    });
+    let detector = Detector {
+        rules: set,
+        origin: &origin,
+        allowlist: &Allowlist::default(),
+    };
+    scan(record.as_bytes(), &detector, &mut out);
     let brute = set
         .correlations()
         .iter()

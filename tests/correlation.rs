@@ -302,7 +302,7 @@ mod engine {
     use super::{at, failure};
     use trailwatch::alert::Origin;
     use trailwatch::correlate::allowlist::Allowlist;
-    use trailwatch::correlate::{detect, Engine, Limits, Observation, Outcomes};
+    use trailwatch::correlate::{scan, Detector, Engine, Limits, Observation, Outcomes, Scan};
     use trailwatch::rules::RuleSet;
     use trailwatch::trail;
 
@@ -332,16 +332,20 @@ correlation:
         }
         fn excluded(&mut self, _: &str) {}
     }
+    impl Scan for Obs {}
 
     fn observe(set: &RuleSet, events: &[serde_json::Value]) -> Vec<Observation> {
         let text = serde_json::json!({ "Records": events }).to_string();
         let mut out = Obs::default();
-        let mut scratch = Vec::new();
         let origin = Origin::File { file: "t".into() };
         let allow = Allowlist::default();
-        trail::read_stream(text.as_bytes(), set.fields(), |r| {
-            detect(set, &r.unwrap(), &mut scratch, &origin, &allow, &mut out)
-        });
+        let detector = Detector {
+            rules: set,
+            origin: &origin,
+            allowlist: &allow,
+        };
+        let (_, error) = scan(text.as_bytes(), &detector, &mut out);
+        assert!(error.is_none(), "{error:?}");
         out.0
     }
 

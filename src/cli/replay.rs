@@ -133,6 +133,16 @@ async fn list(args: &ReplayArgs, window: &TimeWindow, s3: Option<&aws_sdk_s3::Cl
     all
 }
 
+/// The runtime for S3 and the sinks: two threads are plenty, the work is waiting on the
+/// network (replay's parsing runs on its own worker threads).
+fn io_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// The sinks of the configuration file, for --to-sinks.
 async fn sinks(cfg: &Config) -> Result<SinkSet, trailwatch::sink::SinkSetupError> {
     let sns = if cfg.sinks.sns.is_empty() {
@@ -196,13 +206,7 @@ pub fn run(args: ReplayArgs) -> u8 {
         .map(|c| Allowlist::new(&c.exclusions).expect("validated"))
         .unwrap_or_default();
     // Only S3 and the sinks need async I/O; a local replay starts no runtime.
-    let runtime = (args.reads_s3() || args.to_sinks).then(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-    });
+    let runtime = (args.reads_s3() || args.to_sinks).then(io_runtime);
     let s3 = runtime.as_ref().filter(|_| args.reads_s3()).map(|rt| {
         let sdk = rt.block_on(aws_config::defaults(aws_config::BehaviorVersion::latest()).load());
         BlockingOpener {
@@ -299,12 +303,7 @@ fn enqueue(args: &ReplayArgs, window: &TimeWindow, queue_url: &str) -> u8 {
         eprintln!("error: --enqueue takes s3:// prefixes only (the daemons read from S3): {p}");
         return exit::USAGE;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
+    io_runtime().block_on(async {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;

@@ -2,9 +2,9 @@
 //! per-group windows on event time to raise correlation alerts (Sigma `event_count`,
 //! `value_count`, `temporal`, `temporal_ordered`).
 //!
-//! [`detect`] is the one step every reader runs per record: match, apply exclusions, and split
-//! what matched into alerts (rules that alert on their own) and observations (rules that feed
-//! correlations).
+//! `detect` is the one step every reader runs per record, through [`scan`]: match, apply
+//! exclusions, and split what matched into alerts (rules that alert on their own) and
+//! observations (rules that feed correlations).
 
 pub mod allowlist;
 mod engine;
@@ -64,7 +64,7 @@ impl Observation {
     }
 }
 
-/// Where [`detect`] puts what it found.
+/// Where `detect` puts what it found.
 pub trait Outcomes {
     fn alert(&mut self, alert: Alert);
     fn observation(&mut self, observation: Observation);
@@ -74,7 +74,7 @@ pub trait Outcomes {
 
 /// Matches one record and sorts the results: excluded matches are only counted; the others
 /// alert (unless the rule only feeds correlations) and feed the correlations they belong to.
-pub fn detect(
+fn detect(
     set: &RuleSet,
     record: &Record,
     scratch: &mut Vec<u32>,

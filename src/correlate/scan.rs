@@ -1,6 +1,6 @@
 //! One scan: the loop every reader runs — S3 objects and EventBridge events in the daemon,
 //! replay inputs, rule tests. Records are read from a stream, offered to the caller, matched
-//! and sorted by [`detect`](super::detect); what they gave goes to the caller's [`Scan`].
+//! and sorted by `detect`; what they gave goes to the caller's [`Scan`].
 
 use std::io::Read;
 

@@ -107,7 +107,7 @@ impl Pending {
         loop {
             let held_first = match (&h, &c) {
                 (None, None) => break,
-                (Some(a), Some(b)) => a.key() <= b.key(),
+                (Some(a), Some(b)) => order(a) <= order(b),
                 (held, _) => held.is_some(),
             };
             let alert = if held_first {
@@ -124,6 +124,11 @@ impl Pending {
         }
         Ok((dropped, spilled))
     }
+}
+
+/// The order alerts are decided in (the key a held alert spills under), without copying.
+fn order(a: &Alert) -> (i64, &str) {
+    (crate::suppress::event_time(a), &a.alert_id)
 }
 
 fn push_all<T: Spillable>(spill: &Mutex<Spill<T>>, items: &mut Vec<T>) -> io::Result<()> {

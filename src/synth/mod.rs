@@ -110,6 +110,8 @@ struct Gen {
     rng: fastrand::Rng,
     n: u64,
     total_weight: u32,
+    benign_weight: u32,
+    hit_weight: u32,
     density: Option<f64>,
 }
 
@@ -140,7 +142,7 @@ impl Gen {
     /// The call, and whether it is denied (None: the natural mix decides later, where it
     /// always did, so a seed writes the same natural archive as before densities existed).
     fn draw(&mut self, draw: Draw) -> (&'static str, &'static str, bool, Option<bool>) {
-        let benign_weight = BENIGN.iter().map(|c| c.3).sum();
+        let benign_weight = self.benign_weight;
         match draw {
             Draw::Natural => {
                 let (s, n, ro) = self.call();
@@ -151,7 +153,7 @@ impl Gen {
                 (s, n, ro, Some(false))
             }
             Draw::Hit => {
-                let mut w = self.rng.u32(..HITS.iter().map(|h| h.2).sum::<u32>());
+                let mut w = self.rng.u32(..self.hit_weight);
                 for (source, name, weight) in HITS {
                     if w >= weight {
                         w -= weight;
@@ -292,6 +294,8 @@ pub fn generate(plan: &Plan) -> io::Result<Written> {
         rng: fastrand::Rng::with_seed(plan.seed),
         n: 0,
         total_weight: CALLS.iter().map(|c| c.3).sum(),
+        benign_weight: BENIGN.iter().map(|c| c.3).sum(),
+        hit_weight: HITS.iter().map(|h| h.2).sum(),
         density: plan.density.map(|d| d.clamp(0.0, 1.0)),
     };
     let mut written = Written::default();
