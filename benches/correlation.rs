@@ -15,7 +15,6 @@ use trailwatch::rules::loader::{built_in_files, is_rule_file};
 use trailwatch::rules::{RuleSet, RuleSetBuilder};
 use trailwatch::source::local;
 use trailwatch::synth::{generate, Plan};
-use trailwatch::trail;
 
 const ARCHIVE_BYTES: u64 = 400_000_000;
 const RUNS: usize = 5;

@@ -304,7 +304,6 @@ mod engine {
     use trailwatch::correlate::allowlist::Allowlist;
     use trailwatch::correlate::{scan, Detector, Engine, Limits, Observation, Outcomes, Scan};
     use trailwatch::rules::RuleSet;
-    use trailwatch::trail;
 
     const RULES: &str = r#"title: Failure
 name: failure
