@@ -17,6 +17,7 @@ pub mod replay;
 pub mod rules;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod suppress;
 pub mod synth;
 pub mod trail;

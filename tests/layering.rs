@@ -4,7 +4,7 @@
 use std::path::Path;
 
 /// Each stage with its layer; a stage may use stages of lower layers only.
-const LAYERS: [(&str, u8); 14] = [
+const LAYERS: [(&str, u8); 15] = [
     ("trail", 0),
     ("metrics", 0),
     ("synth", 0),
@@ -14,6 +14,7 @@ const LAYERS: [(&str, u8); 14] = [
     ("correlate", 4),
     ("suppress", 5),
     ("config", 6),
+    ("state", 6),
     ("source", 7),
     ("sink", 7),
     ("replay", 8),

@@ -27,7 +27,7 @@ fn sample_alerts() -> Vec<Arc<Alert>> {
 async fn three_concurrent_deliveries_of_the_same_alerts_send_each_once() {
     let (hook, url) = Webhook::start(0).await;
     let cfg = Config::parse("c", &format!("[[sinks.webhook]]\nurl = {url:?}\n")).unwrap();
-    let sinks = Arc::new(SinkSet::from_config(&cfg, None, Metrics::new()).unwrap());
+    let sinks = Arc::new(SinkSet::from_config(&cfg, None, Metrics::new(), None).unwrap());
     let batch = sample_alerts();
     assert!(batch.len() > 50, "{} alerts", batch.len());
     let tasks: Vec<_> = (0..3)
@@ -57,7 +57,7 @@ async fn a_failed_attempt_leaves_the_alerts_to_the_delivery_that_waited() {
         &format!("[[sinks.webhook]]\nurl = {url:?}\nmax_retries = 0\n"),
     )
     .unwrap();
-    let sinks = Arc::new(SinkSet::from_config(&cfg, None, Metrics::new()).unwrap());
+    let sinks = Arc::new(SinkSet::from_config(&cfg, None, Metrics::new(), None).unwrap());
     let batch: Vec<Arc<Alert>> = sample_alerts().into_iter().take(5).collect();
     let tasks: Vec<_> = (0..2)
         .map(|_| {

@@ -16,6 +16,7 @@ use trailwatch::sink::SinkSet;
 use trailwatch::source::listing::{self, Scope};
 use trailwatch::source::s3::BlockingOpener;
 use trailwatch::source::{local, Input, Listing};
+use trailwatch::state::Table;
 
 /// Parallel downloads when replaying from S3 and --threads is not given: S3 reads wait on
 /// the network more than on the CPU.
@@ -143,17 +144,37 @@ fn io_runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// The sinks of the configuration file, for --to-sinks.
-async fn sinks(cfg: &Config) -> Result<SinkSet, trailwatch::sink::SinkSetupError> {
-    let sns = if cfg.sinks.sns.is_empty() {
-        None
-    } else {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
-        Some(aws_sdk_sns::Client::new(&sdk))
+/// The sinks of the configuration file, for --to-sinks; with `[state] backend = "dynamodb"`
+/// they share the daemons' record of what each sink accepted, so a backfill does not send
+/// again what the daemons sent.
+async fn sinks(cfg: &Config) -> Result<SinkSet, super::Error> {
+    let table = cfg.state.shared_table()?;
+    let sdk = match (cfg.sinks.sns.is_empty(), table) {
+        (true, None) => None,
+        _ => Some(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await,
+        ),
     };
-    SinkSet::from_config(cfg, sns, Metrics::new())
+    let metrics = Metrics::new();
+    let sns = sdk
+        .as_ref()
+        .filter(|_| !cfg.sinks.sns.is_empty())
+        .map(aws_sdk_sns::Client::new);
+    let shared = table.zip(sdk.as_ref()).map(|(name, sdk)| {
+        let lease = std::time::Duration::from_secs(cfg.state.claim_lease_secs);
+        Arc::new(
+            Table::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                name,
+                metrics.clone(),
+                None,
+            )
+            .with_lease(lease),
+        )
+    });
+    Ok(SinkSet::from_config(cfg, sns, metrics, shared)?)
 }
 
 pub fn run(args: ReplayArgs) -> u8 {

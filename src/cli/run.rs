@@ -173,33 +173,69 @@ pub fn check(args: DaemonArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    match load_rules(&cfg) {
-        Ok(rules) => {
-            let audit = if cfg.audit.enabled {
-                format!(
-                    "on, every {}, {} account(s) by role, {} mute(s)",
-                    humantime::format_duration(cfg.audit.interval),
-                    cfg.audit.accounts.len(),
-                    cfg.audit.mute.len()
-                )
-            } else {
-                "off".into()
-            };
-            println!(
-                "configuration OK: {} queue(s), {} rules, {} correlations, sinks: {} SNS, {} webhook, {} JSONL; posture audit {audit}; metrics on {}",
-                cfg.sqs.queue_urls.len(),
-                rules.len(),
-                rules.correlations().len(),
-                cfg.sinks.sns.len(),
-                cfg.sinks.webhook.len(),
-                cfg.sinks.jsonl.len(),
-                cfg.metrics.addr
-            );
-            exit::OK
-        }
+    let rules = match load_rules(&cfg) {
+        Ok(rules) => rules,
         Err(e) => {
             eprintln!("error: rules: {e}");
-            exit::USAGE
+            return exit::USAGE;
         }
-    }
+    };
+    let state = match cfg.state.shared_table() {
+        Ok(None) => "in memory".to_string(),
+        Ok(Some(table)) => match check_table(table) {
+            Ok(warnings) => {
+                warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+                format!("DynamoDB table {table}")
+            }
+            Err(e) => {
+                eprintln!("error: state: {e}");
+                return exit::INPUT_FAILED;
+            }
+        },
+        Err(e) => {
+            eprintln!("error: configuration: {e}");
+            return exit::USAGE;
+        }
+    };
+    let audit = if cfg.audit.enabled {
+        format!(
+            "on, every {}, {} account(s) by role, {} mute(s)",
+            humantime::format_duration(cfg.audit.interval),
+            cfg.audit.accounts.len(),
+            cfg.audit.mute.len()
+        )
+    } else {
+        "off".into()
+    };
+    println!(
+        "configuration OK: {} queue(s), {} rules, {} correlations, sinks: {} SNS, {} webhook, {} JSONL; posture audit {audit}; shared state {state}; metrics on {}",
+        cfg.sqs.queue_urls.len(),
+        rules.len(),
+        rules.correlations().len(),
+        cfg.sinks.sns.len(),
+        cfg.sinks.webhook.len(),
+        cfg.sinks.jsonl.len(),
+        cfg.metrics.addr
+    );
+    exit::OK
+}
+
+/// Whether the shared state table exists with the key schema trailwatch needs; warnings
+/// for what only costs (TTL off).
+fn check_table(name: &str) -> Result<Vec<String>, super::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let table = trailwatch::state::Table::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            name,
+            trailwatch::metrics::Metrics::new(),
+            None,
+        );
+        Ok(table.check().await?)
+    })
 }

@@ -58,6 +58,58 @@ pub struct Config {
     pub suppress: Vec<crate::suppress::SuppressConfig>,
     /// The posture audit: thresholds, regions, accounts, mutes, and the daemon's schedule.
     pub audit: crate::audit::AuditConfig,
+    /// Where delivered alert ids and suppression windows live: this process, or a DynamoDB
+    /// table every replica shares.
+    pub state: StateConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    pub backend: StateBackend,
+    /// The DynamoDB table (`backend = "dynamodb"`): string keys `pk` and `sk`, TTL on `expires`.
+    pub table: Option<String>,
+    /// How long a replica's claim on sending an alert to a sink keeps other replicas from
+    /// sending it: longer than a sink's retries can take; a replica that dies mid-send delays
+    /// that alert by at most this.
+    pub claim_lease_secs: u64,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            backend: StateBackend::Memory,
+            table: None,
+            claim_lease_secs: 180,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StateBackend {
+    /// In memory (and the state file): one replica.
+    #[default]
+    Memory,
+    /// Shared by replicas and restarts.
+    Dynamodb,
+}
+
+impl StateConfig {
+    /// The shared table, when the backend is DynamoDB.
+    pub fn shared_table(&self) -> Result<Option<&str>, ConfigError> {
+        if self.claim_lease_secs == 0 {
+            return Err(invalid("state.claim_lease_secs", "must be at least 1"));
+        }
+        match (self.backend, self.table.as_deref()) {
+            (StateBackend::Memory, _) => Ok(None),
+            (StateBackend::Dynamodb, Some(t)) if !t.trim().is_empty() => Ok(Some(t)),
+            (StateBackend::Dynamodb, _) => Err(invalid(
+                "state.table",
+                "backend = \"dynamodb\" needs the table's name",
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -331,6 +383,7 @@ impl Config {
         self.validate_exclusions()?;
         self.audit.validate()?;
         self.correlation.limits()?;
+        self.state.shared_table()?;
         self.validate_sinks()
     }
 

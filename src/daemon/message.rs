@@ -10,8 +10,8 @@ use crate::alert::{Alert, Origin};
 use crate::config::Filters;
 use crate::correlate::{self, Detector};
 use crate::metrics::events::{
-    AlertExcluded, AlertRaised, AlertsNotDelivered, InputRead, InternalEvent, MessageUnrecognized,
-    ObjectFailed, ObjectSkipped,
+    AlertExcluded, AlertRaised, AlertsNotDelivered, AlertsSuppressed, InputRead, InternalEvent,
+    MessageUnrecognized, ObjectFailed, ObjectSkipped,
 };
 use crate::metrics::{reason, Metrics};
 use crate::rules::RuleSet;
@@ -19,6 +19,7 @@ use crate::sink::SinkSet;
 use crate::source::notification::{self, is_log_key, key_layout, Notification, ObjectRef};
 use crate::source::queue::Receipt;
 use crate::source::s3::{read_object, Batches, Found, Reading, Watch};
+use crate::state::Table;
 
 use super::consumer::Outcome;
 use super::posture::PostureMonitor;
@@ -42,6 +43,9 @@ pub struct Context {
     /// Alerts and observations read but not yet delivered, over every message in flight (see
     /// [`Batches`]).
     pub budget: Arc<Semaphore>,
+    /// The table every replica shares (`[state] backend = "dynamodb"`): suppression windows
+    /// here, delivered alert ids in the sinks.
+    pub shared: Option<Arc<Table>>,
 }
 
 impl Context {
@@ -218,11 +222,28 @@ async fn deliver(ctx: &Context, receipt: &Receipt, found: Found) -> Result<(), &
     if let Some(posture) = &ctx.posture {
         found.watched.iter().for_each(|r| posture.observe(r));
     }
-    let mut alerts = ctx.stateful.lock().expect("state lock").decide(
+    let decided = ctx.stateful.lock().expect("state lock").decide(
         found.alerts,
         found.observations,
         &ctx.metrics,
     );
+    let mut alerts = decided.send;
+    if let Some(table) = ctx
+        .shared
+        .as_ref()
+        .filter(|_| !decided.to_suppress.is_empty())
+    {
+        // The call failing was logged and counted where it failed; the message stays, and
+        // its redelivery gets the same decisions (they are idempotent per alert id).
+        let shared = table.suppress_all(decided.to_suppress).await;
+        for (rule, count) in shared.held {
+            AlertsSuppressed { rule: &rule, count }.emit(&ctx.metrics);
+        }
+        if shared.failure.is_some() {
+            return Err(reason::STATE_UNAVAILABLE);
+        }
+        alerts.extend(shared.send);
+    }
     if let Some(posture) = &ctx.posture {
         posture.enrich(&mut alerts);
     }

@@ -22,6 +22,7 @@ use crate::rules::RuleSet;
 use crate::sink::SinkSet;
 use crate::source::queue::sqs::SqsQueue;
 use crate::source::queue::Received;
+use crate::state::Table;
 
 use consumer::{Handler, Outcome};
 pub use error::DaemonError;
@@ -34,15 +35,23 @@ pub type Reloader =
 
 /// The clients, configured from the standard AWS chain (env, profile, container and instance
 /// roles, web identity; `AWS_ENDPOINT_URL` for an emulator).
-pub async fn aws_clients() -> (aws_sdk_sqs::Client, aws_sdk_sns::Client, aws_sdk_s3::Client) {
+pub struct AwsClients {
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+pub async fn aws_clients() -> AwsClients {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
-    (
-        aws_sdk_sqs::Client::new(&sdk),
-        aws_sdk_sns::Client::new(&sdk),
-        crate::source::s3::client(&sdk),
-    )
+    AwsClients {
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(&sdk),
+        s3: crate::source::s3::client(&sdk),
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+    }
 }
 
 struct Shared {
@@ -57,7 +66,12 @@ impl Handler for Shared {
 }
 
 pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), DaemonError> {
-    let (sqs, sns, s3) = aws_clients().await;
+    let AwsClients {
+        sqs,
+        sns,
+        s3,
+        dynamodb,
+    } = aws_clients().await;
     let metrics = Metrics::new();
     metrics.rules_loaded.set(rules.len() as i64);
     let health = Arc::new(Health::default());
@@ -67,12 +81,23 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             addr: cfg.metrics.addr,
             source,
         })?;
-    let sinks = SinkSet::from_config(&cfg, Some(sns), metrics.clone())?;
+    let shared = cfg
+        .state
+        .shared_table()
+        .map_err(DaemonError::Config)?
+        .map(|name| {
+            let lease = Duration::from_secs(cfg.state.claim_lease_secs);
+            Arc::new(
+                Table::new(dynamodb, name, metrics.clone(), Some(health.clone())).with_lease(lease),
+            )
+        });
+    let sinks = SinkSet::from_config(&cfg, Some(sns), metrics.clone(), shared.clone())?;
     tracing::info!(
         queues = cfg.sqs.queue_urls.len(),
         rules = rules.len(),
         sinks = ?sinks.names(),
         metrics = %cfg.metrics.addr,
+        shared_state = shared.as_ref().map(|t| t.name()),
         "trailwatch running"
     );
     let mut state = stateful::Stateful::new(&rules, &cfg)?;
@@ -112,6 +137,7 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             posture: posture.clone(),
             watch,
             budget: Arc::new(Semaphore::new(PENDING_BUDGET)),
+            shared,
         },
         cfg,
     });

@@ -10,19 +10,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::Alert;
 use crate::config::Config;
+use crate::config::StateBackend;
 use crate::correlate::state::Snapshot;
 use crate::correlate::{Engine, Observation};
 use crate::metrics::events::{AlertsSuppressed, CorrelationDropped, InternalEvent};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::sink::Delivered;
-use crate::suppress::{KeyState, Suppressor};
+use crate::suppress::{KeyState, Keyed, Suppressor};
 
 use super::DaemonError;
 
 pub struct Stateful {
     engine: Engine,
+    /// The suppression policies; decides too, unless the windows are shared.
     suppressor: Suppressor,
+    /// `[state] backend = "dynamodb"`: suppression is decided against the shared table.
+    shared_suppression: bool,
+}
+
+/// A batch after correlation: the alerts decided here, and (with the shared state) those
+/// still to be decided against the shared suppression windows.
+pub struct Decided {
+    pub send: Vec<Alert>,
+    pub to_suppress: Vec<(Alert, Keyed)>,
 }
 
 /// What the state file holds.
@@ -44,17 +55,18 @@ impl Stateful {
         Ok(Stateful {
             engine: Engine::new(set.correlations(), cfg.correlation.limits()?),
             suppressor: Suppressor::new(set, &cfg.suppress)?,
+            shared_suppression: cfg.state.backend == StateBackend::Dynamodb,
         })
     }
 
     /// Correlates the observations, then passes every alert (base and correlation) through
-    /// suppression. Returns the alerts to send.
+    /// suppression, here or (shared windows) by the caller.
     pub fn decide(
         &mut self,
         mut alerts: Vec<Alert>,
         mut observations: Vec<Observation>,
         metrics: &Metrics,
-    ) -> Vec<Alert> {
+    ) -> Decided {
         let horizon = crate::correlate::horizon_ms();
         let before = observations.len();
         observations.retain(|o| o.time_ms <= horizon);
@@ -76,11 +88,27 @@ impl Stateful {
         metrics
             .correlation_groups
             .set(self.engine.open_groups() as i64);
-        let kept = self.suppressor.decide_all(alerts);
+        if self.shared_suppression {
+            let mut decided = Decided {
+                send: Vec::new(),
+                to_suppress: Vec::new(),
+            };
+            for alert in alerts {
+                match self.suppressor.keyed(&alert) {
+                    Some(keyed) => decided.to_suppress.push((alert, keyed)),
+                    None => decided.send.push(alert),
+                }
+            }
+            return decided;
+        }
+        let send = self.suppressor.decide_all(alerts);
         for (rule, count) in self.suppressor.take_counts() {
             AlertsSuppressed { rule: &rule, count }.emit(metrics);
         }
-        kept
+        Decided {
+            send,
+            to_suppress: Vec::new(),
+        }
     }
 
     /// A new rule set (SIGHUP): windows of correlations still loaded, and suppression keys,

@@ -359,3 +359,20 @@ impl InternalEvent for PostureAudited<'_> {
         }
     }
 }
+
+/// A call to the shared state table failed after the SDK's retries; the message that needed it
+/// stays in the queue.
+pub struct StateCallFailed<'a> {
+    pub operation: &'static str,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl InternalEvent for StateCallFailed<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics
+            .state_errors_total
+            .with_label_values(&[self.operation])
+            .inc();
+        tracing::warn!(operation = self.operation, error = %self.error, "shared state call failed");
+    }
+}

@@ -1,4 +1,5 @@
-//! `/metrics`, `/healthz` (alive) and `/readyz` (ready: received from SQS, not draining).
+//! `/metrics`, `/healthz` (alive) and `/readyz` (ready: received from SQS, not draining, the
+//! shared state table answering).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,11 +12,13 @@ use axum::Router;
 
 use super::Metrics;
 
-/// Readiness as a latch: set after the first successful receive, cleared when draining.
+/// Readiness as a latch: set after the first successful receive, cleared when draining; and
+/// not ready while the shared state table is failing (messages then stay in the queue).
 #[derive(Default)]
 pub struct Health {
     received: AtomicBool,
     draining: AtomicBool,
+    state_failing: AtomicBool,
 }
 
 impl Health {
@@ -25,8 +28,14 @@ impl Health {
     pub fn mark_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
     }
+    /// The last call to the shared state table failed (false) or succeeded (true).
+    pub fn mark_state_available(&self, available: bool) {
+        self.state_failing.store(!available, Ordering::Relaxed);
+    }
     pub fn is_ready(&self) -> bool {
-        self.received.load(Ordering::Relaxed) && !self.draining.load(Ordering::Relaxed)
+        self.received.load(Ordering::Relaxed)
+            && !self.draining.load(Ordering::Relaxed)
+            && !self.state_failing.load(Ordering::Relaxed)
     }
 }
 

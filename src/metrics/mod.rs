@@ -30,6 +30,7 @@ pub struct Metrics {
     pub s3_objects_total: IntCounterVec,
     pub s3_bytes_total: IntCounter,
     pub sink_deliveries_total: IntCounterVec,
+    pub state_errors_total: IntCounterVec,
     pub processing_seconds: Histogram,
     pub event_lag_seconds: Histogram,
     pub in_flight_messages: IntGauge,
@@ -55,6 +56,7 @@ pub mod reason {
     pub const SINK_FAILED: &str = "sink_failed";
     pub const DELETE_FAILED: &str = "delete_failed";
     pub const RELEASED: &str = "released_on_shutdown";
+    pub const STATE_UNAVAILABLE: &str = "state_unavailable";
 }
 
 impl Metrics {
@@ -192,6 +194,11 @@ impl Metrics {
                 &["result"],
             ),
             s3_bytes_total: counter("s3_bytes_total", "Decompressed bytes read from S3 objects"),
+            state_errors_total: counter_vec(
+                "state_errors_total",
+                "Calls to the shared state table (DynamoDB) that failed after retries, by operation",
+                &["operation"],
+            ),
             sink_deliveries_total: counter_vec(
                 "sink_deliveries_total",
                 "Alert deliveries by sink and result",

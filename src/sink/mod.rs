@@ -9,9 +9,12 @@ mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{Config, SinkFilter};
 use crate::metrics::Metrics;
+use crate::state::delivered::Claimed;
+use crate::state::{at_most, Table};
 
 use dedupe::Dedupe;
 use jsonl::JsonlSink;
@@ -75,13 +78,27 @@ struct Entry {
     filter: SinkFilter,
     /// Alert ids this sink accepted recently, or is sending now.
     dedupe: Dedupe,
+    /// Alert ids the sink accepted whose acceptance the shared table did not take (it was
+    /// failing); recorded before the next delivery to this sink.
+    unrecorded: std::sync::Mutex<Vec<String>>,
     kind: Kind,
 }
 
 pub struct SinkSet {
     sinks: Vec<Entry>,
     metrics: Metrics,
+    /// With `[state] backend = "dynamodb"`: what every replica's sinks accepted.
+    shared: Option<Arc<Table>>,
+    /// How long an accepted alert id is remembered (`dedupe.ttl_secs`).
+    window_ms: i64,
 }
+
+/// How long a delivery waits for alerts another replica is sending before it leaves them to
+/// the message's redelivery.
+const WAIT_FOR_OTHER_REPLICA: Duration = Duration::from_secs(20);
+
+/// Shared-state calls in flight per delivery.
+const CONCURRENT_CALLS: usize = 32;
 
 impl SinkFilter {
     /// By level, and by rule name (alerts) or check id (posture changes).
@@ -94,11 +111,13 @@ impl SinkFilter {
 }
 
 impl SinkSet {
-    /// Builds every configured sink. `sns` is only needed when SNS sinks are configured.
+    /// Builds every configured sink. `sns` is only needed when SNS sinks are configured;
+    /// `shared` is the table of `[state] backend = "dynamodb"`.
     pub fn from_config(
         cfg: &Config,
         sns: Option<aws_sdk_sns::Client>,
         metrics: Metrics,
+        shared: Option<Arc<Table>>,
     ) -> Result<SinkSet, SinkSetupError> {
         let mut sinks = Vec::new();
         for (i, s) in cfg.sinks.sns.iter().enumerate() {
@@ -110,6 +129,7 @@ impl SinkSet {
                 name,
                 filter: s.filter.clone(),
                 dedupe: Dedupe::new(&cfg.dedupe),
+                unrecorded: Default::default(),
                 kind: Kind::Sns(SnsSink::new(client, s.topic_arn.clone())),
             });
         }
@@ -120,6 +140,7 @@ impl SinkSet {
                 name,
                 filter: w.filter.clone(),
                 dedupe: Dedupe::new(&cfg.dedupe),
+                unrecorded: Default::default(),
             });
         }
         for (i, j) in cfg.sinks.jsonl.iter().enumerate() {
@@ -133,6 +154,7 @@ impl SinkSet {
                 name,
                 filter: j.filter.clone(),
                 dedupe: Dedupe::new(&cfg.dedupe),
+                unrecorded: Default::default(),
                 kind: Kind::Jsonl(sink),
             });
         }
@@ -141,7 +163,12 @@ impl SinkSet {
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(SinkSetupError::DuplicateName(w[0].to_string()));
         }
-        Ok(SinkSet { sinks, metrics })
+        Ok(SinkSet {
+            sinks,
+            metrics,
+            shared,
+            window_ms: (cfg.dedupe.ttl_secs as i64).saturating_mul(1000),
+        })
     }
 
     pub fn names(&self) -> Vec<&str> {
@@ -150,7 +177,8 @@ impl SinkSet {
 
     /// Delivers alerts (or posture changes) to every sink that wants them and has not
     /// accepted them before. Ok only when every sink accepted every message meant for it.
-    /// Deliveries running at the same time never send one alert twice to a sink.
+    /// Deliveries running at the same time never send one alert twice to a sink, in this
+    /// process or (with the shared state) in any replica.
     pub async fn deliver<M: Message>(&self, alerts: &[Arc<M>]) -> Result<(), Vec<SinkError>> {
         let mut errors = Vec::new();
         for sink in &self.sinks {
@@ -159,10 +187,27 @@ impl SinkSet {
                 .map(|a| &**a)
                 .filter(|a| sink.filter.accepts(*a))
                 .collect();
+            if let Some(table) = &self.shared {
+                if let Err(e) = self.record_unrecorded(table, sink).await {
+                    errors.push(e);
+                    continue;
+                }
+            }
+            let mut waited = Duration::ZERO;
             while !todo.is_empty() {
                 let claim = sink.dedupe.claim(&todo, |m| m.id());
-                if !claim.mine.is_empty() {
-                    if let Err(e) = self.send(sink, &claim.mine).await {
+                let (mine, elsewhere) = match &self.shared {
+                    None => (claim.mine, Vec::new()),
+                    Some(table) => match self.claim_shared(table, sink, claim.mine).await {
+                        Ok(split) => split,
+                        Err(e) => {
+                            errors.push(e);
+                            (Vec::new(), Vec::new())
+                        }
+                    },
+                };
+                if !mine.is_empty() {
+                    if let Err(e) = self.send(sink, &mine).await {
                         errors.push(e);
                     }
                 }
@@ -170,6 +215,26 @@ impl SinkSet {
                 // get accepted is this delivery's to send.
                 sink.dedupe.wait(&claim.busy, |m| m.id()).await;
                 todo = claim.busy.into_iter().map(|(m, _)| m).collect();
+                if elsewhere.is_empty() {
+                    continue;
+                }
+                // Another replica is sending these: ask again shortly, and after a while
+                // leave them to the message's redelivery rather than hold it.
+                if waited >= WAIT_FOR_OTHER_REPLICA {
+                    errors.push(SinkError {
+                        sink: sink.name.clone(),
+                        message: format!(
+                            "{} alert(s) still being sent by another replica after {}s",
+                            elsewhere.len(),
+                            waited.as_secs()
+                        ),
+                    });
+                } else {
+                    let pause = Duration::from_millis(250).max(waited / 2);
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                    todo.extend(elsewhere);
+                }
             }
         }
         if errors.is_empty() {
@@ -177,6 +242,113 @@ impl SinkSet {
         } else {
             Err(errors)
         }
+    }
+
+    /// Claims in the shared table the alerts this process reserved for a sink. Returns those
+    /// this replica sends and those another replica is sending; alerts the sink accepted
+    /// before are remembered here and dropped. On a failed call every reservation ends.
+    async fn claim_shared<'a, M: Message>(
+        &self,
+        table: &Table,
+        sink: &Entry,
+        reserved: Vec<&'a M>,
+    ) -> Result<(Vec<&'a M>, Vec<&'a M>), SinkError> {
+        let claims = at_most(
+            CONCURRENT_CALLS,
+            reserved.into_iter().map(|m| async move {
+                (
+                    m,
+                    table
+                        .claim_delivery(&sink.name, m.id(), self.window_ms)
+                        .await,
+                )
+            }),
+        )
+        .await;
+        let (mut mine, mut elsewhere, mut failure) = (Vec::new(), Vec::new(), None);
+        for (m, claimed) in claims {
+            match claimed {
+                Ok(Claimed::Mine) => mine.push(m),
+                Ok(Claimed::Accepted) => sink.dedupe.release(m.id(), true),
+                Ok(Claimed::Elsewhere) => {
+                    sink.dedupe.release(m.id(), false);
+                    elsewhere.push(m);
+                }
+                Err(e) => {
+                    sink.dedupe.release(m.id(), false);
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        let Some(e) = failure else {
+            return Ok((mine, elsewhere));
+        };
+        // Nothing is sent in this attempt: give back the claims taken.
+        self.end_claims(table, sink, &mine, &vec![false; mine.len()])
+            .await;
+        Err(SinkError {
+            sink: sink.name.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Records the acceptances an earlier delivery could not record.
+    async fn record_unrecorded(&self, table: &Table, sink: &Entry) -> Result<(), SinkError> {
+        let ids = std::mem::take(&mut *sink.unrecorded.lock().expect("unrecorded lock"));
+        let results = at_most(
+            CONCURRENT_CALLS,
+            ids.into_iter().map(|id| async move {
+                let r = table.record_delivery(&sink.name, &id, self.window_ms).await;
+                (id, r)
+            }),
+        )
+        .await;
+        let mut failure = None;
+        for (id, r) in results {
+            if let Err(e) = r {
+                sink.unrecorded.lock().expect("unrecorded lock").push(id);
+                failure.get_or_insert(e);
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(e) => Err(SinkError {
+                sink: sink.name.clone(),
+                message: format!("accepted alerts not yet recorded in the shared state: {e}"),
+            }),
+        }
+    }
+
+    /// Ends this process's reservations and this replica's shared claims: records what the
+    /// sink accepted (or keeps it to record later), drops the rest. The first failed call is
+    /// returned.
+    async fn end_claims<M: Message>(
+        &self,
+        table: &Table,
+        sink: &Entry,
+        sent: &[&M],
+        accepted: &[bool],
+    ) -> Option<crate::state::StateError> {
+        let ended = at_most(
+            CONCURRENT_CALLS,
+            sent.iter().zip(accepted).map(|(m, &ok)| async move {
+                sink.dedupe.release(m.id(), ok);
+                if ok {
+                    let recorded = table
+                        .record_delivery(&sink.name, m.id(), self.window_ms)
+                        .await;
+                    if recorded.is_err() {
+                        let id = m.id().to_string();
+                        sink.unrecorded.lock().expect("unrecorded lock").push(id);
+                    }
+                    recorded
+                } else {
+                    table.drop_claim(&sink.name, m.id()).await
+                }
+            }),
+        )
+        .await;
+        ended.into_iter().find_map(Result::err)
     }
 
     /// One attempt at the alerts reserved for a sink; every reservation ends.
@@ -192,9 +364,15 @@ impl SinkSet {
         };
         let mut ok = vec![false; pending.len()];
         accepted.iter().for_each(|&i| ok[i] = true);
-        for (m, ok) in pending.iter().zip(ok) {
-            sink.dedupe.release(m.id(), ok);
-        }
+        let unrecorded = match &self.shared {
+            Some(table) => self.end_claims(table, sink, pending, &ok).await,
+            None => {
+                for (m, ok) in pending.iter().zip(ok) {
+                    sink.dedupe.release(m.id(), ok);
+                }
+                None
+            }
+        };
         let counter = |result: &str, n: usize| {
             self.metrics
                 .sink_deliveries_total
@@ -203,6 +381,15 @@ impl SinkSet {
         };
         counter("ok", accepted.len());
         match result {
+            // Accepted, but other replicas do not know it yet: the message stays until the
+            // next delivery to this sink has recorded it.
+            Ok(()) if unrecorded.is_some() => Err(SinkError {
+                sink: sink.name.clone(),
+                message: format!(
+                    "accepted, but not recorded in the shared state: {}",
+                    unrecorded.expect("checked")
+                ),
+            }),
             Ok(()) => Ok(()),
             Err(p) => {
                 counter("error", pending.len() - accepted.len());

@@ -34,7 +34,16 @@ pub struct SuppressConfig {
 /// suppressed alerts are only counted.
 const MAX_HELD_IDS: usize = 10_000;
 /// Keys whose window ended this long ago are forgotten.
-const KEEP_AFTER_WINDOW_MS: i64 = 24 * 3_600_000;
+pub const KEEP_AFTER_WINDOW_MS: i64 = 24 * 3_600_000;
+
+/// An alert under a suppression policy: the rule and key it is counted under, the policy's
+/// window, and its event time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyed {
+    pub key: String,
+    pub window_ms: i64,
+    pub time_ms: i64,
+}
 
 #[derive(Debug, Clone, serde::Serialize, Deserialize)]
 pub struct KeyState {
@@ -141,18 +150,31 @@ impl Suppressor {
         alerts.into_iter().filter_map(|a| self.decide(a)).collect()
     }
 
-    /// The alert to send (with `suppressed` set when it closes a window that held some back),
-    /// or None when it is suppressed.
-    pub fn decide(&mut self, mut alert: Alert) -> Option<Alert> {
-        let Some(policy) = self.policies.get(&alert.rule.name) else {
-            return Some(alert);
-        };
-        let t = event_time(&alert);
+    /// Where an alert stands under its rule's policy, or None when its rule has none.
+    pub fn keyed(&self, alert: &Alert) -> Option<Keyed> {
+        let policy = self.policies.get(&alert.rule.name)?;
         let key = match &alert.suppression_key {
             Some(values) => format!("{}\n{}", alert.rule.name, values.join("\u{1f}")),
             None => alert.rule.name.clone(),
         };
-        let window = policy.window_ms;
+        Some(Keyed {
+            key,
+            window_ms: policy.window_ms,
+            time_ms: event_time(alert),
+        })
+    }
+
+    /// The alert to send (with `suppressed` set when it closes a window that held some back),
+    /// or None when it is suppressed.
+    pub fn decide(&mut self, mut alert: Alert) -> Option<Alert> {
+        let Some(Keyed {
+            key,
+            window_ms: window,
+            time_ms: t,
+        }) = self.keyed(&alert)
+        else {
+            return Some(alert);
+        };
         // A timestamp from the future must not expire every other key.
         if t > self.newest && t <= crate::correlate::horizon_ms() {
             self.newest = t;

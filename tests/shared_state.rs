@@ -1,0 +1,493 @@
+//! `[state] backend = "dynamodb"` against moto server's DynamoDB and SQS: replicas sharing one
+//! queue send each alert to a sink once and hold back a rule's repeats once across the fleet;
+//! a replica killed mid-delivery leaves nothing to be sent twice; while the table is
+//! unreachable messages stay in the queue and are delivered once when it returns.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use common::daemon::{start, wait_for, Daemon};
+use common::moto::{aws, http_get, Aws, Moto, Webhook};
+use common::{alerts, stderr};
+
+const TABLE: &str = "trailwatch-state";
+
+/// The table as the CloudFormation template and the Terraform module create it.
+async fn create_table(aws: &Aws) {
+    let db = aws_sdk_dynamodb::Client::new(&aws.sdk);
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let string = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    db.create_table()
+        .table_name(TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(string("pk"))
+        .attribute_definitions(string("sk"))
+        .send()
+        .await
+        .unwrap();
+    db.update_time_to_live()
+        .table_name(TABLE)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The samples in a bucket, and one S3 notification per log object on a new queue
+/// (`replay --enqueue`), `times` over.
+async fn samples_enqueued(moto: &Moto, aws: &Aws, prefix: &str, times: usize) -> String {
+    aws.s3.create_bucket().bucket("trail").send().await.unwrap();
+    aws.upload_samples("trail").await;
+    let queue = aws.queue("trail-events", &[]).await;
+    for _ in 0..times {
+        let out = moto
+            .command(&[
+                "replay",
+                &format!("s3://trail/{prefix}"),
+                "--enqueue",
+                &queue,
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    queue
+}
+
+fn state_config(extra: &str) -> String {
+    format!(
+        "[sqs]\nwait_time_secs = 1\nvisibility_timeout_secs = 5\n\
+         [state]\nbackend = \"dynamodb\"\ntable = \"{TABLE}\"\nclaim_lease_secs = 3\n\
+         [correlation]\nlateness = \"1d\"\n{extra}"
+    )
+}
+
+/// Not a correlation alert. Correlation windows are per replica (and lost with a killed one),
+/// so which correlation alerts fire depends on how objects are spread over replicas.
+fn single(alert: &serde_json::Value) -> bool {
+    alert.get("correlation").is_none_or(|c| c.is_null())
+}
+
+fn ids_of_single(alerts: &[serde_json::Value]) -> Vec<String> {
+    let single: Vec<serde_json::Value> = alerts.iter().filter(|a| single(a)).cloned().collect();
+    common::sorted_ids(&single)
+}
+
+fn counts(ids: &[String]) -> BTreeMap<&str, usize> {
+    let mut c = BTreeMap::new();
+    ids.iter()
+        .for_each(|id| *c.entry(id.as_str()).or_default() += 1);
+    c
+}
+
+fn rule_counts(alerts: &[serde_json::Value]) -> BTreeMap<String, usize> {
+    let mut c = BTreeMap::new();
+    for a in alerts {
+        *c.entry(a["rule"]["name"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    c
+}
+
+/// The warnings and errors the daemons of a test logged, for failure messages.
+fn logged_problems(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            text.lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .for_each(|l| out.push_str(&format!("{}: {l}\n", path.display())));
+        }
+    }
+    out
+}
+
+fn in_block<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_verifies_the_table() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trailwatch.toml");
+    std::fs::write(&config, state_config("")).unwrap();
+    let check = || {
+        moto.command(&[
+            "check-config",
+            "--config",
+            config.to_str().unwrap(),
+            "--queue-url",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+            "--jsonl",
+            "-",
+        ])
+        .output()
+        .unwrap()
+    };
+    let missing = check();
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("DescribeTable on table trailwatch-state"),
+        "{}",
+        stderr(&missing)
+    );
+    create_table(&aws).await;
+    let ok = check();
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(
+        common::stdout(&ok).contains("shared state DynamoDB table trailwatch-state"),
+        "{}",
+        common::stdout(&ok)
+    );
+
+    std::fs::write(&config, "[state]\nbackend = \"dynamodb\"\n").unwrap();
+    let no_table = check();
+    assert_eq!(no_table.status.code(), Some(2));
+    assert!(
+        stderr(&no_table).contains("state.table: backend = \"dynamodb\" needs the table's name"),
+        "{}",
+        stderr(&no_table)
+    );
+}
+
+/// Two replicas on one queue carrying every object twice: each alert reaches the webhook
+/// once, and the suppressed rules send one alert each across both replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_delivered_alerts_and_suppression_windows() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    create_table(&aws).await;
+    let queue = samples_enqueued(&moto, &aws, "", 2).await;
+    assert_eq!(aws.depth(&queue).await, 52, "26 objects, each twice");
+    let (hook, hook_url) = Webhook::start(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = state_config(
+        "[[suppress]]\nrules = [\"unauthorized-api-call\", \"root-activity\", \"iam-policy-change\"]\nwindow = \"3650d\"\n",
+    );
+    let args = ["--queue-url", &queue, "--webhook-url", &hook_url];
+    let mut replicas: Vec<Daemon> = in_block(|| {
+        ["a", "b"]
+            .iter()
+            .map(|name| {
+                start(
+                    &moto,
+                    &config,
+                    &args,
+                    &dir.path().join(format!("{name}.log")),
+                )
+            })
+            .collect()
+    });
+    in_block(|| {
+        wait_for("every message deleted", Duration::from_secs(180), || {
+            replicas
+                .iter()
+                .map(|d| d.metric("trailwatch_sqs_messages_deleted_total"))
+                .sum::<f64>()
+                >= 52.0
+        })
+    });
+    let suppressed: f64 = replicas
+        .iter()
+        .map(|d| {
+            d.metrics()
+                .lines()
+                .filter(|l| l.starts_with("trailwatch_alerts_suppressed_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        })
+        .sum();
+    for d in &mut replicas {
+        assert!(d.stop().success());
+    }
+    assert_eq!(aws.depth(&queue).await, 0);
+
+    // What one process replaying the prefix with the same suppression raises.
+    let config_path = dir.path().join("a.toml");
+    let replayed = moto
+        .command(&[
+            "replay",
+            "s3://trail/",
+            "--config",
+            config_path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    // Correlations are still counted per replica: compare the single-event rules.
+    let expected: Vec<serde_json::Value> = alerts(&replayed).into_iter().filter(single).collect();
+    let received: Vec<serde_json::Value> = hook
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| single(a))
+        .cloned()
+        .collect();
+
+    let ids = hook.alert_ids();
+    let twice: Vec<_> = counts(&ids).into_iter().filter(|(_, n)| *n > 1).collect();
+    assert!(twice.is_empty(), "sent twice: {twice:?}");
+    let by_rule = rule_counts(&received);
+    assert_eq!(by_rule, rule_counts(&expected));
+    for rule in [
+        "unauthorized-api-call",
+        "root-activity",
+        "iam-policy-change",
+    ] {
+        assert_eq!(
+            by_rule[rule], 1,
+            "{rule}: one alert per window across the fleet"
+        );
+    }
+    // Every distinct alert of those rules but the one sent is held back, and counted once
+    // over both replicas (the samples repeat some events, as CloudTrail does).
+    let unsuppressed = moto.command(&["replay", "s3://trail/"]).output().unwrap();
+    let mut distinct: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for a in alerts(&unsuppressed) {
+        distinct
+            .entry(a["rule"]["name"].as_str().unwrap().to_string())
+            .or_default()
+            .insert(a["alert_id"].as_str().unwrap().to_string());
+    }
+    let held: usize = [
+        "unauthorized-api-call",
+        "root-activity",
+        "iam-policy-change",
+    ]
+    .iter()
+    .map(|r| distinct[*r].len() - 1)
+    .sum();
+    assert_eq!(held, 46);
+    assert_eq!(suppressed, held as f64, "{}", logged_problems(dir.path()));
+}
+
+/// A receiver that hangs (answering nothing) while `hang` is set, and records what it
+/// accepts otherwise.
+async fn hanging_webhook(hang: Arc<AtomicBool>) -> (Arc<Mutex<Vec<serde_json::Value>>>, String) {
+    use axum::{http::StatusCode, routing::post, Router};
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let recorded = ids.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |body: String| {
+            let (ids, hang) = (recorded.clone(), hang.clone());
+            async move {
+                if hang.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+                ids.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap());
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (ids, url)
+}
+
+/// A replica SIGKILLed after one sink accepted an object's alerts and while another was still
+/// sending them: the replica that gets the message next sends to the second sink only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_delivery_leaves_nothing_to_send_twice() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    create_table(&aws).await;
+    let day = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/";
+    let queue = samples_enqueued(&moto, &aws, day, 1).await;
+    let objects = aws.depth(&queue).await;
+    let (fast, fast_url) = Webhook::start(0).await;
+    let hang = Arc::new(AtomicBool::new(true));
+    let (slow, slow_url) = hanging_webhook(hang.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = state_config("").replace("[sqs]\n", "[sqs]\nmax_in_flight = 4\n");
+    let config = format!(
+        "{config}\n[[sinks.webhook]]\nname = \"fast\"\nurl = \"{fast_url}\"\n\
+         [[sinks.webhook]]\nname = \"slow\"\nurl = \"{slow_url}\"\ntimeout_secs = 60\nmax_retries = 0\n"
+    );
+    let expected = {
+        let out = moto
+            .command(&["replay", &format!("s3://trail/{day}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        ids_of_single(&alerts(&out))
+    };
+    assert!(expected.len() >= 10, "{}", expected.len());
+
+    let args = ["--queue-url", queue.as_str()];
+    let mut first = in_block(|| start(&moto, &config, &args, &dir.path().join("first.log")));
+    // Four messages at a time: the first four objects' alerts reach the fast sink, and their
+    // deliveries hang on the slow one.
+    in_block(|| {
+        wait_for("four deliveries hanging", Duration::from_secs(60), || {
+            first.metric("trailwatch_in_flight_messages") >= 4.0 && !fast.alert_ids().is_empty()
+        });
+        std::thread::sleep(Duration::from_secs(1));
+    });
+    let before = fast.alert_ids().len();
+    assert!(before > 0 && before < expected.len(), "{before}");
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert!(slow.lock().unwrap().is_empty());
+    assert_eq!(aws.depth(&queue).await, objects, "nothing was deleted");
+
+    hang.store(false, Ordering::SeqCst);
+    let mut second = in_block(|| start(&moto, &config, &args, &dir.path().join("second.log")));
+    in_block(|| {
+        wait_for("every message deleted", Duration::from_secs(90), || {
+            second.metric("trailwatch_sqs_messages_deleted_total") >= objects as f64
+        })
+    });
+    assert!(second.stop().success());
+    let problems = logged_problems(dir.path());
+    for (name, got) in [
+        ("fast", fast.bodies.lock().unwrap().clone()),
+        ("slow", slow.lock().unwrap().clone()),
+    ] {
+        let twice: Vec<_> = counts(&common::sorted_ids(&got))
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(id, _)| id.to_string())
+            .collect();
+        assert!(
+            twice.is_empty(),
+            "{name}: sent twice: {twice:?}; {problems}"
+        );
+        assert_eq!(ids_of_single(&got), expected, "{name}; {problems}");
+    }
+}
+
+/// A TCP forwarder to `target` that, while down, accepts and drops every connection.
+async fn switchable_proxy(target: SocketAddr, up: Arc<AtomicBool>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (mut client, _) = listener.accept().await.unwrap();
+            if !up.load(Ordering::SeqCst) {
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_table_is_unreachable_messages_stay_and_are_delivered_once_it_returns() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    create_table(&aws).await;
+    let day = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/";
+    let queue = samples_enqueued(&moto, &aws, day, 1).await;
+    let objects = aws.depth(&queue).await;
+    let (hook, hook_url) = Webhook::start(0).await;
+    let up = Arc::new(AtomicBool::new(false));
+    let moto_addr: SocketAddr = moto.url.trim_start_matches("http://").parse().unwrap();
+    let dynamodb = switchable_proxy(moto_addr, up.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("daemon.toml");
+    std::fs::write(&config_path, state_config("")).unwrap();
+    let metrics_port = common::moto::free_port();
+    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    let child = moto
+        .command(&[
+            "run",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--queue-url",
+            &queue,
+            "--webhook-url",
+            &hook_url,
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics_port}"),
+        ])
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb)
+        .env("TRAILWATCH_LOG", "info")
+        .stderr(std::fs::File::create(dir.path().join("daemon.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon { child, metrics };
+    in_block(|| {
+        wait_for("a failed state call", Duration::from_secs(60), || {
+            daemon.metric("trailwatch_state_errors_total{operation=\"PutItem\"}") >= 1.0
+        })
+    });
+    in_block(|| {
+        assert_eq!(
+            http_get(&format!("{}/readyz", daemon.metrics)),
+            None,
+            "not ready"
+        );
+    });
+    assert!(hook.alert_ids().is_empty(), "nothing sent without a claim");
+    assert_eq!(daemon.metric("trailwatch_sqs_messages_deleted_total"), 0.0);
+    assert_eq!(aws.depth(&queue).await, objects, "every message stays");
+
+    up.store(true, Ordering::SeqCst);
+    in_block(|| {
+        wait_for("every message deleted", Duration::from_secs(90), || {
+            daemon.metric("trailwatch_sqs_messages_deleted_total") >= objects as f64
+        })
+    });
+    in_block(|| {
+        assert!(
+            http_get(&format!("{}/readyz", daemon.metrics)).is_some(),
+            "ready again"
+        );
+    });
+    assert!(daemon.stop().success());
+    let replayed = moto
+        .command(&["replay", &format!("s3://trail/{day}")])
+        .output()
+        .unwrap();
+    let mut ids = hook.alert_ids();
+    ids.sort();
+    assert_eq!(
+        ids,
+        common::sorted_ids(&alerts(&replayed)),
+        "each alert once"
+    );
+}
