@@ -11,56 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
-};
 use common::daemon::{start, wait_for, Daemon};
 use common::moto::{aws, http_get, Aws, Moto, Webhook};
 use common::{alerts, stderr};
 
 const TABLE: &str = "trailwatch-state";
-
-/// The table as the CloudFormation template and the Terraform module create it.
-async fn create_table(aws: &Aws) {
-    let db = aws_sdk_dynamodb::Client::new(&aws.sdk);
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let string = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    db.create_table()
-        .table_name(TABLE)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(string("pk"))
-        .attribute_definitions(string("sk"))
-        .send()
-        .await
-        .unwrap();
-    db.update_time_to_live()
-        .table_name(TABLE)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name("expires")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
 
 /// The samples in a bucket, and one S3 notification per log object on a new queue
 /// (`replay --enqueue`), `times` over.
@@ -164,7 +119,7 @@ async fn check_config_verifies_the_table() {
         "{}",
         stderr(&missing)
     );
-    create_table(&aws).await;
+    aws.state_table(TABLE).await;
     let ok = check();
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert!(
@@ -189,7 +144,7 @@ async fn check_config_verifies_the_table() {
 async fn replicas_share_delivered_alerts_and_suppression_windows() {
     let moto = Moto::start();
     let aws = aws(&moto.url).await;
-    create_table(&aws).await;
+    aws.state_table(TABLE).await;
     let queue = samples_enqueued(&moto, &aws, "", 2).await;
     assert_eq!(aws.depth(&queue).await, 52, "26 objects, each twice");
     let (hook, hook_url) = Webhook::start(0).await;
@@ -329,7 +284,7 @@ async fn hanging_webhook(hang: Arc<AtomicBool>) -> (Arc<Mutex<Vec<serde_json::Va
 async fn a_replica_killed_mid_delivery_leaves_nothing_to_send_twice() {
     let moto = Moto::start();
     let aws = aws(&moto.url).await;
-    create_table(&aws).await;
+    aws.state_table(TABLE).await;
     let day = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/";
     let queue = samples_enqueued(&moto, &aws, day, 1).await;
     let objects = aws.depth(&queue).await;
@@ -419,7 +374,7 @@ async fn switchable_proxy(target: SocketAddr, up: Arc<AtomicBool>) -> String {
 async fn while_the_table_is_unreachable_messages_stay_and_are_delivered_once_it_returns() {
     let moto = Moto::start();
     let aws = aws(&moto.url).await;
-    create_table(&aws).await;
+    aws.state_table(TABLE).await;
     let day = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/";
     let queue = samples_enqueued(&moto, &aws, day, 1).await;
     let objects = aws.depth(&queue).await;
@@ -483,11 +438,108 @@ async fn while_the_table_is_unreachable_messages_stay_and_are_delivered_once_it_
         .command(&["replay", &format!("s3://trail/{day}")])
         .output()
         .unwrap();
-    let mut ids = hook.alert_ids();
-    ids.sort();
+    let got = hook.bodies.lock().unwrap().clone();
+    let expected = alerts(&replayed);
+    let twice: Vec<_> = counts(&common::sorted_ids(&got))
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(id, _)| id.to_string())
+        .collect();
+    assert!(twice.is_empty(), "sent twice: {twice:?}");
+    assert_eq!(ids_of_single(&got), ids_of_single(&expected));
+    // Redelivery reorders the objects: a correlation fires as often, but which event
+    // completed it (and so its id) can differ from an in-order replay.
+    let correlations = |a: &[serde_json::Value]| a.iter().filter(|a| !single(a)).count();
+    assert_eq!(correlations(&got), correlations(&expected));
+}
+
+/// Twelve failed sign-ins, one per object, spread over two replicas: without shared groups
+/// neither sees the ten of the brute-force threshold; with them exactly one alert fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_split_over_replicas_is_counted_once() {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    aws.state_table(TABLE).await;
+    aws.s3.create_bucket().bucket("trail").send().await.unwrap();
+    let day = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20";
+    for i in 0..12 {
+        // One failed sign-in for alice per object, ten seconds apart.
+        let time = format!("2026-11-20T09:3{}:{:02}Z", i * 10 / 60, i * 10 % 60);
+        let record = serde_json::json!({"Records": [common::failed_login("alice", &time, i)]});
+        let key =
+            format!("{day}/111122223333_CloudTrail_us-east-1_20261120T0935Z_burst{i:02}.json.gz");
+        aws.s3
+            .put_object()
+            .bucket("trail")
+            .key(key)
+            .body(common::gzip(record.to_string().as_bytes()).into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let queue = aws.queue("trail-events", &[]).await;
+    let replayed = moto.command(&["replay", "s3://trail/"]).output().unwrap();
+    let expected = alerts(&replayed);
+    let brute = |alerts: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        alerts
+            .iter()
+            .filter(|a| a["rule"]["name"] == "console-login-brute-force")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(brute(&expected).len(), 1, "one replay raises one");
+
+    let (hook, hook_url) = Webhook::start(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    // One message at a time each, and the queue filled once both run: both get a share.
+    let config = state_config("").replace("[sqs]\n", "[sqs]\nmax_in_flight = 1\n");
+    let args = ["--queue-url", &queue, "--webhook-url", &hook_url];
+    let mut replicas: Vec<Daemon> = in_block(|| {
+        ["a", "b"]
+            .iter()
+            .map(|name| {
+                start(
+                    &moto,
+                    &config,
+                    &args,
+                    &dir.path().join(format!("{name}.log")),
+                )
+            })
+            .collect()
+    });
+    let enqueued = moto
+        .command(&["replay", "s3://trail/", "--enqueue", &queue])
+        .output()
+        .unwrap();
+    assert!(enqueued.status.success(), "{}", stderr(&enqueued));
+    in_block(|| {
+        wait_for("every message deleted", Duration::from_secs(120), || {
+            replicas
+                .iter()
+                .map(|d| d.metric("trailwatch_sqs_messages_deleted_total"))
+                .sum::<f64>()
+                >= 12.0
+        })
+    });
+    let handled: Vec<f64> = replicas
+        .iter()
+        .map(|d| d.metric("trailwatch_sqs_messages_deleted_total"))
+        .collect();
+    for d in &mut replicas {
+        assert!(d.stop().success());
+    }
+    let got = hook.bodies.lock().unwrap().clone();
+    let problems = logged_problems(dir.path());
+    let fired = brute(&got);
+    assert_eq!(fired.len(), 1, "{handled:?} {problems}");
+    assert_eq!(fired[0]["correlation"]["count"], 10);
     assert_eq!(
-        ids,
-        common::sorted_ids(&alerts(&replayed)),
-        "each alert once"
+        ids_of_single(&got),
+        ids_of_single(&expected),
+        "the twelve failures themselves"
+    );
+    assert!(
+        handled.iter().all(|&n| n > 0.0),
+        "both replicas took messages: {handled:?}"
     );
 }

@@ -17,7 +17,7 @@ use crate::rules::Correlation;
 const CORRELATION_ID_NAMESPACE: Uuid = Uuid::from_u128(0x8e3b_51c2_07d4_4b7a_a6f1_2c9d_3e55_1f08);
 
 /// Separates group-by values in a group's key.
-const KEY_SEP: char = '\u{1f}';
+pub(super) const KEY_SEP: char = '\u{1f}';
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -73,6 +73,15 @@ impl Engine {
         }
     }
 
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The correlation observations name by index.
+    pub fn correlation(&self, index: u32) -> Option<&Correlation> {
+        self.correlations.get(index as usize)
+    }
+
     /// Open groups over all correlations.
     pub fn open_groups(&self) -> usize {
         self.open
@@ -111,46 +120,9 @@ impl Engine {
             self.open += 1;
         }
         let group = groups.entry(key).or_default();
-        if let Some(i) = group.find(&obs.event, obs.step) {
-            if let Some(alert) = &group.entries[i].fired {
-                out.push((**alert).clone());
-            }
-            return;
-        }
-        if group.entries.len() >= self.limits.max_events_per_group {
-            group.entries.remove(0);
-            self.stats[ci].dropped_events += 1;
-        }
-        let threshold = corr.condition.is_threshold();
-        let p = group.insert(Entry {
-            time: obs.time_ms,
-            step: obs.step,
-            id: obs.event.clone(),
-            value: obs.value.as_deref().map(Into::into),
-            used: false,
-            fired: None,
-            // Kept as the trigger of a window decided later, so it carries the correlation's
-            // suppression key rather than its own rule's.
-            alert: (!threshold).then(|| {
-                Box::new(Alert {
-                    suppression_key: obs.suppression_key.clone(),
-                    ..(*obs.alert).clone()
-                })
-            }),
-        });
-        if threshold {
-            if let Some(members) = group.threshold_window(p, corr) {
-                let key = obs.suppression_key.clone();
-                let alert = correlation_alert(corr, &obs.alert, key, &obs.group, group, &members);
-                for &m in &members {
-                    group.entries[m].used = true;
-                }
-                group.entries[p].fired = Some(Box::new(alert.clone()));
-                out.push(alert);
-            }
-        } else if group.window_start.is_none_or(|s| obs.time_ms < s) {
-            group.window_start = Some(obs.time_ms);
-        }
+        let (alert, dropped) = count(corr, group, &obs, self.limits.max_events_per_group);
+        self.stats[ci].dropped_events += u64::from(dropped);
+        out.extend(alert);
         if self.open > self.limits.max_groups {
             self.evict();
         }
@@ -229,6 +201,57 @@ impl Engine {
         }
         self.recount();
     }
+}
+
+/// Counts one observation in its group: the correlation alert it completes (or completed
+/// before, for a redelivered event), and whether the group's oldest event was dropped for the
+/// cap. Windows of non-threshold conditions are decided later, by the sweep.
+pub(super) fn count(
+    corr: &Correlation,
+    group: &mut Group,
+    obs: &Observation,
+    max_events: usize,
+) -> (Option<Alert>, bool) {
+    if let Some(i) = group.find(&obs.event, obs.step) {
+        return (group.entries[i].fired.as_deref().cloned(), false);
+    }
+    let dropped = group.entries.len() >= max_events;
+    if dropped {
+        group.entries.remove(0);
+    }
+    let threshold = corr.condition.is_threshold();
+    let p = group.insert(Entry {
+        time: obs.time_ms,
+        step: obs.step,
+        id: obs.event.clone(),
+        value: obs.value.as_deref().map(Into::into),
+        used: false,
+        fired: None,
+        // Kept as the trigger of a window decided later, so it carries the correlation's
+        // suppression key rather than its own rule's.
+        alert: (!threshold).then(|| {
+            Box::new(Alert {
+                suppression_key: obs.suppression_key.clone(),
+                ..(*obs.alert).clone()
+            })
+        }),
+    });
+    if !threshold {
+        if group.window_start.is_none_or(|s| obs.time_ms < s) {
+            group.window_start = Some(obs.time_ms);
+        }
+        return (None, dropped);
+    }
+    let Some(members) = group.threshold_window(p, corr) else {
+        return (None, dropped);
+    };
+    let key = obs.suppression_key.clone();
+    let alert = correlation_alert(corr, &obs.alert, key, &obs.group, group, &members);
+    for &m in &members {
+        group.entries[m].used = true;
+    }
+    group.entries[p].fired = Some(Box::new(alert.clone()));
+    (Some(alert), dropped)
 }
 
 /// The alert for a window decided at its end: the last event in it completed it.

@@ -10,6 +10,7 @@ pub mod allowlist;
 mod engine;
 mod event_key;
 mod scan;
+pub mod shared;
 pub mod state;
 pub mod testing;
 mod window;

@@ -8,10 +8,10 @@ use tokio::sync::Semaphore;
 
 use crate::alert::{Alert, Origin};
 use crate::config::Filters;
-use crate::correlate::{self, Detector};
+use crate::correlate::{self, Detector, Observation};
 use crate::metrics::events::{
-    AlertExcluded, AlertRaised, AlertsNotDelivered, AlertsSuppressed, InputRead, InternalEvent,
-    MessageUnrecognized, ObjectFailed, ObjectSkipped,
+    AlertExcluded, AlertRaised, AlertsNotDelivered, AlertsSuppressed, CorrelationDropped,
+    InputRead, InternalEvent, MessageUnrecognized, ObjectFailed, ObjectSkipped,
 };
 use crate::metrics::{reason, Metrics};
 use crate::rules::RuleSet;
@@ -20,6 +20,7 @@ use crate::source::notification::{self, is_log_key, key_layout, Notification, Ob
 use crate::source::queue::Receipt;
 use crate::source::s3::{read_object, Batches, Found, Reading, Watch};
 use crate::state::Table;
+use crate::suppress::Keyed;
 
 use super::consumer::Outcome;
 use super::posture::PostureMonitor;
@@ -86,6 +87,8 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
         }
     };
     let rules = ctx.rules();
+    // The observations index this rule set's correlations, whatever a reload does meanwhile.
+    let read_with = rules.clone();
     // Reading and delivering run side by side: the readers hand over batches as they read,
     // so an alert-dense object never sits whole in memory.
     let (batches, mut received) = Batches::new(ctx.budget.clone());
@@ -112,7 +115,7 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
     let delivering = async {
         let mut failure = None;
         while let Some((found, _budget)) = received.recv().await {
-            if let Err(r) = deliver(ctx, receipt, found).await {
+            if let Err(r) = deliver(ctx, &read_with, receipt, found).await {
                 failure.get_or_insert(r);
             }
         }
@@ -214,8 +217,14 @@ async fn read_one(
 }
 
 /// One batch: correlation and suppression (in event-time order within the batch, over the
-/// state every message shares), posture, counting, and every sink.
-async fn deliver(ctx: &Context, receipt: &Receipt, found: Found) -> Result<(), &'static str> {
+/// state every message shares, or every replica with the shared table), posture, counting,
+/// and every sink.
+async fn deliver(
+    ctx: &Context,
+    rules: &RuleSet,
+    receipt: &Receipt,
+    found: Found,
+) -> Result<(), &'static str> {
     for rule in &found.excluded {
         AlertExcluded { rule }.emit(&ctx.metrics);
     }
@@ -228,21 +237,9 @@ async fn deliver(ctx: &Context, receipt: &Receipt, found: Found) -> Result<(), &
         &ctx.metrics,
     );
     let mut alerts = decided.send;
-    if let Some(table) = ctx
-        .shared
-        .as_ref()
-        .filter(|_| !decided.to_suppress.is_empty())
-    {
-        // The call failing was logged and counted where it failed; the message stays, and
-        // its redelivery gets the same decisions (they are idempotent per alert id).
-        let shared = table.suppress_all(decided.to_suppress).await;
-        for (rule, count) in shared.held {
-            AlertsSuppressed { rule: &rule, count }.emit(&ctx.metrics);
-        }
-        if shared.failure.is_some() {
-            return Err(reason::STATE_UNAVAILABLE);
-        }
-        alerts.extend(shared.send);
+    if let Some(table) = &ctx.shared {
+        let shared = decide_shared(ctx, table, rules, decided.to_correlate, decided.to_suppress);
+        alerts.extend(shared.await?);
     }
     if let Some(posture) = &ctx.posture {
         posture.enrich(&mut alerts);
@@ -268,4 +265,54 @@ async fn deliver(ctx: &Context, receipt: &Receipt, found: Found) -> Result<(), &
         .emit(&ctx.metrics);
         reason::SINK_FAILED
     })
+}
+
+/// The shared table's part of a batch: correlation groups, then suppression windows (for base
+/// and correlation alerts alike). A failed call was logged and counted where it failed; the
+/// message stays, and its redelivery gets the same decisions (they are idempotent per event
+/// and alert id).
+async fn decide_shared(
+    ctx: &Context,
+    table: &Table,
+    rules: &RuleSet,
+    to_correlate: Vec<Observation>,
+    mut to_suppress: Vec<(Alert, Keyed)>,
+) -> Result<Vec<Alert>, &'static str> {
+    let mut send = Vec::new();
+    if !to_correlate.is_empty() {
+        let limits = ctx.stateful.lock().expect("state lock").limits();
+        let correlated = table
+            .correlate_all(rules.correlations(), to_correlate, &limits)
+            .await;
+        for (rule, late) in &correlated.late {
+            let evicted = correlated.dropped.get(rule).copied().unwrap_or(0);
+            CorrelationDropped {
+                correlation: rule,
+                late: *late,
+                evicted,
+            }
+            .emit(&ctx.metrics);
+        }
+        if correlated.failure.is_some() {
+            return Err(reason::STATE_UNAVAILABLE);
+        }
+        let (free, keyed) = ctx
+            .stateful
+            .lock()
+            .expect("state lock")
+            .keyed(correlated.alerts);
+        send.extend(free);
+        to_suppress.extend(keyed);
+    }
+    if !to_suppress.is_empty() {
+        let shared = table.suppress_all(to_suppress).await;
+        for (rule, count) in shared.held {
+            AlertsSuppressed { rule: &rule, count }.emit(&ctx.metrics);
+        }
+        if shared.failure.is_some() {
+            return Err(reason::STATE_UNAVAILABLE);
+        }
+        send.extend(shared.send);
+    }
+    Ok(send)
 }

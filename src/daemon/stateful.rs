@@ -25,14 +25,17 @@ pub struct Stateful {
     engine: Engine,
     /// The suppression policies; decides too, unless the windows are shared.
     suppressor: Suppressor,
-    /// `[state] backend = "dynamodb"`: suppression is decided against the shared table.
-    shared_suppression: bool,
+    /// `[state] backend = "dynamodb"`: suppression, and correlations decided per event, are
+    /// decided against the shared table.
+    shared: bool,
 }
 
-/// A batch after correlation: the alerts decided here, and (with the shared state) those
-/// still to be decided against the shared suppression windows.
+/// A batch after the local state: the alerts decided here and, with the shared state, the
+/// observations for the shared correlation groups and the alerts for the shared suppression
+/// windows.
 pub struct Decided {
     pub send: Vec<Alert>,
+    pub to_correlate: Vec<Observation>,
     pub to_suppress: Vec<(Alert, Keyed)>,
 }
 
@@ -55,7 +58,7 @@ impl Stateful {
         Ok(Stateful {
             engine: Engine::new(set.correlations(), cfg.correlation.limits()?),
             suppressor: Suppressor::new(set, &cfg.suppress)?,
-            shared_suppression: cfg.state.backend == StateBackend::Dynamodb,
+            shared: cfg.state.backend == StateBackend::Dynamodb,
         })
     }
 
@@ -76,6 +79,17 @@ impl Stateful {
                 "events dated more than an hour ahead of the clock were not correlated"
             );
         }
+        let to_correlate = if self.shared {
+            let (shared, local) = observations.into_iter().partition(|o| {
+                self.engine
+                    .correlation(o.correlation)
+                    .is_some_and(crate::correlate::shared::decided_per_event)
+            });
+            observations = local;
+            shared
+        } else {
+            Vec::new()
+        };
         self.engine.observe_all(observations, &mut alerts);
         for (rule, s) in self.engine.take_stats() {
             CorrelationDropped {
@@ -88,18 +102,13 @@ impl Stateful {
         metrics
             .correlation_groups
             .set(self.engine.open_groups() as i64);
-        if self.shared_suppression {
-            let mut decided = Decided {
-                send: Vec::new(),
-                to_suppress: Vec::new(),
+        if self.shared {
+            let (send, to_suppress) = self.keyed(alerts);
+            return Decided {
+                send,
+                to_correlate,
+                to_suppress,
             };
-            for alert in alerts {
-                match self.suppressor.keyed(&alert) {
-                    Some(keyed) => decided.to_suppress.push((alert, keyed)),
-                    None => decided.send.push(alert),
-                }
-            }
-            return decided;
         }
         let send = self.suppressor.decide_all(alerts);
         for (rule, count) in self.suppressor.take_counts() {
@@ -107,8 +116,27 @@ impl Stateful {
         }
         Decided {
             send,
+            to_correlate,
             to_suppress: Vec::new(),
         }
+    }
+
+    /// Splits alerts into those no suppression policy covers and those under one.
+    pub fn keyed(&self, alerts: Vec<Alert>) -> (Vec<Alert>, Vec<(Alert, Keyed)>) {
+        let mut free = Vec::new();
+        let mut keyed = Vec::new();
+        for alert in alerts {
+            match self.suppressor.keyed(&alert) {
+                Some(k) => keyed.push((alert, k)),
+                None => free.push(alert),
+            }
+        }
+        (free, keyed)
+    }
+
+    /// The correlation limits (lateness, caps), which the shared groups apply too.
+    pub fn limits(&self) -> crate::correlate::Limits {
+        self.engine.limits()
     }
 
     /// A new rule set (SIGHUP): windows of correlations still loaded, and suppression keys,

@@ -17,6 +17,7 @@
 //! never does), so an expired item is treated as absent by every reader, and a write that
 //! replaces one allows for it in its condition.
 
+pub mod correlation;
 pub mod delivered;
 pub mod suppression;
 
@@ -243,6 +244,8 @@ fn number(item: &Item, name: &str) -> Option<i64> {
 fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)?.as_s().ok().map(String::as_str)
 }
+
+const DAY_MS: i64 = 24 * 3_600_000;
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -168,6 +168,52 @@ pub async fn aws(endpoint: &str) -> Aws {
 }
 
 impl Aws {
+    /// A shared state table as the CloudFormation template and the Terraform module create
+    /// it: string keys pk and sk, on demand, TTL on expires.
+    pub async fn state_table(&self, name: &str) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+            TimeToLiveSpecification,
+        };
+        let db = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .unwrap()
+        };
+        let string = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap()
+        };
+        db.create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .attribute_definitions(string("pk"))
+            .attribute_definitions(string("sk"))
+            .send()
+            .await
+            .unwrap();
+        db.update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("expires")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
     pub async fn queue(&self, name: &str, attrs: &[(QueueAttributeName, String)]) -> String {
         let mut req = self.sqs.create_queue().queue_name(name);
         for (k, v) in attrs {
