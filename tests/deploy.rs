@@ -107,7 +107,7 @@ fn notification_from_output(json: &str) -> NotificationConfiguration {
 async fn cloudformation_stack_feeds_the_daemon_and_alerts_reach_its_topic() {
     let moto = Moto::start();
     let aws = aws(&moto.url).await;
-    let out = deploy(&aws, "trailwatch", &[]).await;
+    let out = deploy(&aws, "trailwatch", &[("SharedState", "true")]).await;
     let (queue, dlq, topic, bucket) = (
         &out["QueueUrl"],
         &out["DeadLetterQueueUrl"],
@@ -141,10 +141,17 @@ async fn cloudformation_stack_feeds_the_daemon_and_alerts_reach_its_topic() {
     let readback = aws.readback(topic).await;
 
     let dir = tempfile::tempdir().unwrap();
+    // The replicas' shared state in the stack's table (check-config verifies its schema).
+    let table = &out["StateTableName"];
     let config = format!(
         "[sqs]\nqueue_urls = [\"{queue}\"]\nvisibility_timeout_secs = 2\nwait_time_secs = 1\n\
+         [state]\nbackend = \"dynamodb\"\ntable = \"{table}\"\n\
          [[sinks.sns]]\nname = \"stack-topic\"\ntopic_arn = \"{topic}\"\n"
     );
+    let config_path = dir.path().join("check.toml");
+    std::fs::write(&config_path, &config).unwrap();
+    let check = moto.trailwatch(&["check-config", "--config", config_path.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", common::stderr(&check));
     let daemon =
         tokio::task::block_in_place(|| start(&moto, &config, &[], &dir.path().join("daemon.log")));
     let log = || std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
@@ -196,6 +203,10 @@ async fn cloudformation_stack_feeds_the_daemon_and_alerts_reach_its_topic() {
         "the digest never reached the queue\n{}",
         log()
     );
+    assert_eq!(
+        daemon.metric("trailwatch_state_errors_total{operation=\"PutItem\"}"),
+        0.0
+    );
 }
 
 fn yaml(path: &str) -> serde_yaml_ng::Value {
@@ -204,19 +215,27 @@ fn yaml(path: &str) -> serde_yaml_ng::Value {
 }
 
 /// What kubernetes-validate cannot see: the manifests against the daemon they run. The
-/// ConfigMap's configuration is one `trailwatch check-config` accepts; ports, probes, the
-/// grace period and the ServiceMonitor's job name agree with it and with the alert rules.
-#[test]
-fn kubernetes_manifests_agree_with_the_daemon() {
+/// ConfigMap's configuration is one `trailwatch check-config` accepts (its shared state table
+/// made in moto); ports, probes, the grace period and the ServiceMonitor's job name agree with
+/// it and with the alert rules; more than one replica shares its state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_manifests_agree_with_the_daemon() {
     let dir = "deploy/kubernetes";
     let config_map = yaml(&format!("{dir}/configmap.yaml"));
     let toml_text = config_map["data"]["trailwatch.toml"].as_str().unwrap();
+    let config: toml::Value = toml::from_str(toml_text).unwrap();
+    let moto = Moto::start();
+    if let Some(table) = config.get("state").and_then(|s| s.get("table")) {
+        aws(&moto.url)
+            .await
+            .state_table(table.as_str().unwrap())
+            .await;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let config_path = tmp.path().join("trailwatch.toml");
     std::fs::write(&config_path, toml_text).unwrap();
-    let checked = common::trailwatch(&["check-config", "--config", config_path.to_str().unwrap()]);
+    let checked = moto.trailwatch(&["check-config", "--config", config_path.to_str().unwrap()]);
     assert!(checked.status.success(), "{}", common::stderr(&checked));
-    let config: toml::Value = toml::from_str(toml_text).unwrap();
     let metrics_port: u64 = config["metrics"]["addr"]
         .as_str()
         .unwrap()
@@ -228,6 +247,13 @@ fn kubernetes_manifests_agree_with_the_daemon() {
     let grace = config["shutdown"]["grace_secs"].as_integer().unwrap() as u64;
 
     let deployment = yaml(&format!("{dir}/deployment.yaml"));
+    if deployment["spec"]["replicas"].as_u64().unwrap() > 1 {
+        assert_eq!(
+            config["state"]["backend"].as_str(),
+            Some("dynamodb"),
+            "replicas on one queue share dedupe and suppression"
+        );
+    }
     let pod = &deployment["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
     assert_eq!(

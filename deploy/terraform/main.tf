@@ -396,6 +396,37 @@ data "aws_iam_policy_document" "daemon_trust" {
   }
 }
 
+# --- Shared state: what replicas on one queue decide together ---------------------------------
+
+resource "aws_dynamodb_table" "state" {
+  count        = var.shared_state ? 1 : 0
+  name         = "${var.name}-state"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+  range_key    = "sk"
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+  # Items expire with their dedupe or suppression window; trailwatch ignores expired items
+  # whether or not TTL has deleted them yet.
+  ttl {
+    attribute_name = "expires"
+    enabled        = true
+  }
+  point_in_time_recovery {
+    enabled = var.state_point_in_time_recovery
+  }
+  server_side_encryption {
+    enabled = true
+  }
+}
+
 data "aws_iam_policy_document" "daemon" {
   # Receive, keep invisible while working, delete (DeleteMessageBatch is authorised as
   # sqs:DeleteMessage), release on shutdown (visibility 0).
@@ -446,6 +477,23 @@ data "aws_iam_policy_document" "daemon" {
       sid       = "EncryptAlerts"
       actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
       resources = [var.alert_topic_kms_key_arn]
+    }
+  }
+  # Conditional puts and updates decide; strongly consistent reads check; check-config
+  # describes the table and its TTL.
+  dynamic "statement" {
+    for_each = var.shared_state ? [1] : []
+    content {
+      sid = "SharedState"
+      actions = [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:DescribeTable",
+        "dynamodb:DescribeTimeToLive",
+      ]
+      resources = [aws_dynamodb_table.state[0].arn]
     }
   }
   # The posture audit reads account-wide metadata (every user, role, policy, trail,

@@ -29,3 +29,8 @@ output "instance_profile_arn" {
 output "trail_bucket_name" {
   value = local.bucket_name
 }
+
+output "state_table_name" {
+  description = "[state] table in the config, with backend = \"dynamodb\""
+  value       = var.shared_state ? aws_dynamodb_table.state[0].name : null
+}

@@ -115,3 +115,15 @@ variable "allow_posture_audit" {
   type        = bool
   default     = true
 }
+
+variable "shared_state" {
+  description = "Create the DynamoDB table replicas share ([state] backend = \"dynamodb\", table = the state_table_name output): on-demand, TTL on expires, encrypted; and grant the daemon its item reads and writes. Needed when more than one replica consumes the queue."
+  type        = bool
+  default     = false
+}
+
+variable "state_point_in_time_recovery" {
+  description = "Point-in-time recovery for the shared state table. Its items live a day or so (dedupe and suppression windows), so recovery is rarely worth its cost."
+  type        = bool
+  default     = false
+}
