@@ -2,7 +2,12 @@
 //! SNS (read back through a subscribed queue), sustained events per second, and the daemon's
 //! CPU time per event next to replay's on the same files.
 //!
+//! With `shared-state`, only a comparison of the two state backends instead: an alert-dense
+//! archive drained into a JSONL sink, once with `[state] backend = "memory"`, once with the
+//! DynamoDB table (moto's).
+//!
 //!   cargo bench --bench daemon            (needs moto_server on PATH)
+//!   cargo bench --bench daemon -- shared-state
 
 #[path = "../tests/common/moto.rs"]
 #[allow(dead_code)]
@@ -55,6 +60,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn main() {
     let moto = Moto::start();
     let aws = aws(&moto.url).await;
+    if std::env::args().any(|a| a == "shared-state") {
+        return shared_state(&moto, &aws).await;
+    }
     let setup = provision(&aws).await;
     let (queue, topic, readback) = (&setup.events_queue, &setup.topic_arn, &setup.alerts_queue);
 
@@ -140,18 +148,7 @@ async fn main() {
         .output()
         .unwrap();
     assert!(gen.status.success());
-    let mut files = Vec::new();
-    let mut stack = vec![archive.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p)
-            } else {
-                files.push(p)
-            }
-        }
-    }
+    let files = walk(&archive);
     // The backlog is queued first, then a fresh daemon drains it: the rate is the daemon's
     // (receive, get, match, publish, delete), not how fast the emulator accepts puts.
     stop(daemon);
@@ -203,4 +200,91 @@ async fn main() {
         replay_cpu / events * 1e6,
     );
     stop(daemon);
+}
+
+/// Drains the same alert-dense objects with each state backend; prints events and alerts per
+/// second.
+async fn shared_state(moto: &Moto, aws: &moto::Aws) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let gen = Command::new(BIN)
+        .args(["generate", "--out", archive.to_str().unwrap()])
+        .args(["--size-mb", "20", "--records-per-file", "2000"])
+        .args(["--density", "0.3", "--seed", "7"])
+        .output()
+        .unwrap();
+    assert!(gen.status.success());
+    aws.s3.create_bucket().bucket("dense").send().await.unwrap();
+    let mut objects = 0;
+    for f in walk(&archive) {
+        let key = f.strip_prefix(&archive).unwrap().to_str().unwrap();
+        aws.put_file("dense", key, &f).await;
+        objects += 1;
+    }
+    aws.state_table("trailwatch-state").await;
+    for backend in ["memory", "dynamodb"] {
+        let queue = aws.queue(&format!("dense-{backend}"), &[]).await;
+        let enqueued = moto
+            .command(&["replay", "s3://dense/", "--enqueue", &queue])
+            .output()
+            .unwrap();
+        assert!(enqueued.status.success());
+        let config = dir.path().join(format!("{backend}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[sqs]\nwait_time_secs = 1\n[state]\nbackend = \"{backend}\"\ntable = \"trailwatch-state\"\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let addr = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let mut daemon = moto
+            .command(&["run", "--config", config.to_str().unwrap()])
+            .args(["--queue-url", &queue, "--jsonl", "/dev/null"])
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        while metric(&addr, "trailwatch_sqs_messages_deleted_total") < objects as f64 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let text = http_get(&format!("{addr}/metrics")).unwrap_or_default();
+        let sum = |prefix: &str| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with(prefix))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .fold(0.0, |a, b| a + b)
+        };
+        let events = sum("trailwatch_events_total ");
+        let alerts = sum("trailwatch_alerts_total{");
+        let errors = sum("trailwatch_state_errors_total{");
+        println!(
+            "state {backend}: {objects} objects, {events} events, {alerts} alerts in {elapsed:.1} s: {:.0} events/s, {:.0} alerts/s, {errors} state errors",
+            events / elapsed,
+            alerts / elapsed,
+        );
+        let _ = Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status();
+        let _ = daemon.wait();
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                files.push(p)
+            }
+        }
+    }
+    files
 }

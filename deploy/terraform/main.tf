@@ -488,6 +488,7 @@ data "aws_iam_policy_document" "daemon" {
       actions = [
         "dynamodb:GetItem",
         "dynamodb:PutItem",
+        "dynamodb:BatchWriteItem",
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
         "dynamodb:DescribeTable",

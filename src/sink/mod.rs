@@ -295,28 +295,33 @@ impl SinkSet {
     /// Records the acceptances an earlier delivery could not record.
     async fn record_unrecorded(&self, table: &Table, sink: &Entry) -> Result<(), SinkError> {
         let ids = std::mem::take(&mut *sink.unrecorded.lock().expect("unrecorded lock"));
-        let results = at_most(
-            CONCURRENT_CALLS,
-            ids.into_iter().map(|id| async move {
-                let r = table.record_delivery(&sink.name, &id, self.window_ms).await;
-                (id, r)
-            }),
-        )
-        .await;
-        let mut failure = None;
-        for (id, r) in results {
-            if let Err(e) = r {
-                sink.unrecorded.lock().expect("unrecorded lock").push(id);
-                failure.get_or_insert(e);
-            }
+        self.record(table, sink, &ids).await.map_err(|e| SinkError {
+            sink: sink.name.clone(),
+            message: format!("accepted alerts not yet recorded in the shared state: {e}"),
+        })
+    }
+
+    /// Records acceptances in the shared table; what could not be recorded is kept for the
+    /// next delivery to this sink.
+    async fn record(
+        &self,
+        table: &Table,
+        sink: &Entry,
+        ids: &[String],
+    ) -> Result<(), crate::state::StateError> {
+        if ids.is_empty() {
+            return Ok(());
         }
-        match failure {
-            None => Ok(()),
-            Some(e) => Err(SinkError {
-                sink: sink.name.clone(),
-                message: format!("accepted alerts not yet recorded in the shared state: {e}"),
-            }),
-        }
+        let recorded = table
+            .record_deliveries(&sink.name, ids, self.window_ms)
+            .await;
+        recorded.map_err(|(unrecorded, e)| {
+            sink.unrecorded
+                .lock()
+                .expect("unrecorded lock")
+                .extend(unrecorded);
+            e
+        })
     }
 
     /// Ends this process's reservations and this replica's shared claims: records what the
@@ -329,26 +334,24 @@ impl SinkSet {
         sent: &[&M],
         accepted: &[bool],
     ) -> Option<crate::state::StateError> {
-        let ended = at_most(
+        let mut ok = Vec::new();
+        let mut failed = Vec::new();
+        for (m, &accepted) in sent.iter().zip(accepted) {
+            sink.dedupe.release(m.id(), accepted);
+            match accepted {
+                true => ok.push(m.id().to_string()),
+                false => failed.push(m.id()),
+            }
+        }
+        let recorded = self.record(table, sink, &ok).await.err();
+        let dropped = at_most(
             CONCURRENT_CALLS,
-            sent.iter().zip(accepted).map(|(m, &ok)| async move {
-                sink.dedupe.release(m.id(), ok);
-                if ok {
-                    let recorded = table
-                        .record_delivery(&sink.name, m.id(), self.window_ms)
-                        .await;
-                    if recorded.is_err() {
-                        let id = m.id().to_string();
-                        sink.unrecorded.lock().expect("unrecorded lock").push(id);
-                    }
-                    recorded
-                } else {
-                    table.drop_claim(&sink.name, m.id()).await
-                }
-            }),
+            failed
+                .into_iter()
+                .map(|id| table.drop_claim(&sink.name, id)),
         )
         .await;
-        ended.into_iter().find_map(Result::err)
+        recorded.or_else(|| dropped.into_iter().find_map(Result::err))
     }
 
     /// One attempt at the alerts reserved for a sink; every reservation ends.

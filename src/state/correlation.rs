@@ -23,6 +23,11 @@ const TRIES: usize = 8;
 /// Groups decided at once.
 const CONCURRENT_GROUPS: usize = 16;
 
+/// Events a shared group keeps (fewer than `correlation.max_events_per_group` allows in
+/// memory): a group is one item, and an item holds at most 400 KB (an event is about 100
+/// bytes of JSON). Beyond it the oldest are dropped and counted, as in memory.
+const MAX_SHARED_EVENTS: usize = 2_000;
+
 /// What a batch of observations came to.
 #[derive(Default)]
 pub struct Correlated {
@@ -95,7 +100,11 @@ impl Table {
                 })?,
                 None => SharedGroup::default(),
             };
-            let counted = state.observe(corr, observations, limits);
+            let limits = Limits {
+                max_events_per_group: limits.max_events_per_group.min(MAX_SHARED_EVENTS),
+                ..*limits
+            };
+            let counted = state.observe(corr, observations, &limits);
             // Kept until the group can no longer see its events again.
             let keep_ms = limits.lateness_ms + corr.timespan_ms + super::DAY_MS;
             for alert in &counted.alerts {

@@ -3,11 +3,23 @@
 //! records the acceptance for the dedupe window; after a failure it drops its claim. A claim
 //! left by a replica that died expires with its lease, so the alert is sent by whoever comes
 //! next. Cost: two writes per alert and sink (one more read when another replica got there
-//! first).
+//! first); the acceptances go in batches of 25.
+
+use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+
+use crate::metrics::events::{InternalEvent, StateCallFailed};
 
 use super::{expires_in, key, n, now_ms, number, s, StateError, Table};
+
+/// Items per BatchWriteItem (DynamoDB's limit).
+const BATCH: usize = 25;
+/// Batches in flight per call of [`Table::record_deliveries`].
+const CONCURRENT_BATCHES: usize = 8;
+/// Rounds of retrying what DynamoDB left unprocessed (throttling), doubling a 50 ms pause.
+const UNPROCESSED_TRIES: usize = 6;
 
 /// What a claim found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,25 +83,104 @@ impl Table {
         }
     }
 
-    /// Records that `sink` accepted `alert_id`: no replica sends it again within `window_ms`.
-    pub async fn record_delivery(
+    /// Records that `sink` accepted these alerts: no replica sends them again within
+    /// `window_ms`. Plain puts, so in batches of 25 (one BatchWriteItem each, what DynamoDB
+    /// left unprocessed retried). On failure, returns the ids not recorded with the error.
+    pub async fn record_deliveries(
         &self,
         sink: &str,
-        alert_id: &str,
+        alert_ids: &[String],
         window_ms: i64,
-    ) -> Result<(), StateError> {
-        self.client
-            .put_item()
-            .table_name(&self.name)
-            .item("pk", s(&key("delivered", &[sink, alert_id])))
-            .item("sk", s("-"))
-            .item("accepted", n(now_ms()))
-            .item("expires", expires_in(window_ms))
-            .send()
-            .await
-            .map_err(|e| self.failed("PutItem", e))?;
-        self.succeeded();
-        Ok(())
+    ) -> Result<(), (Vec<String>, StateError)> {
+        let results = super::at_most(
+            CONCURRENT_BATCHES,
+            alert_ids
+                .chunks(BATCH)
+                .map(|ids| self.record_batch(sink, ids, window_ms)),
+        )
+        .await;
+        let mut unrecorded = Vec::new();
+        let mut failure = None;
+        for r in results {
+            if let Err((ids, e)) = r {
+                unrecorded.extend(ids);
+                failure.get_or_insert(e);
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(e) => Err((unrecorded, e)),
+        }
+    }
+
+    async fn record_batch(
+        &self,
+        sink: &str,
+        alert_ids: &[String],
+        window_ms: i64,
+    ) -> Result<(), (Vec<String>, StateError)> {
+        let accepted = now_ms();
+        let mut pending: Vec<WriteRequest> = alert_ids
+            .iter()
+            .map(|id| {
+                let put = PutRequest::builder()
+                    .item("pk", s(&key("delivered", &[sink, id])))
+                    .item("sk", s("-"))
+                    .item("accepted", n(accepted))
+                    .item("expires", expires_in(window_ms))
+                    .build()
+                    .expect("pk, sk and attributes are set");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        let mut pause = Duration::from_millis(50);
+        for _ in 0..UNPROCESSED_TRIES {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.name, pending.clone())
+                .send()
+                .await;
+            match out {
+                Ok(out) => {
+                    self.succeeded();
+                    pending = out
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&self.name))
+                        .unwrap_or_default();
+                    if pending.is_empty() {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Err(e) => {
+                    let e = self.failed("BatchWriteItem", e);
+                    return Err((alert_ids.to_vec(), e));
+                }
+            }
+        }
+        let left: Vec<String> = pending
+            .iter()
+            .filter_map(|w| {
+                let pk = w.put_request()?.item().get("pk")?.as_s().ok()?;
+                alert_ids
+                    .iter()
+                    .find(|id| pk.ends_with(id.as_str()))
+                    .cloned()
+            })
+            .collect();
+        let error = StateError::Throttled {
+            operation: "BatchWriteItem",
+            table: self.name.clone(),
+            left: left.len(),
+        };
+        StateCallFailed {
+            operation: "BatchWriteItem",
+            error: &error,
+        }
+        .emit(&self.metrics);
+        Err((left, error))
     }
 
     /// Drops this replica's claim after the sink did not accept the alert, so the next attempt

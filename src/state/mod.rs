@@ -44,6 +44,12 @@ pub enum StateError {
     },
     #[error("table {table}: {message}")]
     Schema { table: String, message: String },
+    #[error("DynamoDB {operation} on table {table}: {left} item(s) still unprocessed after retries (throttled)")]
+    Throttled {
+        operation: &'static str,
+        table: String,
+        left: usize,
+    },
     #[error("table {table}: item {key} changed under every one of {tries} attempts")]
     Contended {
         table: String,
