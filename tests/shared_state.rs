@@ -73,6 +73,25 @@ fn rule_counts(alerts: &[serde_json::Value]) -> BTreeMap<String, usize> {
     c
 }
 
+/// Two daemons on one queue, logging to `a.log` and `b.log` in `dir`.
+fn two_replicas(moto: &Moto, config: &str, args: &[&str], dir: &std::path::Path) -> Vec<Daemon> {
+    ["a", "b"]
+        .iter()
+        .map(|name| start(moto, config, args, &dir.join(format!("{name}.log"))))
+        .collect()
+}
+
+/// Waits until the replicas deleted `messages` between them.
+fn all_deleted(replicas: &[Daemon], messages: usize) {
+    wait_for("every message deleted", Duration::from_secs(180), || {
+        replicas
+            .iter()
+            .map(|d| d.metric("trailwatch_sqs_messages_deleted_total"))
+            .sum::<f64>()
+            >= messages as f64
+    })
+}
+
 /// The warnings and errors the daemons of a test logged, for failure messages.
 fn logged_problems(dir: &std::path::Path) -> String {
     let mut out = String::new();
@@ -153,28 +172,8 @@ async fn replicas_share_delivered_alerts_and_suppression_windows() {
         "[[suppress]]\nrules = [\"unauthorized-api-call\", \"root-activity\", \"iam-policy-change\"]\nwindow = \"3650d\"\n",
     );
     let args = ["--queue-url", &queue, "--webhook-url", &hook_url];
-    let mut replicas: Vec<Daemon> = in_block(|| {
-        ["a", "b"]
-            .iter()
-            .map(|name| {
-                start(
-                    &moto,
-                    &config,
-                    &args,
-                    &dir.path().join(format!("{name}.log")),
-                )
-            })
-            .collect()
-    });
-    in_block(|| {
-        wait_for("every message deleted", Duration::from_secs(180), || {
-            replicas
-                .iter()
-                .map(|d| d.metric("trailwatch_sqs_messages_deleted_total"))
-                .sum::<f64>()
-                >= 52.0
-        })
-    });
+    let mut replicas = in_block(|| two_replicas(&moto, &config, &args, dir.path()));
+    in_block(|| all_deleted(&replicas, 52));
     let suppressed: f64 = replicas
         .iter()
         .map(|d| {
@@ -501,33 +500,13 @@ async fn a_burst_split_over_replicas_is_counted_once() {
     // One message at a time each, and the queue filled once both run: both get a share.
     let config = state_config("").replace("[sqs]\n", "[sqs]\nmax_in_flight = 1\n");
     let args = ["--queue-url", &queue, "--webhook-url", &hook_url];
-    let mut replicas: Vec<Daemon> = in_block(|| {
-        ["a", "b"]
-            .iter()
-            .map(|name| {
-                start(
-                    &moto,
-                    &config,
-                    &args,
-                    &dir.path().join(format!("{name}.log")),
-                )
-            })
-            .collect()
-    });
+    let mut replicas = in_block(|| two_replicas(&moto, &config, &args, dir.path()));
     let enqueued = moto
         .command(&["replay", "s3://trail/", "--enqueue", &queue])
         .output()
         .unwrap();
     assert!(enqueued.status.success(), "{}", stderr(&enqueued));
-    in_block(|| {
-        wait_for("every message deleted", Duration::from_secs(120), || {
-            replicas
-                .iter()
-                .map(|d| d.metric("trailwatch_sqs_messages_deleted_total"))
-                .sum::<f64>()
-                >= 12.0
-        })
-    });
+    in_block(|| all_deleted(&replicas, 12));
     let handled: Vec<f64> = replicas
         .iter()
         .map(|d| d.metric("trailwatch_sqs_messages_deleted_total"))

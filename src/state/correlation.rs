@@ -153,19 +153,7 @@ impl Table {
                 .expression_attribute_names("#expires", "expires")
                 .expression_attribute_values(":now_s", n(super::now_ms() / 1000)),
         };
-        match put.send().await {
-            Ok(_) => {
-                self.succeeded();
-                Ok(true)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.failed("PutItem", e)),
-        }
+        self.written("PutItem", put.send().await)
     }
 
     async fn put_fired(&self, alert: &Alert, keep_ms: i64) -> Result<(), StateError> {

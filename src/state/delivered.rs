@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
 use crate::metrics::events::{InternalEvent, StateCallFailed};
@@ -63,24 +62,15 @@ impl Table {
             .expression_attribute_values(":now_ms", n(now))
             .send()
             .await;
-        match put {
-            Ok(_) => {
-                self.succeeded();
-                Ok(Claimed::Mine)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(PutItemError::is_conditional_check_failed_exception) =>
-            {
-                // Accepted, or leased by another: which one decides whether to wait.
-                let item = self.get(&pk).await?;
-                Ok(match item {
-                    Some(item) if number(&item, "accepted").is_some() => Claimed::Accepted,
-                    _ => Claimed::Elsewhere,
-                })
-            }
-            Err(e) => Err(self.failed("PutItem", e)),
+        if self.written("PutItem", put)? {
+            return Ok(Claimed::Mine);
         }
+        // Accepted, or leased by another: which one decides whether to wait.
+        let item = self.get(&pk).await?;
+        Ok(match item {
+            Some(item) if number(&item, "accepted").is_some() => Claimed::Accepted,
+            _ => Claimed::Elsewhere,
+        })
     }
 
     /// Records that `sink` accepted these alerts: no replica sends them again within
@@ -198,19 +188,9 @@ impl Table {
             .expression_attribute_values(":me", s(&self.owner))
             .send()
             .await;
-        match deleted {
-            Ok(_) => {
-                self.succeeded();
-                Ok(())
-            }
-            // Not ours any more (our lease ran out and another took it): nothing to drop.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(self.failed("DeleteItem", e)),
-        }
+        // False when it is not ours any more (our lease ran out and another replica took it):
+        // nothing to drop then.
+        self.written("DeleteItem", deleted)?;
+        Ok(())
     }
 }

@@ -181,6 +181,27 @@ impl Table {
         error
     }
 
+    /// A conditional write's outcome: true when written, false when its condition did not
+    /// hold (another replica got there first).
+    fn written<T, E, R>(
+        &self,
+        operation: &'static str,
+        result: Result<T, SdkError<E, R>>,
+    ) -> Result<bool, StateError>
+    where
+        E: ConditionFailed + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        match result {
+            Ok(_) => {
+                self.succeeded();
+                Ok(true)
+            }
+            Err(e) if e.as_service_error().is_some_and(E::condition_failed) => Ok(false),
+            Err(e) => Err(self.failed(operation, e)),
+        }
+    }
+
     fn succeeded(&self) {
         if let Some(h) = &self.health {
             h.mark_state_available(true);
@@ -218,6 +239,29 @@ pub async fn at_most<F: std::future::Future>(
         .buffer_unordered(limit)
         .collect()
         .await
+}
+
+/// The errors of calls that take a condition.
+trait ConditionFailed {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
 }
 
 /// A partition key: the kind, then the parts; long keys (suppression keys built from event

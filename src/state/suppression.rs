@@ -180,19 +180,7 @@ impl Table {
                 .expression_attribute_names("#extra", "held_extra")
                 .expression_attribute_values(":one", n(1))
         };
-        match update.send().await {
-            Ok(_) => {
-                self.succeeded();
-                Ok(true)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.failed("UpdateItem", e)),
-        }
+        self.written("UpdateItem", update.send().await)
     }
 
     /// Opens a window with `alert` as its sent alert, replacing `previous` (the window as it
@@ -232,19 +220,7 @@ impl Table {
                 .expression_attribute_names("#expires", "expires")
                 .expression_attribute_values(":now_s", n(super::now_ms() / 1000)),
         };
-        match put.send().await {
-            Ok(_) => {
-                self.succeeded();
-                Ok(true)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.failed("PutItem", e)),
-        }
+        self.written("PutItem", put.send().await)
     }
 }
 
