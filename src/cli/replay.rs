@@ -163,16 +163,9 @@ async fn sinks(cfg: &Config) -> Result<SinkSet, super::Error> {
         .filter(|_| !cfg.sinks.sns.is_empty())
         .map(aws_sdk_sns::Client::new);
     let shared = table.zip(sdk.as_ref()).map(|(name, sdk)| {
-        let lease = std::time::Duration::from_secs(cfg.state.claim_lease_secs);
-        Arc::new(
-            Table::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                name,
-                metrics.clone(),
-                None,
-            )
-            .with_lease(lease),
-        )
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let table = Table::new(client, name, metrics.clone(), None);
+        Arc::new(table.with_lease(cfg.state.claim_lease()))
     });
     Ok(SinkSet::from_config(cfg, sns, metrics, shared)?)
 }

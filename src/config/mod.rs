@@ -96,6 +96,10 @@ pub enum StateBackend {
 }
 
 impl StateConfig {
+    pub fn claim_lease(&self) -> Duration {
+        Duration::from_secs(self.claim_lease_secs)
+    }
+
     /// The shared table, when the backend is DynamoDB.
     pub fn shared_table(&self) -> Result<Option<&str>, ConfigError> {
         if self.claim_lease_secs == 0 {

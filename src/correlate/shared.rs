@@ -93,8 +93,4 @@ impl SharedGroup {
         self.fired.retain(|event, _| kept.contains(event));
         counted
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.group.entries.is_empty()
-    }
 }

@@ -44,8 +44,8 @@ pub struct Context {
     /// Alerts and observations read but not yet delivered, over every message in flight (see
     /// [`Batches`]).
     pub budget: Arc<Semaphore>,
-    /// The table every replica shares (`[state] backend = "dynamodb"`): suppression windows
-    /// here, delivered alert ids in the sinks.
+    /// The table every replica shares (`[state] backend = "dynamodb"`): correlation groups and
+    /// suppression windows here, delivered alert ids in the sinks.
     pub shared: Option<Arc<Table>>,
 }
 

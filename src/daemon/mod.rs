@@ -86,10 +86,8 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         .shared_table()
         .map_err(DaemonError::Config)?
         .map(|name| {
-            let lease = Duration::from_secs(cfg.state.claim_lease_secs);
-            Arc::new(
-                Table::new(dynamodb, name, metrics.clone(), Some(health.clone())).with_lease(lease),
-            )
+            let table = Table::new(dynamodb, name, metrics.clone(), Some(health.clone()));
+            Arc::new(table.with_lease(cfg.state.claim_lease()))
         });
     let sinks = SinkSet::from_config(&cfg, Some(sns), metrics.clone(), shared.clone())?;
     tracing::info!(

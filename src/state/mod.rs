@@ -1,16 +1,18 @@
 //! State shared by every replica, in one DynamoDB table (`[state] backend = "dynamodb"`): which
-//! alerts each sink accepted, and the suppression windows. With it, replicas consuming one
-//! queue send an alert to a sink once and hold back one rule's repeats once, across the fleet,
-//! restarts and kill -9.
+//! alerts each sink accepted, the suppression windows, and the groups of threshold
+//! correlations. With it, replicas consuming one queue send an alert to a sink once, hold back
+//! a rule's repeats once and count a burst once, across the fleet, restarts and kill -9.
 //!
 //! The table has a string partition key `pk` and a string sort key `sk`, and TTL on the number
-//! attribute `expires` (Unix seconds). Items (`sk` is `-` for both kinds so far):
+//! attribute `expires` (Unix seconds). Items (`sk` is `-` for every kind so far):
 //! - `delivered#SINK#ALERT_ID`: while a replica sends the alert, `owner` and `lease` (Unix ms
 //!   until which it is sending); once the sink accepted it, `accepted` (Unix ms), kept for
 //!   the dedupe window. See [`delivered`].
 //! - `suppress#RULE#KEY`: the open suppression window of a rule and key: `start` (event time,
 //!   ms), `window` (ms), `sent` (the alert id sent), `carried`, `held` (a string set of the
 //!   alert ids held back), `held_extra`. See [`suppression`].
+//! - `correlation#ID#GROUP` (`version`, `group`) and `correlation-alert#ALERT_ID` (`alert`):
+//!   a correlation group's events and the alerts it fired. See [`correlation`].
 //!
 //! Every decision is a conditional write, so two replicas deciding at once cannot both win;
 //! reads are strongly consistent. DynamoDB deletes expired items lazily (days later; moto
