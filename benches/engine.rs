@@ -16,13 +16,18 @@ use trailwatch::trail::{decode, read_stream, FieldSet, Record};
 
 /// The gzipped files of a ~64 MB synthetic archive, and their uncompressed size.
 fn archive() -> (Vec<Vec<u8>>, u64) {
+    archive_of(None)
+}
+
+/// The same, with `density` of the records matching a built-in rule (`generate --density`).
+fn archive_of(density: Option<f64>) -> (Vec<Vec<u8>>, u64) {
     let dir = tempfile::tempdir().unwrap();
     let written = generate(&Plan {
         out: dir.path().to_path_buf(),
         bytes: 64_000_000,
         records_per_file: 2000,
         seed: 7,
-        density: None,
+        density,
     })
     .unwrap();
     let files: Vec<PathBuf> = walk(dir.path().to_path_buf());
@@ -134,6 +139,45 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
+/// What rendering alerts costs where they are dense: the same matching with and without
+/// building each alert and its JSON line, on an archive a third of whose records alert.
+fn dense(c: &mut Criterion) {
+    let (files, bytes) = archive_of(Some(0.3));
+    let rules = built_in();
+    let origin = Origin::File {
+        file: "bench".into(),
+    };
+    let mut g = c.benchmark_group("dense (density 0.3)");
+    g.throughput(Throughput::Bytes(bytes));
+    g.sample_size(10);
+    for render in [false, true] {
+        let name = match render {
+            false => "gunzip+parse+match, matches counted",
+            true => "gunzip+parse+match, alerts rendered to JSON lines",
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut out = 0u64;
+                let mut scratch = Vec::new();
+                for f in &files {
+                    read_stream(&f[..], rules.fields(), |rec| {
+                        let rec = rec.unwrap();
+                        rules.for_each_match(&rec, &mut scratch, |rule| {
+                            out += match render {
+                                false => 1,
+                                true => Alert::new(&rule.meta, &rec, &origin).to_json_line().len()
+                                    as u64,
+                            };
+                        });
+                    });
+                }
+                out
+            })
+        });
+    }
+    g.finish();
+}
+
 fn matcher(c: &mut Criterion) {
     let (files, _) = archive();
     // Record texts, parsed once per rule set so only matching is timed. A thousand records
@@ -184,5 +228,5 @@ fn matcher(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages, matcher);
+criterion_group!(benches, stages, dense, matcher);
 criterion_main!(benches);
