@@ -38,6 +38,19 @@ async fn samples_enqueued(moto: &Moto, aws: &Aws, prefix: &str, times: usize) ->
     queue
 }
 
+/// The samples' us-east-1 day: 13 objects.
+const DAY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/";
+
+/// moto with the state table, the samples in its bucket, and one notification per object of
+/// [`DAY`] on a queue.
+async fn one_day_enqueued() -> (Moto, Aws, String) {
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    aws.state_table(TABLE).await;
+    let queue = samples_enqueued(&moto, &aws, DAY, 1).await;
+    (moto, aws, queue)
+}
+
 fn state_config(extra: &str) -> String {
     format!(
         "[sqs]\nwait_time_secs = 1\nvisibility_timeout_secs = 5\n\
@@ -288,11 +301,7 @@ async fn hanging_webhook(hang: Arc<AtomicBool>) -> (Arc<Mutex<Vec<serde_json::Va
 /// sending them: the replica that gets the message next sends to the second sink only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_delivery_leaves_nothing_to_send_twice() {
-    let moto = Moto::start();
-    let aws = aws(&moto.url).await;
-    aws.state_table(TABLE).await;
-    let day = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/";
-    let queue = samples_enqueued(&moto, &aws, day, 1).await;
+    let (moto, aws, queue) = one_day_enqueued().await;
     let objects = aws.depth(&queue).await;
     let (fast, fast_url) = Webhook::start(0).await;
     let hang = Arc::new(AtomicBool::new(true));
@@ -305,7 +314,7 @@ async fn a_replica_killed_mid_delivery_leaves_nothing_to_send_twice() {
     );
     let expected = {
         let out = moto
-            .command(&["replay", &format!("s3://trail/{day}")])
+            .command(&["replay", &format!("s3://trail/{DAY}")])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
@@ -378,11 +387,7 @@ async fn switchable_proxy(target: SocketAddr, up: Arc<AtomicBool>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_the_table_is_unreachable_messages_stay_and_are_delivered_once_it_returns() {
-    let moto = Moto::start();
-    let aws = aws(&moto.url).await;
-    aws.state_table(TABLE).await;
-    let day = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/";
-    let queue = samples_enqueued(&moto, &aws, day, 1).await;
+    let (moto, aws, queue) = one_day_enqueued().await;
     let objects = aws.depth(&queue).await;
     let (hook, hook_url) = Webhook::start(0).await;
     let up = Arc::new(AtomicBool::new(false));
@@ -441,7 +446,7 @@ async fn while_the_table_is_unreachable_messages_stay_and_are_delivered_once_it_
     });
     assert!(daemon.stop().success());
     let replayed = moto
-        .command(&["replay", &format!("s3://trail/{day}")])
+        .command(&["replay", &format!("s3://trail/{DAY}")])
         .output()
         .unwrap();
     let got = hook.bodies.lock().unwrap().clone();
@@ -534,11 +539,7 @@ async fn a_burst_split_over_replicas_is_counted_once() {
 /// nothing the first one sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_to_sinks_shares_the_record_of_deliveries() {
-    let moto = Moto::start();
-    let aws = aws(&moto.url).await;
-    aws.state_table(TABLE).await;
-    let day = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/";
-    samples_enqueued(&moto, &aws, day, 0).await;
+    let (moto, _aws, _queue) = one_day_enqueued().await;
     let (hook, hook_url) = Webhook::start(0).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("replay.toml");
@@ -550,7 +551,7 @@ async fn a_backfill_to_sinks_shares_the_record_of_deliveries() {
     )
     .unwrap();
     let replay = || {
-        let prefix = format!("s3://trail/{day}");
+        let prefix = format!("s3://trail/{DAY}");
         let out = moto
             .command(&["replay", &prefix, "--to-sinks", "--config"])
             .arg(&config)
