@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 
-use crate::metrics::events::{InternalEvent, StateCallFailed};
-
 use super::{expires_in, key, n, now_ms, number, s, StateError, Table};
 
 /// Items per BatchWriteItem (DynamoDB's limit).
@@ -150,27 +148,26 @@ impl Table {
                 }
             }
         }
-        let left: Vec<String> = pending
+        // What is still unprocessed, by the item key it was written under.
+        let left: Vec<String> = alert_ids
             .iter()
-            .filter_map(|w| {
-                let pk = w.put_request()?.item().get("pk")?.as_s().ok()?;
-                alert_ids
-                    .iter()
-                    .find(|id| pk.ends_with(id.as_str()))
-                    .cloned()
+            .filter(|id| {
+                let pk = key("delivered", &[sink, id]);
+                pending.iter().any(|w| {
+                    w.put_request()
+                        .and_then(|p| p.item().get("pk"))
+                        .and_then(|v| v.as_s().ok())
+                        == Some(&pk)
+                })
             })
+            .cloned()
             .collect();
         let error = StateError::Throttled {
             operation: "BatchWriteItem",
             table: self.name.clone(),
             left: left.len(),
         };
-        StateCallFailed {
-            operation: "BatchWriteItem",
-            error: &error,
-        }
-        .emit(&self.metrics);
-        Err((left, error))
+        Err((left, self.report("BatchWriteItem", error)))
     }
 
     /// Drops this replica's claim after the sink did not accept the alert, so the next attempt

@@ -172,6 +172,11 @@ impl Table {
             table: self.name.clone(),
             message: DisplayErrorContext(&e).to_string(),
         };
+        self.report(operation, error)
+    }
+
+    /// Counts and logs a failure of `operation`, and marks the state unavailable (/readyz).
+    fn report(&self, operation: &'static str, error: StateError) -> StateError {
         StateCallFailed {
             operation,
             error: &error,
