@@ -4,7 +4,6 @@
 //! `cargo bench --bench correlation`. Prints a small table; numbers are in the README.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trailwatch::alert::Origin;
@@ -141,7 +140,7 @@ fn main() {
         o.group = vec!["111122223333".into(), format!("user-{i:07}")];
         o.event = format!("00000000-0000-4000-8000-{i:012}").as_str().into();
         o.time_ms += (i as i64) % 60_000;
-        o.alert = Arc::clone(&obs.alert);
+        o.base = obs.base.clone();
         engine.observe(o, &mut alerts);
     }
     let elapsed = started.elapsed();

@@ -107,7 +107,8 @@ fn below_the_threshold_or_outside_the_window_no_alert() {
     );
 }
 
-/// The same file twice (a redelivered log file) does not count its events twice.
+/// The same file twice (a redelivered log file) does not count its events twice, nor raise
+/// an alert twice.
 #[test]
 fn the_same_events_twice_do_not_count_twice() {
     let dir = tempfile::tempdir().unwrap();
@@ -122,6 +123,23 @@ fn the_same_events_twice_do_not_count_twice() {
         of_rule(&all, "console-login-brute-force").is_empty(),
         "{all:#?}"
     );
+
+    // Nineteen, enough for one alert, twice over: one alert, of ten events (a copy of the
+    // tenth must neither raise it again nor count towards a second).
+    let dir = tempfile::tempdir().unwrap();
+    let nineteen: Vec<Value> = (0..19)
+        .map(|i| failure("erin", &at(i * 10), i as u32))
+        .collect();
+    write_log(&dir.path().join("a.json.gz"), &nineteen);
+    write_log(&dir.path().join("copy-of-a.json.gz"), &nineteen);
+    let out = trailwatch(&["replay", "--threads", "2", dir.path().to_str().unwrap()]);
+    let all = alerts(&out);
+    assert_eq!(of_rule(&all, "console-login-failure").len(), 38);
+    let fired = of_rule(&all, "console-login-brute-force");
+    assert_eq!(fired.len(), 1, "{fired:#?}");
+    assert_eq!(fired[0]["correlation"]["count"], 10);
+    // Nor a second one held back by the rule's suppression window.
+    assert!(!stderr(&out).contains("suppressed:"), "{}", stderr(&out));
 }
 
 fn correlation_alerts(out: &std::process::Output) -> Vec<(String, Value)> {

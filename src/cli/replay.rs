@@ -61,7 +61,7 @@ pub struct ReplayArgs {
     /// Memory for correlation observations and suppressed-rule alerts that wait for the end
     /// of the replay; past it they are sorted into temporary files and merged at the end
     /// (the result does not change).
-    #[arg(long, value_name = "MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "MB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     memory_budget: u64,
     /// Do not read the S3 objects here: put one S3 event notification per listed object on
     /// this queue (the daemons'), so the fleet shares the backfill through the live path.

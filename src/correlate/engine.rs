@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, SecondsFormat};
 use uuid::Uuid;
 
-use super::window::{Entry, Group};
+use super::window::{Entry, Group, Trigger};
 use super::Observation;
 use crate::alert::{Alert, CorrelationInfo, RuleInfo, MAX_EVENT_IDS};
 use crate::rules::sigma::correlation::Kind;
@@ -58,6 +58,8 @@ pub struct Engine {
     limits: Limits,
     swept_at: i64,
     stats: Vec<Stats>,
+    /// Drop events once they are part of an alert (replay); see [`Engine::seeing_each_event_once`].
+    forget_used: bool,
 }
 
 impl Engine {
@@ -70,7 +72,17 @@ impl Engine {
             limits,
             swept_at: i64::MIN,
             stats: vec![Stats::default(); correlations.len()],
+            forget_used: false,
         }
+    }
+
+    /// For a caller that never gives the same event twice (replay drops duplicate records
+    /// before they get here): an event that is part of an alert cannot count again, and is
+    /// kept otherwise only to recognise a redelivery, so it is dropped at once. A burst
+    /// then holds no more than one window's worth of uncounted events per group.
+    pub fn seeing_each_event_once(mut self) -> Engine {
+        self.forget_used = true;
+        self
     }
 
     pub fn limits(&self) -> Limits {
@@ -120,7 +132,8 @@ impl Engine {
             self.open += 1;
         }
         let group = groups.entry(key).or_default();
-        let (alert, dropped) = count(corr, group, &obs, self.limits.max_events_per_group);
+        let max_events = self.limits.max_events_per_group;
+        let (alert, dropped) = count(corr, group, &obs, max_events, self.forget_used);
         self.stats[ci].dropped_events += u64::from(dropped);
         out.extend(alert);
         if self.open > self.limits.max_groups {
@@ -161,13 +174,17 @@ impl Engine {
     /// Decides windows that ended before `watermark` and drops what no window can use.
     fn sweep(&mut self, watermark: i64, out: &mut Vec<Alert>) {
         self.swept_at = watermark;
+        let forget_used = self.forget_used;
         for (corr, groups) in self.correlations.iter().zip(self.groups.iter_mut()) {
             groups.retain(|key, group| {
                 if !corr.condition.is_threshold() {
                     while let Some((members, trigger)) = group.close_window(corr, watermark) {
-                        if let Some(trigger) = trigger {
+                        if let Some(trigger) = trigger.and_then(|t| t.load()) {
                             out.push(closed_window_alert(corr, key, group, &members, &trigger));
                         }
+                    }
+                    if forget_used {
+                        group.entries.retain(|e| !e.used);
                     }
                 }
                 !group.prune(watermark.saturating_sub(corr.timespan_ms))
@@ -205,12 +222,15 @@ impl Engine {
 
 /// Counts one observation in its group: the correlation alert it completes (or completed
 /// before, for a redelivered event), and whether the group's oldest event was dropped for the
-/// cap. Windows of non-threshold conditions are decided later, by the sweep.
+/// cap. Windows of non-threshold conditions are decided later, by the sweep. With
+/// `forget_used` the events of the alert are dropped from the group instead of kept to
+/// recognise a redelivery.
 pub(super) fn count(
     corr: &Correlation,
     group: &mut Group,
     obs: &Observation,
     max_events: usize,
+    forget_used: bool,
 ) -> (Option<Alert>, bool) {
     if let Some(i) = group.find(&obs.event, obs.step) {
         return (group.entries[i].fired.as_deref().cloned(), false);
@@ -230,9 +250,9 @@ pub(super) fn count(
         // Kept as the trigger of a window decided later, so it carries the correlation's
         // suppression key rather than its own rule's.
         alert: (!threshold).then(|| {
-            Box::new(Alert {
+            Box::new(Trigger {
+                base: obs.base.clone(),
                 suppression_key: obs.suppression_key.clone(),
-                ..(*obs.alert).clone()
             })
         }),
     });
@@ -245,12 +265,29 @@ pub(super) fn count(
     let Some(members) = group.threshold_window(p, corr) else {
         return (None, dropped);
     };
+    // Only a store that cannot read back leaves no base alert; the store reports it.
+    let Some(base) = obs.base.load() else {
+        return (None, dropped);
+    };
     let key = obs.suppression_key.clone();
-    let alert = correlation_alert(corr, &obs.alert, key, &obs.group, group, &members);
-    for &m in &members {
-        group.entries[m].used = true;
+    let alert = correlation_alert(corr, &base, key, &obs.group, group, &members);
+    if forget_used {
+        let mut members = members.iter().peekable();
+        let mut i = 0;
+        group.entries.retain(|_| {
+            let member = members.next_if_eq(&&i).is_some();
+            i += 1;
+            !member
+        });
+    } else {
+        for &m in &members {
+            let e = &mut group.entries[m];
+            e.used = true;
+            // A used event is never measured again.
+            e.value = None;
+        }
+        group.entries[p].fired = Some(Box::new(alert.clone()));
     }
-    group.entries[p].fired = Some(Box::new(alert.clone()));
     (Some(alert), dropped)
 }
 

@@ -7,6 +7,7 @@
 //! observations (rules that feed correlations).
 
 pub mod allowlist;
+mod base;
 mod engine;
 mod event_key;
 mod scan;
@@ -22,6 +23,7 @@ use crate::rules::RuleSet;
 use crate::trail::Record;
 use allowlist::Allowlist;
 
+pub use base::{AlertStore, Base, Slot};
 pub use engine::{Engine, Limits};
 pub use event_key::EventKey;
 pub use scan::{scan, Detector, Scan};
@@ -54,7 +56,7 @@ pub struct Observation {
     pub suppression_key: Option<Vec<String>>,
     /// The base rule's alert for this event: a correlation alert it completes carries its
     /// event, origin and record.
-    pub alert: Arc<Alert>,
+    pub base: Base,
 }
 
 impl Observation {
@@ -126,7 +128,7 @@ fn detect(
                     group,
                     value: feed.value.map(text),
                     suppression_key,
-                    alert: alert.clone(),
+                    base: Base::Alert(alert.clone()),
                 });
             }
         }

@@ -70,7 +70,8 @@ impl SharedGroup {
                 counted.refired.extend(self.fired.get(&event).cloned());
                 continue;
             }
-            let (alert, dropped) = count(corr, &mut self.group, obs, limits.max_events_per_group);
+            let max = limits.max_events_per_group;
+            let (alert, dropped) = count(corr, &mut self.group, obs, max, false);
             if let Some(alert) = alert {
                 self.fired.insert(event, alert.alert_id.clone());
                 counted.alerts.push(alert);

@@ -2,9 +2,11 @@
 //! window that satisfies the correlation's condition.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::base::Base;
 use super::EventKey;
 use crate::alert::Alert;
 use crate::rules::sigma::correlation::Kind;
@@ -29,7 +31,43 @@ pub(super) struct Entry {
     /// For conditions decided when the window ends: this event's own alert, in case it turns
     /// out to be the last event of a window that matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alert: Option<Box<Alert>>,
+    pub alert: Option<Box<Trigger>>,
+}
+
+/// What the last event of a window gives the alert decided when the window ends: its base
+/// alert, and the correlation's suppression key (computed when the event was matched).
+#[derive(Debug, Clone)]
+pub(super) struct Trigger {
+    pub base: Base,
+    pub suppression_key: Option<Vec<String>>,
+}
+
+impl Trigger {
+    /// The base alert under the correlation's suppression key.
+    pub fn load(&self) -> Option<Alert> {
+        let alert = self.base.load()?;
+        Some(Alert {
+            suppression_key: self.suppression_key.clone(),
+            ..Arc::unwrap_or_clone(alert)
+        })
+    }
+}
+
+/// Written as that alert (what the daemon's state file has always held).
+impl Serialize for Trigger {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.load().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Trigger {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Trigger, D::Error> {
+        let alert = Alert::deserialize(d)?;
+        Ok(Trigger {
+            suppression_key: alert.suppression_key.clone(),
+            base: Base::Alert(Arc::new(alert)),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -60,9 +98,10 @@ impl Group {
     pub fn insert(&mut self, entry: Entry) -> usize {
         let at = self.entries.partition_point(|e| order(e) < order(&entry));
         self.last_time = self.last_time.max(entry.time);
-        // Most groups never get a second event: start with room for one, not Vec's default four.
-        if self.entries.capacity() == 0 {
-            self.entries.reserve_exact(1);
+        // Most groups never get a second event: room for one, not Vec's default four; and a
+        // group that grows to thousands wastes at most a fifth, not half.
+        if self.entries.len() == self.entries.capacity() {
+            self.entries.reserve_exact(self.entries.len() / 4 + 1);
         }
         self.entries.insert(at, entry);
         at
@@ -101,7 +140,7 @@ impl Group {
         &mut self,
         corr: &Correlation,
         watermark: i64,
-    ) -> Option<(Vec<usize>, Option<Box<Alert>>)> {
+    ) -> Option<(Vec<usize>, Option<Box<Trigger>>)> {
         let start = self.window_start?;
         let end = start + corr.timespan_ms;
         if end >= watermark {

@@ -7,6 +7,7 @@
 mod pending;
 mod report;
 mod spill;
+mod store;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -107,7 +108,7 @@ pub struct Options {
     /// Caps on correlation state (lateness does not matter: replay feeds events in order).
     pub limits: Limits,
     /// Memory for observations and suppressed-rule alerts waiting for the end of the replay
-    /// before they spill to temporary files; None: 64 MiB.
+    /// before they spill to temporary files; None: 16 MiB.
     pub memory_budget: Option<usize>,
 }
 
@@ -174,7 +175,7 @@ pub fn run(
     let (tx, rx) = mpsc::sync_channel::<Batch>(64);
     let stop = AtomicBool::new(false);
 
-    let pending = Pending::new(opts.memory_budget.unwrap_or(pending::DEFAULT_BUDGET));
+    let pending = Pending::new(opts.memory_budget.unwrap_or(pending::DEFAULT_BUDGET))?;
     let (reports, written, undelivered) = std::thread::scope(|scope| {
         let workers = scope.spawn(|| {
             pool.install(|| {

@@ -9,13 +9,11 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
-use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::alert::Alert;
-use crate::correlate::Observation;
 
 /// Something a spill can hold: its sort key, its weight in memory, and its line on disk.
 pub trait Spillable: Sized {
@@ -47,7 +45,10 @@ impl<T: Spillable> Spill<T> {
     }
 
     pub fn push(&mut self, item: T) -> io::Result<()> {
-        self.weight += item.weight();
+        // Besides the item: the spare room a growing vector keeps (up to one more slot per
+        // item) and its sort key while a run is sorted.
+        let bookkeeping = std::mem::size_of::<T>() + std::mem::size_of::<(T::Key, usize)>();
+        self.weight += item.weight() + bookkeeping;
         self.held.push(item);
         if self.weight > self.budget {
             self.spill()?;
@@ -162,68 +163,6 @@ impl Spillable for Alert {
     }
     fn weight(&self) -> usize {
         2 * self.record.get().len() + OVERHEAD
-    }
-}
-
-/// An observation as a line on disk (its base alert written out in full).
-#[derive(Serialize, Deserialize)]
-pub struct ObservationLine {
-    correlation: u32,
-    step: u16,
-    time_ms: i64,
-    event: crate::correlate::EventKey,
-    group: Vec<String>,
-    value: Option<String>,
-    suppression_key: Option<Vec<String>>,
-    alert: Alert,
-}
-
-impl From<Observation> for ObservationLine {
-    fn from(o: Observation) -> ObservationLine {
-        ObservationLine {
-            correlation: o.correlation,
-            step: o.step,
-            time_ms: o.time_ms,
-            event: o.event,
-            group: o.group,
-            value: o.value,
-            suppression_key: o.suppression_key,
-            alert: Arc::unwrap_or_clone(o.alert),
-        }
-    }
-}
-
-impl From<ObservationLine> for Observation {
-    fn from(l: ObservationLine) -> Observation {
-        Observation {
-            correlation: l.correlation,
-            step: l.step,
-            time_ms: l.time_ms,
-            event: l.event,
-            group: l.group,
-            value: l.value,
-            suppression_key: l.suppression_key,
-            alert: Arc::new(l.alert),
-        }
-    }
-}
-
-impl Spillable for Observation {
-    type Key = (i64, u32, u16, crate::correlate::EventKey);
-    type Line = ObservationLine;
-    fn key(&self) -> Self::Key {
-        (
-            self.time_ms,
-            self.correlation,
-            self.step,
-            self.event.clone(),
-        )
-    }
-    fn weight(&self) -> usize {
-        // The base alert may be shared with the event's other observations; counted whole.
-        2 * self.alert.record.get().len()
-            + OVERHEAD
-            + self.group.iter().map(String::len).sum::<usize>()
     }
 }
 
