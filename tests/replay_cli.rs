@@ -273,6 +273,79 @@ fn one_thread_and_many_threads_give_the_same_alerts() {
     assert_eq!(one, run("4"));
 }
 
+/// One file large enough to be read on every core (over 4 MiB as stored): the same alerts in
+/// the same order as one thread gives, whole or cut short.
+#[test]
+fn one_large_file_on_every_core_keeps_record_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = trailwatch(&[
+        "generate",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--size-mb",
+        "80",
+        "--density",
+        "0.3",
+        "--records-per-file",
+        "100000000",
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let file = walk(dir.path()).pop().expect("one file");
+    let size = fs::metadata(&file).unwrap().len();
+    assert!(size > 4 << 20, "{size} bytes: too small to be split");
+    let cut = dir.path().join("cut.json.gz");
+    fs::write(&cut, &fs::read(&file).unwrap()[..(size as usize) * 3 / 4]).unwrap();
+
+    let run = |threads: &str, path: &std::path::Path| {
+        let out = trailwatch(&["replay", "--threads", threads, path.to_str().unwrap()]);
+        let lines: Vec<String> = stdout(&out)
+            .lines()
+            .map(|l| {
+                let mut a: serde_json::Value = serde_json::from_str(l).unwrap();
+                a.as_object_mut().unwrap().remove("detected_at");
+                a.to_string()
+            })
+            .collect();
+        (out.status.code(), lines, stderr(&out))
+    };
+    let (code, one, said) = run("1", &file);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(one.len() > 10_000, "{} alerts", one.len());
+    let (code, three, _) = run("3", &file);
+    assert_eq!(code, Some(0));
+    assert!(one == three, "three threads: other alerts or another order");
+
+    let (code, one, said) = run("1", &cut);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("cut.json.gz"), "{said}");
+    let (code, three, said_three) = run("3", &cut);
+    assert_eq!(code, Some(1));
+    assert!(one == three, "cut short: other alerts or another order");
+    let summary = |s: &str| {
+        s.lines()
+            .next()
+            .unwrap()
+            .split(" in ")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(summary(&said), summary(&said_three));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
+}
+
 #[test]
 fn over_the_memory_budget_the_result_is_the_same() {
     let dir = tempfile::tempdir().unwrap();

@@ -223,8 +223,8 @@ impl Engine {
 /// Counts one observation in its group: the correlation alert it completes (or completed
 /// before, for a redelivered event), and whether the group's oldest event was dropped for the
 /// cap. Windows of non-threshold conditions are decided later, by the sweep. With
-/// `forget_used` the events of the alert are dropped from the group instead of kept to
-/// recognise a redelivery.
+/// `forget_used` (the caller gives each event once) the events of the alert are dropped from
+/// the group instead of kept to recognise a redelivery.
 pub(super) fn count(
     corr: &Correlation,
     group: &mut Group,
@@ -232,8 +232,11 @@ pub(super) fn count(
     max_events: usize,
     forget_used: bool,
 ) -> (Option<Alert>, bool) {
-    if let Some(i) = group.find(&obs.event, obs.step) {
-        return (group.entries[i].fired.as_deref().cloned(), false);
+    // A caller that forgets used events gives each event once: nothing to look for.
+    if !forget_used {
+        if let Some(i) = group.find(&obs.event, obs.step) {
+            return (group.entries[i].fired.as_deref().cloned(), false);
+        }
     }
     let dropped = group.entries.len() >= max_events;
     if dropped {

@@ -36,19 +36,29 @@ pub fn scan(
     out: &mut impl Scan,
 ) -> (StreamStats, Option<TrailError>) {
     let mut scratch = Vec::new();
-    trail::read_stream(input, with.rules.fields(), |rec| match rec {
+    trail::read_stream(input, with.rules.fields(), |rec| {
+        one(rec, with, &mut scratch, out)
+    })
+}
+
+/// What [`scan`] does, over records another thread framed ([`trail::frame_batches`]).
+pub fn scan_framed(batch: &trail::Framed, with: &Detector, out: &mut impl Scan) -> StreamStats {
+    let mut scratch = Vec::new();
+    batch.read(with.rules.fields(), |rec| one(rec, with, &mut scratch, out))
+}
+
+fn one(
+    rec: Result<Record, TrailError>,
+    with: &Detector,
+    scratch: &mut Vec<u32>,
+    out: &mut impl Scan,
+) {
+    match rec {
         Ok(rec) => {
             if out.record(&rec) {
-                super::detect(
-                    with.rules,
-                    &rec,
-                    &mut scratch,
-                    with.origin,
-                    with.allowlist,
-                    out,
-                );
+                super::detect(with.rules, &rec, scratch, with.origin, with.allowlist, out);
             }
         }
         Err(e) => out.unusable(e),
-    })
+    }
 }

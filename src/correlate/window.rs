@@ -112,6 +112,17 @@ impl Group {
     /// each unused entry from `p.time - timespan` on; the first that matches wins. Returns the
     /// positions of its unused entries.
     pub fn threshold_window(&self, p: usize, corr: &Correlation) -> Option<Vec<usize>> {
+        if corr.kind == Kind::TemporalOrdered && p + 1 == self.entries.len() {
+            // Every window that held was found when its newest event came, so a window can
+            // hold now only thanks to `p`. The newest event of a window extends the rules
+            // seen in order by one only if it is the next rule, so it completes a sequence
+            // only if it is the rule the condition needs last. This keeps a group of
+            // thousands of sign-ins waiting for a key creation from being scanned per event.
+            let needed = (1..=corr.steps.len() as u64).find(|&m| corr.condition.holds(m));
+            if needed != Some(u64::from(self.entries[p].step) + 1) {
+                return None;
+            }
+        }
         let span = corr.timespan_ms;
         let t = self.entries[p].time;
         let lo = self.entries.partition_point(|e| e.time < t - span);

@@ -7,6 +7,7 @@
 mod pending;
 mod report;
 mod spill;
+mod split;
 mod store;
 
 use std::collections::BTreeMap;
@@ -124,6 +125,24 @@ struct FileReport {
     error: Option<InputError>,
 }
 
+impl FileReport {
+    /// Adds what another part of the same input gave (its error aside).
+    fn absorb(&mut self, part: FileReport) {
+        let (s, p) = (&mut self.stats, part.stats);
+        s.records += p.records;
+        s.digests += p.digests;
+        s.record_errors += p.record_errors;
+        s.bytes += p.bytes;
+        self.outside_window += part.outside_window;
+        for (rule, n) in part.alerts {
+            *self.alerts.entry(rule).or_default() += n;
+        }
+        for (rule, n) in part.excluded {
+            *self.excluded.entry(rule).or_default() += n;
+        }
+    }
+}
+
 /// What a worker hands to the writer.
 #[derive(Default)]
 struct Batch {
@@ -186,26 +205,19 @@ pub fn run(
                         if stop.load(Ordering::Relaxed) {
                             return FileReport::default();
                         }
-                        // Alerts go to the writer in batches: one channel hand-off per alert
-                        // costs a thread wake-up, which showed up as 10% of replay time.
-                        let mut batch = Batch::default();
-                        let flush = |batch: &mut Batch| {
-                            if !batch.text.is_empty() && tx.send(std::mem::take(batch)).is_err() {
+                        let hold = |rule: &str| suppressor.applies(rule);
+                        let ctx = Context {
+                            set,
+                            opts,
+                            hold: &hold,
+                            pending: &pending,
+                            stop: &stop,
+                        };
+                        let report = replay_input(&ctx, input, &bar, &mut |batch| {
+                            if !batch.text.is_empty() && tx.send(batch).is_err() {
                                 stop.store(true, Ordering::Relaxed);
                             }
-                        };
-                        let hold = |rule: &str| suppressor.applies(rule);
-                        let report =
-                            replay_input(set, opts, input, &bar, &hold, &pending, &mut |alert| {
-                                batch.text.extend_from_slice(&opts.format.render(&alert));
-                                if opts.to_sinks {
-                                    batch.alerts.push(alert);
-                                }
-                                if batch.text.len() >= BATCH_BYTES {
-                                    flush(&mut batch);
-                                }
-                            });
-                        flush(&mut batch);
+                        });
                         if let Some(e) = &report.error {
                             report_error(&e.to_string());
                         }
@@ -290,15 +302,69 @@ fn send(deliver: &mut Option<Deliver>, alerts: Vec<Alert>, on_error: &dyn Fn(&st
     }
 }
 
-/// What matching one input's records gives, sorted for the replay.
+/// What every input's reading shares.
+struct Context<'a> {
+    set: &'a RuleSet,
+    opts: &'a Options,
+    hold: &'a (dyn Fn(&str) -> bool + Sync),
+    pending: &'a Pending,
+    /// Set when the writer is gone: inputs stop early.
+    stop: &'a AtomicBool,
+}
+
+/// What matching records gives, sorted for the replay: alerts rendered into `batch` in
+/// record order (handed to `flush` whenever it is large enough, when there is one).
 struct InputOutcomes<'a> {
-    report: &'a mut FileReport,
+    report: FileReport,
     window: &'a TimeWindow,
     first_bad: Option<String>,
     hold: &'a dyn Fn(&str) -> bool,
     pending: &'a Pending,
     local: pending::Local,
-    emit: &'a mut dyn FnMut(Alert),
+    format: Format,
+    to_sinks: bool,
+    batch: Batch,
+    flush: Option<&'a mut dyn FnMut(Batch)>,
+}
+
+impl<'a> InputOutcomes<'a> {
+    fn new(ctx: &Context<'a>, flush: Option<&'a mut dyn FnMut(Batch)>) -> InputOutcomes<'a> {
+        InputOutcomes {
+            report: FileReport::default(),
+            window: &ctx.opts.window,
+            first_bad: None,
+            hold: ctx.hold,
+            pending: ctx.pending,
+            local: pending::Local::default(),
+            format: ctx.opts.format,
+            to_sinks: ctx.opts.to_sinks,
+            batch: Batch::default(),
+            flush,
+        }
+    }
+
+    fn emit(&mut self, alert: Alert) {
+        self.batch
+            .text
+            .extend_from_slice(&self.format.render(&alert));
+        if self.to_sinks {
+            self.batch.alerts.push(alert);
+        }
+        // Alerts go to the writer in batches: one channel hand-off per alert costs a thread
+        // wake-up, which showed up as 10% of replay time.
+        if self.batch.text.len() >= BATCH_BYTES {
+            if let Some(flush) = self.flush.as_mut() {
+                flush(std::mem::take(&mut self.batch));
+            }
+        }
+    }
+
+    /// Hands over what waits for the end of the replay; returns what is left to report and
+    /// to write.
+    fn finish(mut self) -> (FileReport, Option<String>, Batch) {
+        self.pending.hand_over(&mut self.local);
+        (self.report, self.first_bad, self.batch)
+    }
 }
 
 impl Scan for InputOutcomes<'_> {
@@ -322,7 +388,7 @@ impl Outcomes for InputOutcomes<'_> {
                 .alerts
                 .entry(alert.rule.name.clone())
                 .or_default() += 1;
-            (self.emit)(alert);
+            self.emit(alert);
         }
     }
     fn observation(&mut self, observation: Observation) {
@@ -351,42 +417,38 @@ fn open(input: &Input, opts: &Options) -> Result<Box<dyn Read + Send>, InputErro
 }
 
 fn replay_input(
-    set: &RuleSet,
-    opts: &Options,
+    ctx: &Context,
     input: &Input,
     bar: &ProgressBar,
-    hold: &dyn Fn(&str) -> bool,
-    pending: &Pending,
-    emit: &mut dyn FnMut(Alert),
+    send: &mut dyn FnMut(Batch),
 ) -> FileReport {
     let name = input.name();
-    let mut report = FileReport::default();
-    let reader = match open(input, opts) {
+    let reader = match open(input, ctx.opts) {
         Ok(r) => r,
         Err(e) => {
-            report.error = Some(e);
-            return report;
+            return FileReport {
+                error: Some(e),
+                ..FileReport::default()
+            }
         }
     };
     let origin: Origin = input.origin();
     let detector = Detector {
-        rules: set,
+        rules: ctx.set,
         origin: &origin,
-        allowlist: &opts.allowlist,
+        allowlist: &ctx.opts.allowlist,
     };
-    let mut outcomes = InputOutcomes {
-        report: &mut report,
-        window: &opts.window,
-        first_bad: None,
-        hold,
-        pending,
-        local: pending::Local::default(),
-        emit,
+    let reader = bar.wrap_read(reader);
+    let (mut report, first_bad, error) = if split::worth_it(input) {
+        split::scan(ctx, reader, &detector, send)
+    } else {
+        let mut outcomes = InputOutcomes::new(ctx, Some(&mut *send));
+        let (stats, error) = correlate::scan(reader, &detector, &mut outcomes);
+        let (mut report, first_bad, rest) = outcomes.finish();
+        send(rest);
+        report.stats = stats;
+        (report, first_bad, error)
     };
-    let (stats, error) = correlate::scan(bar.wrap_read(reader), &detector, &mut outcomes);
-    pending.hand_over(&mut outcomes.local);
-    let first_bad = outcomes.first_bad;
-    report.stats = stats;
     report.error = match (error, first_bad) {
         (Some(source), _) => Some(InputError::Read {
             input: name,
@@ -395,7 +457,7 @@ fn replay_input(
         (None, Some(first)) => Some(InputError::Unusable {
             input: name,
             first,
-            count: stats.record_errors,
+            count: report.stats.record_errors,
         }),
         (None, None) => None,
     };

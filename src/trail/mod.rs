@@ -83,20 +83,95 @@ pub fn read_stream<R: Read + Send>(
             Err(e) => break Some(e),
         };
         let bytes = &framer.bytes()[frame.range.clone()];
-        match classify(set, bytes, frame.index, frame.offset) {
-            Ok(Document::Record(r)) => {
-                stats.records += 1;
-                on_record(Ok(r));
-            }
-            Ok(Document::Digest) => stats.digests += 1,
-            Err(e) => {
-                stats.record_errors += 1;
-                on_record(Err(e));
-            }
-        }
+        deliver(set, bytes, &frame, &mut stats, &mut on_record);
     };
     stats.bytes = framer.bytes_read();
     (stats, error)
+}
+
+/// Classifies one frame and hands the record (or why it is unusable) to `on_record`.
+fn deliver<'b>(
+    set: &FieldSet,
+    bytes: &'b [u8],
+    frame: &framer::Frame,
+    stats: &mut StreamStats,
+    on_record: &mut impl FnMut(Result<Record<'b>, TrailError>),
+) {
+    match classify(set, bytes, frame.index, frame.offset) {
+        Ok(Document::Record(r)) => {
+            stats.records += 1;
+            on_record(Ok(r));
+        }
+        Ok(Document::Digest) => stats.digests += 1,
+        Err(e) => {
+            stats.record_errors += 1;
+            on_record(Err(e));
+        }
+    }
+}
+
+/// Consecutive records of a stream, framed but not parsed, with their own copy of the bytes:
+/// work another thread can do (replay parses one large file on every core this way).
+#[derive(Default)]
+pub struct Framed {
+    bytes: Vec<u8>,
+    frames: Vec<framer::Frame>,
+}
+
+impl Framed {
+    /// What [`read_stream`] does with these records: classify each, in order. `stats.bytes`
+    /// is left to the framing side.
+    pub fn read(
+        &self,
+        set: &FieldSet,
+        mut on_record: impl FnMut(Result<Record<'_>, TrailError>),
+    ) -> StreamStats {
+        let mut stats = StreamStats::default();
+        for frame in &self.frames {
+            let bytes = &self.bytes[frame.range.clone()];
+            deliver(set, bytes, frame, &mut stats, &mut on_record);
+        }
+        stats
+    }
+}
+
+/// Frames a stream into batches of records of about `batch_bytes` each, in stream order, for
+/// parsing elsewhere; `on_batch` returning false stops the reading. Returns the decompressed
+/// bytes read and, if the stream could not be read to its end, why (the batches before that
+/// point were handed over).
+pub fn frame_batches<R: Read + Send>(
+    input: R,
+    batch_bytes: usize,
+    mut on_batch: impl FnMut(Framed) -> bool,
+) -> (u64, Option<TrailError>) {
+    let (reader, gzip) = match decode(input) {
+        Ok(d) => d,
+        Err(e) => return (0, Some(TrailError::from_read(e, false, 0))),
+    };
+    let mut framer = Framer::new(reader, gzip);
+    let mut batch = Framed::default();
+    let error = loop {
+        let frame = match framer.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        };
+        let start = batch.bytes.len();
+        batch
+            .bytes
+            .extend_from_slice(&framer.bytes()[frame.range.clone()]);
+        batch.frames.push(framer::Frame {
+            range: start..batch.bytes.len(),
+            ..frame
+        });
+        if batch.bytes.len() >= batch_bytes && !on_batch(std::mem::take(&mut batch)) {
+            return (framer.bytes_read(), None);
+        }
+    };
+    if !batch.frames.is_empty() {
+        on_batch(batch);
+    }
+    (framer.bytes_read(), error)
 }
 
 /// The JSON text without whitespace outside strings, so a pretty-printed record fits on one
