@@ -26,7 +26,7 @@ struct Tally<'a> {
 
 impl Outcomes for Tally<'_> {
     fn alert(&mut self, a: trailwatch::alert::Alert) {
-        *self.alerts.entry(a.rule.name).or_default() += 1;
+        *self.alerts.entry(a.rule.name.clone()).or_default() += 1;
     }
     fn observation(&mut self, o: Observation) {
         self.observations.push(o);
@@ -91,7 +91,7 @@ fn tally(set: &RuleSet, density: f64) -> Tally<'_> {
     engine.observe_all(std::mem::take(&mut t.observations), &mut alerts);
     engine.flush(&mut alerts);
     for a in alerts {
-        *t.alerts.entry(a.rule.name).or_default() += 1;
+        *t.alerts.entry(a.rule.name.clone()).or_default() += 1;
     }
     t
 }

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::rules::{Level, RuleMeta};
+pub use crate::rules::RuleInfo;
+use crate::rules::RuleMeta;
 use crate::trail::fields::well_known as wk;
 use crate::trail::{self, Record};
 
@@ -38,16 +39,6 @@ pub enum Origin {
         queue: String,
         message_id: String,
     },
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RuleInfo {
-    pub id: String,
-    pub name: String,
-    pub title: String,
-    pub level: Level,
-    pub tags: Vec<String>,
-    pub description: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,7 +103,7 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Alert {
     pub alert_id: String,
-    pub rule: RuleInfo,
+    pub rule: std::sync::Arc<RuleInfo>,
     pub event: EventInfo,
     pub summary: String,
     pub origin: Origin,
@@ -171,14 +162,7 @@ impl Alert {
         Alert {
             alert_id: alert_id.to_string(),
             summary: summary(&rule.title, &event),
-            rule: RuleInfo {
-                id: rule.id.clone(),
-                name: rule.name.clone(),
-                title: rule.title.clone(),
-                level: rule.level,
-                tags: rule.tags.clone(),
-                description: rule.description.clone(),
-            },
+            rule: rule.info.clone(),
             event,
             origin: origin.clone(),
             detected_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::window::{Entry, Group, Trigger};
 use super::Observation;
-use crate::alert::{Alert, CorrelationInfo, RuleInfo, MAX_EVENT_IDS};
+use crate::alert::{Alert, CorrelationInfo, MAX_EVENT_IDS};
 use crate::rules::sigma::correlation::Kind;
 use crate::rules::Correlation;
 
@@ -372,14 +372,7 @@ pub(super) fn correlation_alert(
     let m = &corr.meta;
     Alert {
         alert_id: alert_id.to_string(),
-        rule: RuleInfo {
-            id: m.id.clone(),
-            name: m.name.clone(),
-            title: m.title.clone(),
-            level: m.level,
-            tags: m.tags.clone(),
-            description: m.description.clone(),
-        },
+        rule: m.info.clone(),
         event: trigger.event.clone(),
         summary: format!(
             "{}: {what}{who} between {} and {} (window {span})",

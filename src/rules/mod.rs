@@ -18,7 +18,7 @@ pub use error::{RuleError, UnknownRule};
 pub use index::{anchor_of, Anchor};
 pub use link::Correlation;
 use sigma::Rule;
-pub use sigma::{RuleMeta, Suppress};
+pub use sigma::{RuleInfo, RuleMeta, Suppress};
 
 use index::Index;
 use matcher::EvalCtx;

@@ -177,7 +177,7 @@ pub fn frame_batches<R: Read + Send>(
 /// The JSON text without whitespace outside strings, so a pretty-printed record fits on one
 /// line of JSONL. Borrowed unchanged when there is nothing to remove.
 pub fn compact_json(raw: &str) -> std::borrow::Cow<'_, str> {
-    if !raw.bytes().any(|b| matches!(b, b'\n' | b'\r' | b'\t')) {
+    if memchr::memchr3(b'\n', b'\r', b'\t', raw.as_bytes()).is_none() {
         return std::borrow::Cow::Borrowed(raw);
     }
     let mut out = String::with_capacity(raw.len());

@@ -8,5 +8,5 @@ pub mod modifiers;
 pub mod rule;
 pub mod timespan;
 
-pub use meta::{RuleMeta, Suppress};
+pub use meta::{RuleInfo, RuleMeta, Suppress};
 pub use rule::{Feed, Parsed, Rule};
