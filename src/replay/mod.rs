@@ -13,7 +13,7 @@ mod store;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -193,6 +193,7 @@ pub fn run(
     // Bounded, so a slow writer holds the readers back instead of buffering alerts.
     let (tx, rx) = mpsc::sync_channel::<Batch>(64);
     let stop = AtomicBool::new(false);
+    let unstarted = AtomicUsize::new(listing.inputs.len());
 
     let pending = Pending::new(opts.memory_budget.unwrap_or(pending::DEFAULT_BUDGET))?;
     let (reports, written, undelivered) = std::thread::scope(|scope| {
@@ -212,6 +213,7 @@ pub fn run(
                             hold: &hold,
                             pending: &pending,
                             stop: &stop,
+                            unstarted: unstarted.fetch_sub(1, Ordering::Relaxed) - 1,
                         };
                         let report = replay_input(&ctx, input, &bar, &mut |batch| {
                             if !batch.text.is_empty() && tx.send(batch).is_err() {
@@ -310,6 +312,8 @@ struct Context<'a> {
     pending: &'a Pending,
     /// Set when the writer is gone: inputs stop early.
     stop: &'a AtomicBool,
+    /// Inputs not yet started when this one was.
+    unstarted: usize,
 }
 
 /// What matching records gives, sorted for the replay: alerts rendered into `batch` in
@@ -439,7 +443,7 @@ fn replay_input(
         allowlist: &ctx.opts.allowlist,
     };
     let reader = bar.wrap_read(reader);
-    let (mut report, first_bad, error) = if split::worth_it(input) {
+    let (mut report, first_bad, error) = if split::worth_it(input, ctx.unstarted) {
         split::scan(ctx, reader, &detector, send)
     } else {
         let mut outcomes = InputOutcomes::new(ctx, Some(&mut *send));

@@ -1,7 +1,8 @@
-//! One large input on every core. The input's worker only decompresses and frames records,
-//! in batches of about a megabyte; each batch is parsed, matched and rendered as a task of
-//! the replay's thread pool, and the results are put back in batch order before they go to
-//! the writer, so the input's alerts keep record order as when one thread reads it all.
+//! One large input on every core (a single file, or the last of an archive, with threads
+//! idle otherwise). The input's worker only decompresses and frames records, in batches of
+//! about a megabyte; each batch is parsed, matched and rendered as a task of the replay's
+//! thread pool, and the results are put back in batch order before they go to the writer, so
+//! the input's alerts keep record order as when one thread reads it all.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -19,12 +20,15 @@ use crate::trail::{self, TrailError};
 const TASK_BYTES: usize = 1 << 20;
 
 /// Inputs smaller than this (as stored, usually gzipped) are read by one thread: there are
-/// few records to share, and an archive of many such files keeps every core busy anyway.
+/// too few records to share.
 const SPLIT_FROM: u64 = 4 << 20;
 
-/// Whether to read this input on every core.
-pub fn worth_it(input: &Input) -> bool {
-    input.size() >= SPLIT_FROM && rayon::current_num_threads() > 1
+/// Whether to read this input on every core: when it is large, and too few inputs are left
+/// to keep every thread busy with one each (a single file, or the tail of an archive).
+/// Otherwise files are shared out whole, which needs no batches in flight.
+pub fn worth_it(input: &Input, unstarted: usize) -> bool {
+    let threads = rayon::current_num_threads();
+    input.size() >= SPLIT_FROM && threads > 1 && unstarted + 1 < threads
 }
 
 /// What one task gave.
