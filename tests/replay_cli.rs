@@ -290,7 +290,7 @@ fn one_large_file_on_every_core_keeps_record_order() {
         "100000000",
     ]);
     assert!(made.status.success(), "{}", stderr(&made));
-    let file = walk(dir.path()).pop().expect("one file");
+    let file = common::files_under(dir.path()).pop().expect("one file");
     let size = fs::metadata(&file).unwrap().len();
     assert!(size > 4 << 20, "{size} bytes: too small to be split");
     let cut = dir.path().join("cut.json.gz");
@@ -331,19 +331,6 @@ fn one_large_file_on_every_core_keeps_record_order() {
             .to_string()
     };
     assert_eq!(summary(&said), summary(&said_three));
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files.extend(walk(&p));
-        } else {
-            files.push(p);
-        }
-    }
-    files
 }
 
 #[test]

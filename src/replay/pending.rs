@@ -93,6 +93,7 @@ impl Pending {
                                 .lock()
                                 .expect("pending lock")
                                 .get_or_insert(e.into());
+                            observations.clear();
                             return Vec::new();
                         }
                         ends.push(bytes.len());

@@ -32,8 +32,8 @@ pub struct RuleMeta {
 }
 
 /// What an alert says of its rule. Every alert of a rule shares one, rendered to JSON once:
-/// at a third of records alerting, copying and escaping the title, description and tags per
-/// alert was a tenth of a replay.
+/// copying and escaping the title, description and tags for every alert showed in profiles
+/// of replays where a third of the records alert.
 #[derive(Debug)]
 pub struct RuleInfo {
     pub id: String,
