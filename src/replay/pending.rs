@@ -36,8 +36,37 @@ pub struct Pending {
 /// One worker's share, handed to [`Pending`] in batches.
 #[derive(Default)]
 pub struct Local {
-    observations: Vec<Observation>,
+    /// Their base alerts are in `bases` (positions relative to it) until handed over.
+    observations: Vec<Waiting>,
+    /// Base alerts serialized as they are observed, so the worker keeps no reference to them
+    /// and an alerting rule's alert goes on without a copy.
+    bases: Vec<u8>,
+    /// The base alert last written, by id: an event's observations (one per correlation it
+    /// feeds) come one after another and share it.
+    last: Option<(String, Slot)>,
     held: Vec<Alert>,
+}
+
+impl Local {
+    /// Where the observation's base alert is in `bases`, written there unless it is the last.
+    fn set_aside(&mut self, base: &Base) -> io::Result<Slot> {
+        let alert = base
+            .load()
+            .ok_or_else(|| io::Error::other("a stored base alert could not be read back"))?;
+        if let Some((id, slot)) = &self.last {
+            if *id == alert.alert_id {
+                return Ok(*slot);
+            }
+        }
+        let start = self.bases.len();
+        serde_json::to_writer(&mut self.bases, &*alert)?;
+        let slot = Slot {
+            offset: start as u64,
+            len: (self.bases.len() - start) as u32,
+        };
+        self.last = Some((alert.alert_id.clone(), slot));
+        Ok(slot)
+    }
 }
 
 impl Pending {
@@ -51,7 +80,21 @@ impl Pending {
     }
 
     pub fn observe(&self, local: &mut Local, o: Observation) {
-        local.observations.push(o);
+        match local.set_aside(&o.base) {
+            Ok(base) => local.observations.push(Waiting {
+                correlation: o.correlation,
+                step: o.step,
+                time_ms: o.time_ms,
+                event: o.event,
+                group: o.group,
+                value: o.value,
+                suppression_key: o.suppression_key,
+                base,
+            }),
+            Err(e) => {
+                self.error.lock().expect("pending lock").get_or_insert(e);
+            }
+        }
         if local.observations.len() >= LOCAL_BATCH {
             self.hand_over(local);
         }
@@ -65,62 +108,25 @@ impl Pending {
     }
 
     /// Moves what a worker gathered into the shared spills, the observations' base alerts
-    /// into the alert file.
+    /// into the alert file. If the file refuses them the observations are lost and the
+    /// replay fails with the file's error.
     pub fn hand_over(&self, local: &mut Local) {
-        let mut waiting = self.set_aside(&mut local.observations);
+        let mut waiting = std::mem::take(&mut local.observations);
+        match self.store.append(&local.bases) {
+            Some(start) => {
+                for w in &mut waiting {
+                    w.base.offset += start;
+                }
+            }
+            None => waiting.clear(),
+        }
+        local.bases.clear();
+        local.last = None;
         let pushed = push_all(&self.observations, &mut waiting)
             .and_then(|()| push_all(&self.held, &mut local.held));
         if let Err(e) = pushed {
             self.error.lock().expect("pending lock").get_or_insert(e);
         }
-    }
-
-    /// Writes the observations' base alerts to the alert file (an event's observations share
-    /// one), serialized before the file's lock is taken. If the file refuses them they are
-    /// lost and the replay fails with the file's error.
-    fn set_aside(&self, observations: &mut Vec<Observation>) -> Vec<Waiting> {
-        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
-        let mut last: Option<*const Alert> = None;
-        // Per observation: a slot it already has, or the index of its alert in `bytes`.
-        let mut at: Vec<Result<Slot, usize>> = Vec::with_capacity(observations.len());
-        for o in observations.iter() {
-            match &o.base {
-                Base::Stored(_, slot) => at.push(Ok(*slot)),
-                Base::Alert(a) => {
-                    if last != Some(Arc::as_ptr(a)) {
-                        if let Err(e) = serde_json::to_writer(&mut bytes, &**a) {
-                            self.error
-                                .lock()
-                                .expect("pending lock")
-                                .get_or_insert(e.into());
-                            observations.clear();
-                            return Vec::new();
-                        }
-                        ends.push(bytes.len());
-                        last = Some(Arc::as_ptr(a));
-                    }
-                    at.push(Err(ends.len() - 1));
-                }
-            }
-        }
-        let Some(slots) = self.store.put_serialized(&bytes, &ends) else {
-            observations.clear();
-            return Vec::new();
-        };
-        observations
-            .drain(..)
-            .zip(at)
-            .map(|(o, at)| Waiting {
-                correlation: o.correlation,
-                step: o.step,
-                time_ms: o.time_ms,
-                event: o.event,
-                group: o.group,
-                value: o.value,
-                suppression_key: o.suppression_key,
-                base: at.unwrap_or_else(|i| slots[i]),
-            })
-            .collect()
     }
 
     /// Counts every observation in event-time order, then passes the correlation alerts and

@@ -40,29 +40,17 @@ impl AlertFile {
         })
     }
 
-    /// Writes alerts already serialized one after another into `bytes` (`ends` holds where
-    /// each ends), with one lock; their slots in order.
-    pub fn put_serialized(&self, bytes: &[u8], ends: &[usize]) -> Option<Vec<Slot>> {
+    /// Appends alerts already serialized one after another, with one lock; where the first
+    /// begins, so each is found at that plus its position in `bytes`.
+    pub fn append(&self, bytes: &[u8]) -> Option<u64> {
         let mut w = self.writer.lock().expect("alert file lock");
         if let Err(e) = w.out.write_all(bytes) {
             drop(w);
             return self.failed(e);
         }
-        let base = w.len;
+        let start = w.len;
         w.len += bytes.len() as u64;
-        let mut start = 0;
-        Some(
-            ends.iter()
-                .map(|&end| {
-                    let slot = Slot {
-                        offset: base + start as u64,
-                        len: (end - start) as u32,
-                    };
-                    start = end;
-                    slot
-                })
-                .collect(),
-        )
+        Some(start)
     }
 
     /// The first failure to write or read an alert.
@@ -105,7 +93,11 @@ mod tests {
 
     fn put(file: &AlertFile, alert: &Alert) -> Option<Slot> {
         let bytes = serde_json::to_vec(alert).unwrap();
-        file.put_serialized(&bytes, &[bytes.len()])?.pop()
+        let offset = file.append(&bytes)?;
+        Some(Slot {
+            offset,
+            len: bytes.len() as u32,
+        })
     }
 
     #[test]
