@@ -95,6 +95,11 @@ pub struct CorrelationInfo {
 /// The cap on `correlation.event_ids`, so a burst of thousands of events stays one small alert.
 pub const MAX_EVENT_IDS: usize = 50;
 
+/// The rule's document, serialized once per rule rather than once per alert.
+fn rule_json<S: serde::Serializer>(rule: &RuleInfo, s: S) -> Result<S::Ok, S::Error> {
+    rule.json().serialize(s)
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -103,6 +108,7 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Alert {
     pub alert_id: String,
+    #[serde(serialize_with = "rule_json")]
     pub rule: std::sync::Arc<RuleInfo>,
     pub event: EventInfo,
     pub summary: String,

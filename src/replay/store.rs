@@ -1,7 +1,7 @@
 //! The base alerts of a replay's correlation observations, written to an unnamed temporary
 //! file as they are observed and read back by position only when their event completes a
-//! window (or a duplicate of it asks for the alert it completed). The observations waiting
-//! for the end of the replay hold a [`Slot`] instead of the alert and its record.
+//! window. The observations waiting for the end of the replay hold a [`Slot`] instead of the
+//! alert and its record.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

@@ -1,7 +1,7 @@
 //! What every alerting document (rule or correlation) says about itself, and the YAML
 //! helpers both kinds of document read it with.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -31,10 +31,10 @@ pub struct RuleMeta {
     pub info: Arc<RuleInfo>,
 }
 
-/// What an alert says of its rule. Every alert of a rule shares one, rendered to JSON once:
-/// copying and escaping the title, description and tags for every alert showed in profiles
-/// of replays where a third of the records alert.
-#[derive(Debug)]
+/// What an alert says of its rule. Every alert of a rule shares one, and its JSON is made
+/// once ([`RuleInfo::json`]): copying and escaping the title, description and tags for every
+/// alert showed in profiles of replays where a third of the records alert.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RuleInfo {
     pub id: String,
     pub name: String,
@@ -42,52 +42,16 @@ pub struct RuleInfo {
     pub level: Level,
     pub tags: Vec<String>,
     pub description: String,
-    json: Box<RawValue>,
-}
-
-/// The fields of [`RuleInfo`] as they are written.
-#[derive(Serialize, Deserialize)]
-struct RuleInfoFields {
-    id: String,
-    name: String,
-    title: String,
-    level: Level,
-    tags: Vec<String>,
-    description: String,
+    #[serde(skip)]
+    json: OnceLock<Box<RawValue>>,
 }
 
 impl RuleInfo {
-    fn from_fields(f: RuleInfoFields) -> RuleInfo {
-        let json = serde_json::value::to_raw_value(&f).expect("rule metadata serializes");
-        let RuleInfoFields {
-            id,
-            name,
-            title,
-            level,
-            tags,
-            description,
-        } = f;
-        RuleInfo {
-            id,
-            name,
-            title,
-            level,
-            tags,
-            description,
-            json,
-        }
-    }
-}
-
-impl Serialize for RuleInfo {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.json.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for RuleInfo {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RuleInfo, D::Error> {
-        RuleInfoFields::deserialize(d).map(RuleInfo::from_fields)
+    /// The document as an alert writes it, serialized on first use.
+    pub fn json(&self) -> &RawValue {
+        self.json.get_or_init(|| {
+            serde_json::value::to_raw_value(self).expect("rule metadata serializes")
+        })
     }
 }
 
@@ -126,14 +90,15 @@ pub(super) fn meta(doc: &Yaml, title: String, file: &str) -> Result<RuleMeta, Do
     };
     let description = string(doc, "description")?.unwrap_or_default();
     let tags = strings(doc, "tags")?;
-    let info = Arc::new(RuleInfo::from_fields(RuleInfoFields {
+    let info = Arc::new(RuleInfo {
         id: id.clone(),
         name: name.clone(),
         title: title.clone(),
         level,
         tags: tags.clone(),
         description: description.clone(),
-    }));
+        json: OnceLock::new(),
+    });
     Ok(RuleMeta {
         id,
         name,
