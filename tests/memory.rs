@@ -73,7 +73,7 @@ fn peak_mb(summary: &str) -> f64 {
 
 #[test]
 fn memory_does_not_grow_with_the_alerts_of_a_dense_archive() {
-    // Four times the archive, four times the alerts and correlation observations.
+    // Eight times the archive, eight times the alerts and correlation observations.
     let replay = |size_mb: &str| {
         let dir = tempfile::tempdir().unwrap();
         common::dense_archive(dir.path(), size_mb, "0.3", "3");
@@ -92,14 +92,15 @@ fn memory_does_not_grow_with_the_alerts_of_a_dense_archive() {
         (peak_mb(&said), alerts)
     };
     let (small, small_alerts) = replay("60");
-    let (large, large_alerts) = replay("240");
+    let (large, large_alerts) = replay("480");
     assert!(
-        large_alerts > 3 * small_alerts,
+        large_alerts > 7 * small_alerts,
         "{small_alerts} vs {large_alerts}"
     );
-    // Measured: 27.5 MB and 28.5 MB.
+    // Measured: about 25 MB and 30 MB, a few MB either way from run to run (two threads'
+    // allocations); with the engine keeping every used event, 30 MB and 78 MB.
     assert!(
-        large < small + 8.0,
+        large < small + 20.0,
         "peak {small} MB for {small_alerts} alerts, {large} MB for {large_alerts}"
     );
 }
