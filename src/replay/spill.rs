@@ -3,7 +3,8 @@
 //! kept in memory up to the budget, then sorted and written to a temporary file as a run;
 //! at the end the runs and what is still in memory are merged into one sorted stream (an
 //! external sort). Memory stays at the budget however many matches a replay makes, and the
-//! order, and so the result, is the same with or without spilling.
+//! order, and so the result, is the same with or without spilling. Runs are merged as they
+//! pile up ([`FAN_IN`] at a time), so the files held open stay few however long the replay.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -24,11 +25,26 @@ pub trait Spillable: Sized {
     fn weight(&self) -> usize;
 }
 
+/// How many runs are merged into one. A merge holds an open file and a read buffer per run,
+/// and a process may open only so many files (1,024 by default on Linux): a replay of months
+/// of a busy account writes thousands of runs. When the newest `FAN_IN` runs are of one size
+/// class they become one run of the next, so at most `FAN_IN - 1` runs per class stay (each
+/// record is rewritten once per class: three classes hold 64³ runs).
+pub const FAN_IN: usize = 64;
+
+/// A sorted run on disk; `class` counts how many times its items were merged.
+struct Run {
+    file: File,
+    class: u32,
+}
+
 pub struct Spill<T: Spillable> {
     budget: usize,
     held: Vec<T>,
     weight: usize,
-    runs: Vec<File>,
+    /// Oldest first: ties between runs go to the older, so merging neighbours keeps the order.
+    runs: Vec<Run>,
+    fan_in: usize,
     /// Items written to disk.
     pub spilled: u64,
 }
@@ -40,6 +56,7 @@ impl<T: Spillable> Spill<T> {
             held: Vec::new(),
             weight: 0,
             runs: Vec::new(),
+            fan_in: FAN_IN,
             spilled: 0,
         }
     }
@@ -59,28 +76,74 @@ impl<T: Spillable> Spill<T> {
     /// Writes what is in memory as one sorted run.
     fn spill(&mut self) -> io::Result<()> {
         self.held.sort_by_cached_key(T::key);
-        let mut out = BufWriter::new(tempfile::tempfile()?);
-        for item in self.held.drain(..) {
-            serde_json::to_writer(&mut out, &T::Line::from(item))?;
-            out.write_all(b"\n")?;
-            self.spilled += 1;
-        }
-        let mut file = out.into_inner().map_err(|e| e.into_error())?;
-        file.rewind()?;
-        self.runs.push(file);
+        self.spilled += self.held.len() as u64;
+        let file = write_run(self.held.drain(..))?;
+        self.runs.push(Run { file, class: 0 });
         self.weight = 0;
+        while let Some(first) = self.runs.len().checked_sub(self.fan_in) {
+            let class = self.runs[first].class;
+            if self.runs[first..].iter().any(|r| r.class != class) {
+                break;
+            }
+            let tail = self.runs.split_off(first);
+            let mut merged =
+                Merged::<T>::of(tail.into_iter().map(|r| Source::run(r.file)).collect());
+            let file = write_run(&mut merged)?;
+            if let Some(e) = merged.error {
+                return Err(e);
+            }
+            self.runs.push(Run {
+                file,
+                class: class + 1,
+            });
+        }
         Ok(())
     }
 
     /// Everything pushed, in key order.
     pub fn into_sorted(mut self) -> Merged<T> {
         self.held.sort_by_cached_key(T::key);
-        let mut sources: Vec<Source<T>> = self
-            .runs
-            .into_iter()
-            .map(|f| Source::Run(BufReader::new(f).lines()))
-            .collect();
+        let mut sources: Vec<Source<T>> =
+            self.runs.into_iter().map(|r| Source::run(r.file)).collect();
         sources.push(Source::Memory(self.held.into_iter()));
+        Merged::of(sources)
+    }
+}
+
+/// Writes sorted items to a new temporary file, one line each, and rewinds it for reading.
+fn write_run<T: Spillable>(items: impl Iterator<Item = T>) -> io::Result<File> {
+    let mut out = BufWriter::new(tempfile::tempfile()?);
+    for item in items {
+        serde_json::to_writer(&mut out, &T::Line::from(item))?;
+        out.write_all(b"\n")?;
+    }
+    let mut file = out.into_inner().map_err(|e| e.into_error())?;
+    file.rewind()?;
+    Ok(file)
+}
+
+enum Source<T> {
+    Run(io::Lines<BufReader<File>>),
+    Memory(std::vec::IntoIter<T>),
+}
+
+impl<T> Source<T> {
+    fn run(file: File) -> Source<T> {
+        Source::Run(BufReader::new(file).lines())
+    }
+}
+
+/// A k-way merge of sorted runs; ties go to the run written first.
+pub struct Merged<T: Spillable> {
+    heap: BinaryHeap<Reverse<(T::Key, usize)>>,
+    heads: Vec<Option<T>>,
+    sources: Vec<Source<T>>,
+    /// The first run that could not be read back (the merge ends there).
+    pub error: Option<io::Error>,
+}
+
+impl<T: Spillable> Merged<T> {
+    fn of(sources: Vec<Source<T>>) -> Merged<T> {
         let mut merged = Merged {
             heap: BinaryHeap::new(),
             heads: Vec::new(),
@@ -94,23 +157,7 @@ impl<T: Spillable> Spill<T> {
         }
         merged
     }
-}
 
-enum Source<T> {
-    Run(io::Lines<BufReader<File>>),
-    Memory(std::vec::IntoIter<T>),
-}
-
-/// A k-way merge of sorted runs; ties go to the run written first.
-pub struct Merged<T: Spillable> {
-    heap: BinaryHeap<Reverse<(T::Key, usize)>>,
-    heads: Vec<Option<T>>,
-    sources: Vec<Source<T>>,
-    /// The first run that could not be read back (the merge ends there).
-    pub error: Option<io::Error>,
-}
-
-impl<T: Spillable> Merged<T> {
     fn next_of(&mut self, i: usize) -> Option<T> {
         match &mut self.sources[i] {
             Source::Memory(items) => items.next(),
@@ -209,5 +256,33 @@ mod tests {
         );
         assert_eq!(sorted(10_000), in_memory, "many small runs");
         assert_eq!(sorted(600_000), in_memory, "a few runs");
+    }
+
+    #[test]
+    fn runs_merged_as_they_pile_up_keep_the_order_and_few_files() {
+        // Equal keys in many runs: the merged order must still be the order of pushing.
+        let item = |i: u32| {
+            let mut a = alert_at(i % 50);
+            a.summary = format!("pushed {i}");
+            a
+        };
+        let mut spill = Spill::new(3_000);
+        spill.fan_in = 3;
+        let mut most_runs = 0;
+        for i in 0..1_000 {
+            spill.push(item(i)).unwrap();
+            most_runs = most_runs.max(spill.runs.len());
+        }
+        // 1,000 items two to a run: 500 runs, six size classes of at most two runs each.
+        assert!(
+            spill.runs.iter().any(|r| r.class == 5),
+            "no run merged five times"
+        );
+        assert!(most_runs <= 12, "{most_runs} runs at once");
+        let merged: Vec<String> = spill.into_sorted().map(|a| a.summary).collect();
+        let mut expected: Vec<Alert> = (0..1_000).map(item).collect();
+        expected.sort_by_cached_key(Spillable::key);
+        let expected: Vec<String> = expected.into_iter().map(|a| a.summary).collect();
+        assert_eq!(merged, expected);
     }
 }
