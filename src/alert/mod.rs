@@ -197,8 +197,14 @@ impl Alert {
 
     /// The alert as one line of JSON, newline included.
     pub fn to_json_line(&self) -> Vec<u8> {
-        let mut out = serde_json::to_vec(self).expect("alerts always serialize");
-        out.push(b'\n');
+        let mut out = Vec::new();
+        self.write_json_line(&mut out);
         out
+    }
+
+    /// Appends the alert as one line of JSON to `out` (no copy through a buffer of its own).
+    pub fn write_json_line(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(&mut *out, self).expect("alerts always serialize");
+        out.push(b'\n');
     }
 }

@@ -48,10 +48,11 @@ pub enum Format {
 }
 
 impl Format {
-    fn render(self, alert: &Alert) -> Vec<u8> {
+    /// Appends the alert's line to `out`.
+    fn render(self, alert: &Alert, out: &mut Vec<u8>) {
         match self {
-            Format::Jsonl => alert.to_json_line(),
-            Format::Table => table::row(alert),
+            Format::Jsonl => alert.write_json_line(out),
+            Format::Table => out.extend_from_slice(&table::row(alert)),
         }
     }
 }
@@ -258,10 +259,13 @@ pub fn run(
     // Alerts that needed every input: correlations, and those of rules with suppression,
     // written and delivered as they are decided.
     let mut to_deliver = Vec::new();
+    let mut line = Vec::new();
     let (correlation_dropped, spilled) =
         pending.decide(set, opts.limits, &mut suppressor, &mut |alert| {
             *summary.alerts.entry(alert.rule.name.clone()).or_default() += 1;
-            out.write_all(&opts.format.render(&alert))?;
+            line.clear();
+            opts.format.render(&alert, &mut line);
+            out.write_all(&line)?;
             if opts.to_sinks {
                 to_deliver.push(alert);
                 if to_deliver.len() >= DELIVER_BATCH {
@@ -348,9 +352,7 @@ impl<'a> InputOutcomes<'a> {
     }
 
     fn emit(&mut self, alert: Alert) {
-        self.batch
-            .text
-            .extend_from_slice(&self.format.render(&alert));
+        self.format.render(&alert, &mut self.batch.text);
         if self.to_sinks {
             self.batch.alerts.push(alert);
         }
