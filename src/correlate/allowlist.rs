@@ -94,7 +94,7 @@ impl Allowlist {
     pub fn excludes(&self, alert: &Alert) -> bool {
         let ev = &alert.event;
         self.entries.iter().any(|e| {
-            let any = |list: &[String], v: &Option<String>, glob: bool| {
+            let any = |list: &[String], v: &Option<crate::alert::Short>, glob: bool| {
                 list.is_empty()
                     || v.as_deref().is_some_and(|v| {
                         list.iter()

@@ -346,7 +346,7 @@ pub(super) fn correlation_alert(
     let trigger_id = entries
         .iter()
         .rev()
-        .find(|e| Some(e.id.to_string()) == trigger.event.id)
+        .find(|e| trigger.event.id.as_deref() == Some(e.id.to_string().as_str()))
         .map_or_else(|| trigger.alert_id.clone(), |e| e.id.to_string());
     let key = group_values.join(&KEY_SEP.to_string());
     let alert_id = Uuid::new_v5(

@@ -221,7 +221,7 @@ mod tests {
     fn alert_at(i: u32) -> Alert {
         let mut a = test_alert::alert(0);
         a.alert_id = format!("{:04}", (i * 7919) % 1000);
-        a.event.time = Some(format!("2026-11-20T10:{:02}:00Z", i % 60));
+        a.event.time = Some(format!("2026-11-20T10:{:02}:00Z", i % 60).into());
         a.time_ms = Default::default();
         a
     }
