@@ -94,13 +94,17 @@ proptest! {
 
     #[test]
     fn truncated_input_gives_a_prefix_and_an_error(records in records_strategy(), cut in 0usize..4000) {
+        // Split at 0, the multi-member shape starts with a whole gzip member of nothing: cut
+        // right after it, the input is a complete, empty gzip file.
+        let empty_member = gzip(b"").len();
         for (shape, bytes) in shapes(&records, 0) {
             let cut = cut.min(bytes.len());
             let (got, _, failed) = read_all(&bytes[..cut]);
             prop_assert!(got.len() <= records.len());
             prop_assert_eq!(&got[..], &records[..got.len()], "shape {}", shape);
             // An empty input is a valid empty file; any other cut must be reported.
-            if cut > 0 && got.len() < records.len() && shape != "ndjson" && shape != "eventbridge" {
+            let empty = cut == 0 || (shape == "multi-member gzip" && cut == empty_member);
+            if !empty && got.len() < records.len() && shape != "ndjson" && shape != "eventbridge" {
                 prop_assert!(failed, "{} cut at {} read {} of {} records silently", shape, cut, got.len(), records.len());
             }
         }
