@@ -190,6 +190,36 @@ fn bad_inputs_are_reported_one_line_each_and_the_rest_is_read() {
 }
 
 #[test]
+fn a_closed_stderr_does_not_stop_or_crash_a_replay() {
+    // `trailwatch replay ... 2>&1 | head -1`: whatever is left of the error lines and the
+    // summary has nowhere to go; the alerts are still written and the exit status still says
+    // an input failed.
+    let dir = tempfile::tempdir().unwrap();
+    let good = record("CreateUser", "");
+    fs::write(
+        dir.path().join("a-good.json"),
+        format!(r#"{{"Records":[{good}]}}"#),
+    )
+    .unwrap();
+    fs::write(dir.path().join("b-bad.json"), "not json").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+        .args([
+            "replay",
+            "--rule",
+            "iam-user-created",
+            dir.path().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{:?}", out.status);
+    assert_eq!(alerts(&out).len(), 1);
+}
+
+#[test]
 fn since_and_until_filter_on_event_time() {
     let file = samples().join("exports/detonation.json");
     let f = file.to_str().unwrap();

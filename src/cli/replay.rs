@@ -286,7 +286,11 @@ pub fn run(args: ReplayArgs) -> u8 {
         &listing,
         &mut out,
         Some(&mut deliver),
-        &|line| eprintln!("error: {line}"),
+        // Not eprintln!, which panics once stderr is closed (`2>&1 | head -1`): the replay
+        // goes on and its exit status still tells.
+        &|line| {
+            let _ = writeln!(io::stderr(), "error: {line}");
+        },
     );
     if let (Some(rt), Some(sinks)) = (&runtime, &sinks) {
         rt.block_on(sinks.flush());
@@ -299,7 +303,7 @@ pub fn run(args: ReplayArgs) -> u8 {
             return exit::INPUT_FAILED;
         }
     };
-    eprint!("{summary}");
+    let _ = write!(io::stderr(), "{summary}");
     if summary.failed_inputs > 0 || summary.undelivered > 0 {
         exit::INPUT_FAILED
     } else {
