@@ -10,19 +10,20 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 cargo build --release --quiet
-tw=target/release/trailwatch
+tw=${CARGO_TARGET_DIR:-target}/release/trailwatch
 $tw generate --out "$work/archive" --size-mb "$size" --seed 1
 
 echo "== zcat alone (decompression floor), 3 runs"
 for _ in 1 2 3; do
     /usr/bin/time -f "zcat: %e s" sh -c "find '$work/archive' -name '*.json.gz' -print0 | xargs -0 zcat > /dev/null"
 done
+# `sed -n 1p` reads the whole summary: closing the pipe early would end replay with SIGPIPE.
 echo "== trailwatch replay with the built-in pack, 3 runs"
 for _ in 1 2 3; do
-    $tw replay "$work/archive" 2>&1 >/dev/null | head -1
+    $tw replay "$work/archive" 2>&1 >/dev/null | sed -n 1p
 done
 echo "== trailwatch replay --threads 1"
-$tw replay --threads 1 "$work/archive" 2>&1 >/dev/null | head -1
+$tw replay --threads 1 "$work/archive" 2>&1 >/dev/null | sed -n 1p
 
 echo "== one 1 GB single-line file (uncompressed size), gzipped"
 python3 - "$work/big.json.gz" <<'PY'
