@@ -137,7 +137,10 @@ impl FieldSet {
     /// Extracts every registered field from one JSON document.
     pub fn extract<'a>(&self, json: &'a str) -> Result<Fields<'a>, serde_json::Error> {
         let mut fields = Fields {
-            slots: (0..self.paths.len()).map(|_| Slot::Missing).collect(),
+            index: vec![0; self.paths.len()],
+            // Room for what a CloudTrail record usually holds of the pack's fields, so the
+            // vector is allocated once (growing from empty cost more than the sparse layout saved).
+            slots: Vec::with_capacity(self.paths.len().min(24)),
         };
         let mut de = serde_json::Deserializer::from_str(json);
         NodeSeed {
@@ -234,22 +237,30 @@ impl Value<'_> {
 }
 
 enum Slot<'a> {
+    /// Only while a slot's values are being replaced.
     Missing,
     One(Value<'a>),
     Many(Vec<Value<'a>>),
 }
 
-/// The values extracted from one record, by field id.
+/// The values extracted from one record, by field id. A rule pack names many more fields than
+/// one record holds, so only the fields found get a slot: a record's own allocation and its
+/// drop are the size of what it holds, not of the pack.
 pub struct Fields<'a> {
+    /// By field id: 1 + the position of its slot, or 0 when missing.
+    index: Vec<u32>,
     slots: Vec<Slot<'a>>,
 }
 
 impl<'a> Fields<'a> {
     /// All values at a path (several when the path crosses an array); empty when missing.
     pub fn get(&self, id: FieldId) -> &[Value<'a>] {
-        match self.slots.get(id as usize) {
-            Some(Slot::One(v)) => std::slice::from_ref(v),
-            Some(Slot::Many(v)) => v,
+        match self.index.get(id as usize).map(|&i| i.checked_sub(1)) {
+            Some(Some(i)) => match &self.slots[i as usize] {
+                Slot::One(v) => std::slice::from_ref(v),
+                Slot::Many(v) => v,
+                Slot::Missing => &[],
+            },
             _ => &[],
         }
     }
@@ -260,7 +271,14 @@ impl<'a> Fields<'a> {
     }
 
     fn push(&mut self, id: FieldId, v: Value<'a>) {
-        let slot = &mut self.slots[id as usize];
+        let at = &mut self.index[id as usize];
+        if *at == 0 {
+            self.slots.push(Slot::One(v));
+            // At most one slot per field id, and ids are u16.
+            *at = self.slots.len() as u32;
+            return;
+        }
+        let slot = &mut self.slots[*at as usize - 1];
         *slot = match std::mem::replace(slot, Slot::Missing) {
             Slot::Missing => Slot::One(v),
             Slot::One(first) => Slot::Many(vec![first, v]),
