@@ -30,7 +30,7 @@ pub trait Spillable: Sized {
 /// of a busy account writes thousands of runs. When the newest `FAN_IN` runs are of one size
 /// class they become one run of the next, so at most `FAN_IN - 1` runs per class stay (each
 /// record is rewritten once per class: three classes hold 64³ runs).
-pub const FAN_IN: usize = 64;
+const FAN_IN: usize = 64;
 
 /// A sorted run on disk; `class` counts how many times its items were merged.
 struct Run {
