@@ -240,7 +240,7 @@ pub(super) fn count(
     }
     let dropped = group.entries.len() >= max_events;
     if dropped {
-        group.entries.remove(0);
+        group.entries.pop_front();
     }
     let threshold = corr.condition.is_threshold();
     let p = group.insert(Entry {

@@ -73,8 +73,9 @@ impl<'de> Deserialize<'de> for Trigger {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct Group {
     /// Sorted by (time, step, id): on equal times (CloudTrail has one-second resolution) the
-    /// earlier step of a sequence comes first.
-    pub entries: Vec<Entry>,
+    /// earlier step of a sequence comes first. A deque: a group at its cap drops its oldest
+    /// event for each new one, which a vector pays for by moving every other event.
+    pub entries: std::collections::VecDeque<Entry>,
     /// For conditions decided when the window ends: the start of the open window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_start: Option<i64>,
