@@ -1,5 +1,6 @@
 //! What correlation costs: replay throughput of a synthetic archive with the built-in pack's
-//! correlations on versus off, and the memory of one million open groups.
+//! correlations on versus off, the memory of one million open groups, and one group held at
+//! its cap on events by a burst that never completes its sequence.
 //!
 //! `cargo bench --bench correlation`. Prints a small table; numbers are in the README.
 
@@ -18,6 +19,8 @@ use trailwatch::synth::{generate, Plan};
 const ARCHIVE_BYTES: u64 = 400_000_000;
 const RUNS: usize = 5;
 const GROUPS: usize = 1_000_000;
+/// Sign-ins without MFA by one principal within the hour, never followed by a key creation.
+const BURST: usize = 200_000;
 
 fn built_in() -> RuleSet {
     let mut b = RuleSetBuilder::new();
@@ -67,9 +70,8 @@ impl Outcomes for Collect {
 
 impl Scan for Collect {}
 
-/// One failed console sign-in observation for console-login-brute-force, as a template.
-fn template(set: &RuleSet) -> Observation {
-    let record = r#"{"Records":[{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","accountId":"111122223333","userName":"alice"},"eventTime":"2026-11-20T09:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7","errorMessage":"Failed authentication","responseElements":{"ConsoleLogin":"Failure"},"eventID":"8e0c1f0a-4b7d-4c1e-9f3a-2d5b6c7e8f90","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333"}]}"#;
+/// The observation `record` (a one-record log file) gives `correlation`, as a template.
+fn template(set: &RuleSet, record: &str, correlation: &str) -> Observation {
     let mut out = Collect::default();
     let origin = Origin::File { file: "b".into() };
     let detector = Detector {
@@ -78,13 +80,17 @@ fn template(set: &RuleSet) -> Observation {
         allowlist: &Allowlist::default(),
     };
     scan(record.as_bytes(), &detector, &mut out);
-    let brute = set
+    let index = set
         .correlations()
         .iter()
-        .position(|c| c.meta.name == "console-login-brute-force")
+        .position(|c| c.meta.name == correlation)
         .unwrap() as u32;
-    out.0.into_iter().find(|o| o.correlation == brute).unwrap()
+    out.0.into_iter().find(|o| o.correlation == index).unwrap()
 }
+
+const FAILED_SIGN_IN: &str = r#"{"Records":[{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","accountId":"111122223333","userName":"alice"},"eventTime":"2026-11-20T09:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7","errorMessage":"Failed authentication","responseElements":{"ConsoleLogin":"Failure"},"eventID":"8e0c1f0a-4b7d-4c1e-9f3a-2d5b6c7e8f90","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333"}]}"#;
+
+const SIGN_IN_WITHOUT_MFA: &str = r#"{"Records":[{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","userName":"alice"},"eventTime":"2026-11-20T09:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7","responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"MFAUsed":"No"},"eventID":"8e0c1f0a-4b7d-4c1e-9f3a-2d5b6c7e8f91","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333"}]}"#;
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -130,7 +136,7 @@ fn main() {
     );
 
     // One million users with one failed sign-in each: one open group apiece.
-    let obs = template(&on);
+    let obs = template(&on, FAILED_SIGN_IN, "console-login-brute-force");
     let mut engine = Engine::new(on.correlations(), Limits::default());
     let mut alerts = Vec::new();
     let before = rss();
@@ -151,5 +157,32 @@ fn main() {
         grown as f64 / 1e6,
         grown as f64 / engine.open_groups().max(1) as f64,
         elapsed.as_nanos() as f64 / GROUPS as f64
+    );
+
+    // One principal's burst: its group fills to the cap (10,000 events) and then drops its
+    // oldest event for each new one, as replay counts it (each event seen once).
+    let obs = template(
+        &on,
+        SIGN_IN_WITHOUT_MFA,
+        "login-without-mfa-then-access-key",
+    );
+    let mut engine = Engine::new(on.correlations(), Limits::default()).seeing_each_event_once();
+    let started = Instant::now();
+    for i in 0..BURST {
+        let mut o = obs.clone();
+        o.event = format!("00000000-0000-4000-8000-{i:012}").as_str().into();
+        o.time_ms += (i as i64) * 3_600_000 / BURST as i64;
+        o.base = obs.base.clone();
+        engine.observe(o, &mut alerts);
+    }
+    let elapsed = started.elapsed();
+    let dropped: u64 = engine
+        .take_stats()
+        .iter()
+        .map(|(_, s)| s.dropped_events)
+        .sum();
+    println!(
+        "one group at its cap: {BURST} observations, {dropped} oldest events dropped, {:.0} ns per observation",
+        elapsed.as_nanos() as f64 / BURST as f64
     );
 }
