@@ -33,7 +33,11 @@ fn built_in() -> RuleSet {
 /// The same pack without its correlations (their base rules alert on their own).
 fn without_correlations() -> RuleSet {
     let set = built_in();
-    let names: Vec<String> = set.rules().iter().map(|r| r.meta.name.clone()).collect();
+    let names: Vec<String> = set
+        .rules()
+        .iter()
+        .map(|r| r.meta.info.name.clone())
+        .collect();
     set.retain_named(&names).unwrap()
 }
 
@@ -83,7 +87,7 @@ fn template(set: &RuleSet, record: &str, correlation: &str) -> Observation {
     let index = set
         .correlations()
         .iter()
-        .position(|c| c.meta.name == correlation)
+        .position(|c| c.meta.info.name == correlation)
         .unwrap() as u32;
     out.0.into_iter().find(|o| o.correlation == index).unwrap()
 }

@@ -168,11 +168,11 @@ impl Alert {
         let event_key = event.id.as_deref().unwrap_or(record.raw);
         let alert_id = Uuid::new_v5(
             &ALERT_ID_NAMESPACE,
-            format!("{}\n{}", rule.id, event_key).as_bytes(),
+            format!("{}\n{}", rule.info.id, event_key).as_bytes(),
         );
         Alert {
             alert_id: alert_id.to_string(),
-            summary: summary(&rule.title, &event),
+            summary: summary(&rule.info.title, &event),
             rule: rule.info.clone(),
             event,
             origin: origin.clone(),

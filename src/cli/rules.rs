@@ -81,19 +81,19 @@ fn list(args: &RuleArgs) -> u8 {
         };
         println!(
             "{}\t{}\t{}\t{}\t{}{quiet}",
-            m.name, m.level, m.id, anchor, m.title
+            m.info.name, m.info.level, m.info.id, anchor, m.info.title
         );
     }
     for c in set.correlations() {
         let m = &c.meta;
         println!(
             "{}\t{}\t{}\tcorrelation:{}({})\t{}",
-            m.name,
-            m.level,
-            m.id,
+            m.info.name,
+            m.info.level,
+            m.info.id,
             c.kind.as_str(),
             c.steps.join(","),
-            m.title
+            m.info.title
         );
     }
     exit::OK
@@ -157,8 +157,8 @@ fn test(args: &RuleArgs) -> u8 {
     }
     let untested: Vec<&str> = set
         .metas()
-        .filter(|m| !outcomes.iter().any(|o| o.case.rule == m.name))
-        .map(|m| m.name.as_str())
+        .filter(|m| !outcomes.iter().any(|o| o.case.rule == m.info.name))
+        .map(|m| m.info.name.as_str())
         .collect();
     if !untested.is_empty() {
         eprintln!("note: rules without tests: {}", untested.join(", "));

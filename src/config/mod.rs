@@ -403,7 +403,7 @@ impl Config {
         crate::suppress::Suppressor::new(set, &self.suppress)?;
         for (i, e) in self.exclusions.iter().enumerate() {
             for name in &e.rules {
-                if !set.rules().iter().any(|r| r.meta.name == *name) {
+                if !set.rules().iter().any(|r| r.meta.info.name == *name) {
                     return Err(ConfigError::UnknownExcludedRule {
                         entry: i,
                         rule: name.clone(),

@@ -104,7 +104,7 @@ impl Engine {
         self.correlations
             .iter()
             .zip(self.stats.iter_mut())
-            .map(|(c, s)| (c.meta.name.clone(), std::mem::take(s)))
+            .map(|(c, s)| (c.meta.info.name.clone(), std::mem::take(s)))
             .filter(|(_, s)| *s != Stats::default())
             .collect()
     }
@@ -351,7 +351,7 @@ pub(super) fn correlation_alert(
     let key = group_values.join(&KEY_SEP.to_string());
     let alert_id = Uuid::new_v5(
         &CORRELATION_ID_NAMESPACE,
-        format!("{}\n{key}\n{trigger_id}", corr.meta.id).as_bytes(),
+        format!("{}\n{key}\n{trigger_id}", corr.meta.info.id).as_bytes(),
     );
     let span =
         humantime::format_duration(std::time::Duration::from_millis(corr.timespan_ms as u64))
@@ -376,7 +376,7 @@ pub(super) fn correlation_alert(
         event: trigger.event.clone(),
         summary: format!(
             "{}: {what}{who} between {} and {} (window {span})",
-            m.title,
+            m.info.title,
             time(first),
             time(last)
         ),

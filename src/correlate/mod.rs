@@ -87,7 +87,7 @@ fn detect(
 ) {
     set.for_each_outcome(record, scratch, |rule, filtered| {
         if filtered {
-            return out.excluded(&rule.meta.name);
+            return out.excluded(&rule.meta.info.name);
         }
         let mut alert = Alert::new(&rule.meta, record, origin);
         alert.suppression_key = rule
@@ -95,7 +95,7 @@ fn detect(
             .as_deref()
             .map(|ids| key_values(record, ids));
         if allowlist.excludes(&alert) {
-            return out.excluded(&rule.meta.name);
+            return out.excluded(&rule.meta.info.name);
         }
         if rule.feeds.is_empty() {
             return out.alert(alert);

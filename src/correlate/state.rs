@@ -27,7 +27,7 @@ impl Engine {
                 let mut list: Vec<(String, Group)> =
                     g.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
                 list.sort_by(|a, b| a.0.cmp(&b.0));
-                (c.meta.id.clone(), list)
+                (c.meta.info.id.clone(), list)
             })
             .collect();
         Snapshot {
@@ -42,7 +42,7 @@ impl Engine {
         self.max_time = self.max_time.max(snapshot.max_time);
         let mut restored = 0;
         for (id, groups) in snapshot.groups {
-            let Some(ci) = self.correlations.iter().position(|c| c.meta.id == id) else {
+            let Some(ci) = self.correlations.iter().position(|c| c.meta.info.id == id) else {
                 continue;
             };
             for (key, group) in groups {

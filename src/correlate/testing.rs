@@ -212,7 +212,7 @@ impl Scan for CaseRun<'_> {
     fn record(&mut self, record: &Record) -> bool {
         let (rule, mut n) = (self.rule, 0);
         self.set.for_each_match(record, &mut self.scratch, |r| {
-            n += (r.meta.name == rule) as u64
+            n += (r.meta.info.name == rule) as u64
         });
         self.base_matches += n;
         true
@@ -260,7 +260,7 @@ pub fn run(set: &RuleSet, cases: Vec<TestCase>) -> Vec<Outcome> {
                 record_error,
                 ..
             } = run;
-            let is_base = set.rules().iter().any(|r| r.meta.name == case.rule);
+            let is_base = set.rules().iter().any(|r| r.meta.info.name == case.rule);
             let got = if is_base {
                 base_matches
             } else {

@@ -26,7 +26,7 @@ pub struct Correlation {
 fn find<'r>(rules: &'r mut [Rule], target: &str) -> Option<&'r mut Rule> {
     rules
         .iter_mut()
-        .find(|r| r.meta.name == target || r.meta.id == target)
+        .find(|r| r.meta.info.name == target || r.meta.info.id == target)
 }
 
 /// Attaches each filter to the rules it names. Naming a rule that is not loaded is an error,
@@ -62,13 +62,13 @@ pub fn link_correlations(
 ) -> Vec<Correlation> {
     let correlation_names: Vec<String> = docs
         .iter()
-        .flat_map(|d| [d.meta.name.clone(), d.meta.id.clone()])
+        .flat_map(|d| [d.meta.info.name.clone(), d.meta.info.id.clone()])
         .collect();
     let mut out = Vec::new();
     for doc in docs {
         let err = |key: &str, message: String| RuleError {
             file: doc.meta.file.clone(),
-            title: Some(doc.meta.title.clone()),
+            title: Some(doc.meta.info.title.clone()),
             key: Some(key.into()),
             message,
         };
@@ -77,7 +77,7 @@ pub fn link_correlations(
         for target in &doc.rules {
             match rules
                 .iter()
-                .position(|r| r.meta.name == *target || r.meta.id == *target)
+                .position(|r| r.meta.info.name == *target || r.meta.info.id == *target)
             {
                 Some(i) => steps.push(i),
                 None => {
@@ -90,7 +90,7 @@ pub fn link_correlations(
             if correlation_names.contains(&target) {
                 notes.push(format!(
                     "{}: skipped rule {:?}: it correlates the correlation {target:?}; chaining correlations is not supported",
-                    doc.meta.file, doc.meta.title
+                    doc.meta.file, doc.meta.info.title
                 ));
             } else {
                 errors.push(err(
@@ -105,13 +105,13 @@ pub fn link_correlations(
             match doc.aliases.get(name) {
                 None => Ok(name.to_string()),
                 Some(per_rule) => per_rule
-                    .get(&rule.meta.name)
-                    .or_else(|| per_rule.get(&rule.meta.id))
+                    .get(&rule.meta.info.name)
+                    .or_else(|| per_rule.get(&rule.meta.info.id))
                     .cloned()
                     .ok_or_else(|| {
                         err(
                             &format!("correlation.aliases.{name}"),
-                            format!("no field given for rule {:?}", rule.meta.name),
+                            format!("no field given for rule {:?}", rule.meta.info.name),
                         )
                     }),
             }
@@ -154,7 +154,10 @@ pub fn link_correlations(
             rules[i].feeds.push(feed);
         }
         out.push(Correlation {
-            steps: steps.iter().map(|&i| rules[i].meta.name.clone()).collect(),
+            steps: steps
+                .iter()
+                .map(|&i| rules[i].meta.info.name.clone())
+                .collect(),
             meta: doc.meta,
             kind: doc.kind,
             condition: doc.condition,

@@ -106,7 +106,7 @@ impl RuleSet {
             .iter()
             .map(|r| &r.meta)
             .chain(self.correlations.iter().map(|c| &c.meta))
-            .any(|m| m.name == name || m.id == name)
+            .any(|m| m.info.name == name || m.info.id == name)
     }
 
     /// The metadata of every rule and correlation, for places that only need names and levels.
@@ -181,9 +181,9 @@ impl RuleSet {
         let correlation_keys: Vec<Option<Vec<_>>> = self
             .correlations
             .iter()
-            .map(|c| key(&c.meta.name))
+            .map(|c| key(&c.meta.info.name))
             .collect();
-        let rule_keys: Vec<_> = self.rules.iter().map(|r| key(&r.meta.name)).collect();
+        let rule_keys: Vec<_> = self.rules.iter().map(|r| key(&r.meta.info.name)).collect();
         for (rule, own) in self.rules.iter_mut().zip(rule_keys) {
             rule.suppress_key = own;
             for feed in &mut rule.feeds {
@@ -201,7 +201,7 @@ impl RuleSet {
         if let Some(n) = names.iter().find(|n| !self.has(n)) {
             return Err(UnknownRule(n.clone()));
         }
-        let named = |m: &RuleMeta| names.iter().any(|n| m.name == *n || m.id == *n);
+        let named = |m: &RuleMeta| names.iter().any(|n| m.info.name == *n || m.info.id == *n);
         // Old correlation index → new one, for the correlations kept.
         let mut renumber = vec![None; self.correlations.len()];
         let mut correlations = Vec::new();
@@ -303,15 +303,15 @@ impl RuleSetBuilder {
             .map(|r| &r.meta)
             .chain(self.correlations.iter().map(|c| &c.meta));
         for meta in metas {
-            let mut keys = vec![("name", &meta.name)];
-            if meta.id != meta.name {
-                keys.push(("id", &meta.id));
+            let mut keys = vec![("name", &meta.info.name)];
+            if meta.info.id != meta.info.name {
+                keys.push(("id", &meta.info.id));
             }
             for (what, key) in keys {
                 if let Some(first) = seen.insert(key.clone(), meta.file.clone()) {
                     self.errors.push(RuleError {
                         file: meta.file.clone(),
-                        title: Some(meta.title.clone()),
+                        title: Some(meta.info.title.clone()),
                         key: Some(what.into()),
                         message: format!("{key:?} is already used by a rule in {first}"),
                     });
@@ -343,7 +343,7 @@ impl RuleSetBuilder {
         };
         let own: HashMap<String, Suppress> = set
             .metas()
-            .filter_map(|m| Some((m.name.clone(), m.suppress.clone()?)))
+            .filter_map(|m| Some((m.info.name.clone(), m.suppress.clone()?)))
             .collect();
         set.key_suppression(&own);
         Ok(set)

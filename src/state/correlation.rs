@@ -68,7 +68,7 @@ impl Table {
             match result {
                 Ok((alerts, late, dropped)) => {
                     out.alerts.extend(alerts);
-                    let name = &corr.meta.name;
+                    let name = &corr.meta.info.name;
                     *out.late.entry(name.clone()).or_default() += late;
                     *out.dropped.entry(name.clone()).or_default() += dropped;
                 }
@@ -89,7 +89,7 @@ impl Table {
         observations: &[Observation],
         limits: &Limits,
     ) -> Result<(Vec<Alert>, u64, u64), StateError> {
-        let pk = key("correlation", &[&corr.meta.id, group]);
+        let pk = key("correlation", &[&corr.meta.info.id, group]);
         for _ in 0..TRIES {
             let item = self.get(&pk).await?;
             let version = item.as_ref().and_then(|i| number(i, "version"));

@@ -105,12 +105,12 @@ pub fn policies(
     let mut policies = HashMap::new();
     for meta in set.metas() {
         let policy = named
-            .get(&meta.name)
-            .or_else(|| named.get(&meta.id))
+            .get(&meta.info.name)
+            .or_else(|| named.get(&meta.info.id))
             .or(meta.suppress.as_ref())
             .or(global.as_ref());
         if let Some(p) = policy {
-            policies.insert(meta.name.clone(), p.clone());
+            policies.insert(meta.info.name.clone(), p.clone());
         }
     }
     Ok(policies)

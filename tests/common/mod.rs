@@ -94,7 +94,7 @@ pub fn matches(set: &RuleSet, json: &str) -> Vec<Vec<String>> {
     let (_, err) = trail::read_stream(json.as_bytes(), set.fields(), |rec| {
         let rec = rec.expect("valid record");
         let mut hit = Vec::new();
-        set.for_each_match(&rec, &mut scratch, |r| hit.push(r.meta.name.clone()));
+        set.for_each_match(&rec, &mut scratch, |r| hit.push(r.meta.info.name.clone()));
         out.push(hit);
     });
     assert!(err.is_none(), "{err:?}");

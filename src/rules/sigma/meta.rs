@@ -11,24 +11,18 @@ use super::super::error::DocError;
 use super::super::Level;
 use super::timespan::timespan_ms;
 
-/// What a rule says about itself; this is what alerts carry.
+/// What a rule says about itself: what its alerts carry ([`RuleInfo`]), and the rest.
 #[derive(Debug, Clone)]
 pub struct RuleMeta {
-    pub id: String,
-    pub name: String,
-    pub title: String,
-    pub level: Level,
+    /// Id, name, title, level, tags and description, shared by the rule's alerts.
+    pub info: Arc<RuleInfo>,
     pub status: Option<String>,
-    pub description: String,
-    pub tags: Vec<String>,
     pub references: Vec<String>,
     pub falsepositives: Vec<String>,
     /// Where the rule was loaded from.
     pub file: String,
     /// `trailwatch.suppress`: at most one alert per key per window.
     pub suppress: Option<Suppress>,
-    /// What every alert of the rule says of it.
-    pub info: Arc<RuleInfo>,
 }
 
 /// What an alert says of its rule. Every alert of a rule shares one, and its JSON is made
@@ -91,27 +85,21 @@ pub(super) fn meta(doc: &Yaml, title: String, file: &str) -> Result<RuleMeta, Do
     let description = string(doc, "description")?.unwrap_or_default();
     let tags = strings(doc, "tags")?;
     let info = Arc::new(RuleInfo {
-        id: id.clone(),
-        name: name.clone(),
-        title: title.clone(),
-        level,
-        tags: tags.clone(),
-        description: description.clone(),
-        json: OnceLock::new(),
-    });
-    Ok(RuleMeta {
         id,
         name,
         title,
         level,
-        status: string(doc, "status")?,
-        description,
         tags,
+        description,
+        json: OnceLock::new(),
+    });
+    Ok(RuleMeta {
+        info,
+        status: string(doc, "status")?,
         references: strings(doc, "references")?,
         falsepositives: strings(doc, "falsepositives")?,
         file: file.to_string(),
         suppress: suppress(doc)?,
-        info,
     })
 }
 
