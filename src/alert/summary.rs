@@ -1,28 +1,28 @@
 //! One human sentence per alert: who did what, where, from which IP.
 
-use super::EventInfo;
+use super::{EventInfo, Short};
 use crate::trail::fields::well_known as wk;
 use crate::trail::Fields;
 
 /// The most useful short name of whoever made the call.
-pub fn actor_name(f: &Fields) -> Option<String> {
+pub fn actor_name(f: &Fields) -> Option<Short> {
     let kind = f.str(wk::ACTOR_TYPE).unwrap_or("");
     if kind == "Root" {
         return Some("root".into());
     }
     if let Some(name) = f.str(wk::ACTOR_USER_NAME) {
-        return Some(name.to_string());
+        return Some(name.into());
     }
     // Assumed roles: `arn:aws:sts::111122223333:assumed-role/RoleName/session` → RoleName/session.
     if let Some(arn) = f.str(wk::ACTOR_ARN) {
         if let Some((_, rest)) = arn.split_once(":assumed-role/") {
-            return Some(rest.to_string());
+            return Some(rest.into());
         }
         if let Some((_, last)) = arn.rsplit_once(':') {
-            return Some(last.trim_start_matches("user/").to_string());
+            return Some(last.trim_start_matches("user/").into());
         }
     }
-    f.str(wk::ACTOR_ISSUER_USER_NAME).map(str::to_string)
+    f.str(wk::ACTOR_ISSUER_USER_NAME).map(Short::from)
 }
 
 pub fn summary(title: &str, e: &EventInfo) -> String {

@@ -381,7 +381,7 @@ pub(super) fn correlation_alert(
             time(last)
         ),
         origin: trigger.origin.clone(),
-        detected_at: chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        detected_at: crate::alert::detected_now(),
         record: trigger.record.clone(),
         correlation: Some(CorrelationInfo {
             kind: corr.kind,

@@ -59,7 +59,7 @@ impl Local {
             }
         }
         let start = self.bases.len();
-        serde_json::to_writer(&mut self.bases, &*alert)?;
+        alert.write_json(&mut self.bases);
         let slot = Slot {
             offset: start as u64,
             len: (self.bases.len() - start) as u32,
