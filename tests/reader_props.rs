@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use common::gzip;
 use trailwatch::trail::fields::well_known as wk;
-use trailwatch::trail::{read_stream, FieldSet};
+use trailwatch::trail::{frame_batches, read_stream, FieldSet, Record, TrailError};
 
 /// (eventName, eventID) of every record read, plus whether the stream failed.
 fn read_all(bytes: &[u8]) -> (Vec<(String, String)>, u64, bool) {
@@ -23,6 +23,47 @@ fn read_all(bytes: &[u8]) -> (Vec<(String, String)>, u64, bool) {
     });
     assert_eq!(stats.records as usize, got.len());
     (got, stats.record_errors, err.is_some())
+}
+
+/// Everything a reading gives, in order — each record (its text, index and a few fields, one
+/// nested and one across an array) or record error, the counts, and the stream's error —
+/// read as one stream and read in framed batches.
+fn transcript(bytes: &[u8]) -> (Vec<String>, Vec<String>) {
+    let mut set = FieldSet::new();
+    let nested = set.intern("requestParameters.nested.a");
+    let s = set.intern("requestParameters.s");
+    let show = |rec: Result<Record, TrailError>| match rec {
+        Ok(r) => format!(
+            "record {} {:?} {:?} {:?} {:?} {:?}",
+            r.index,
+            r.raw,
+            r.fields.str(wk::EVENT_NAME),
+            r.fields.str(wk::EVENT_ID),
+            r.fields
+                .get(nested)
+                .iter()
+                .map(|v| v.text())
+                .collect::<Vec<_>>(),
+            r.fields.str(s),
+        ),
+        Err(e) => format!("error {e}"),
+    };
+    let mut streamed = Vec::new();
+    let (stats, err) = read_stream(bytes, &set, |rec| streamed.push(show(rec)));
+    streamed.push(format!("{stats:?} {err:?}"));
+    // Framed on one side, parsed on the other (replay's split of one large file).
+    let mut framed = Vec::new();
+    let mut stats = trailwatch::trail::StreamStats::default();
+    let (bytes_read, err) = frame_batches(bytes, 64, |batch| {
+        let s = batch.read(&set, |rec| framed.push(show(rec)));
+        stats.records += s.records;
+        stats.digests += s.digests;
+        stats.record_errors += s.record_errors;
+        true
+    });
+    stats.bytes = bytes_read;
+    framed.push(format!("{stats:?} {err:?}"));
+    (streamed, framed)
 }
 
 fn records_strategy() -> impl Strategy<Value = Vec<(String, String)>> {
@@ -106,6 +147,29 @@ proptest! {
             let empty = cut == 0 || (shape == "multi-member gzip" && cut == empty_member);
             if !empty && got.len() < records.len() && shape != "ndjson" && shape != "eventbridge" {
                 prop_assert!(failed, "{} cut at {} read {} of {} records silently", shape, cut, got.len(), records.len());
+            }
+        }
+    }
+
+    #[test]
+    fn parsing_while_framing_reads_what_framing_then_parsing_reads(
+        records in records_strategy(),
+        noise in "[\\[\\]{}\":,a-z0-9 \\\\Records\u{e9}]{0,40}",
+        at in any::<prop::sample::Index>(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        // Valid shapes, the same with noise written into them, cut short, and noise alone.
+        for (shape, bytes) in shapes(&records, 0) {
+            if shape.contains("gzip") {
+                continue;
+            }
+            let mut noisy = bytes.clone();
+            let i = at.index(noisy.len() + 1);
+            noisy.splice(i..(i + noise.len() / 4).min(noisy.len()), noise.bytes());
+            let short = &bytes[..cut.index(bytes.len() + 1)];
+            for input in [&bytes[..], &noisy[..], short, noise.as_bytes()] {
+                let (streamed, framed) = transcript(input);
+                prop_assert_eq!(streamed, framed, "shape {}: {:?}", shape, String::from_utf8_lossy(input));
             }
         }
     }

@@ -136,21 +136,44 @@ impl FieldSet {
 
     /// Extracts every registered field from one JSON document.
     pub fn extract<'a>(&self, json: &'a str) -> Result<Fields<'a>, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let fields = self.extract_from(&mut de)?;
+        de.end()?;
+        Ok(fields)
+    }
+
+    /// Extracts every registered field from the JSON value `bytes` starts with, and says how
+    /// long the value is: a reader that parses a record as it frames it reads its bytes once
+    /// instead of twice. The value's strings are checked for UTF-8 only where they are read;
+    /// the caller checks the whole value.
+    pub fn extract_prefix<'a>(
+        &self,
+        bytes: &'a [u8],
+    ) -> Result<(Fields<'a>, usize), serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let fields = self.extract_from(&mut de)?;
+        // A stream over what is left starts where the value ended.
+        let len = de.into_iter::<de::IgnoredAny>().byte_offset();
+        Ok((fields, len))
+    }
+
+    fn extract_from<'a, R: serde_json::de::Read<'a>>(
+        &self,
+        de: &mut serde_json::Deserializer<R>,
+    ) -> Result<Fields<'a>, serde_json::Error> {
         let mut fields = Fields {
             index: vec![0; self.paths.len()],
             // Room for what a CloudTrail record usually holds of the pack's fields, so the
             // vector is allocated once (growing from empty cost more than the sparse layout saved).
             slots: Vec::with_capacity(self.paths.len().min(24)),
         };
-        let mut de = serde_json::Deserializer::from_str(json);
         NodeSeed {
             set: self,
             node: 0,
             out: &mut fields,
             skip_slot: false,
         }
-        .deserialize(&mut de)?;
-        de.end()?;
+        .deserialize(de)?;
         Ok(fields)
     }
 }

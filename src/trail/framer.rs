@@ -28,6 +28,15 @@ pub struct Frame {
     pub index: u64,
 }
 
+/// Where the next frame begins: its first byte is `bytes()[pos]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Start {
+    pub pos: usize,
+    /// As in [`Frame`].
+    pub offset: u64,
+    pub index: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
     /// Between top-level values.
@@ -285,6 +294,16 @@ impl<R: Read> Framer<R> {
 
     /// Returns the next frame, or None at the end of the stream.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, TrailError> {
+        match self.next_start()? {
+            Some(start) => self.frame(start).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves to the first byte of the next frame (in [`Framer::bytes`]), or None at the end of
+    /// the stream. The caller then either finds its end with [`Framer::frame`] or, having
+    /// parsed it where it lies, says how long it was with [`Framer::finish`].
+    pub fn next_start(&mut self) -> Result<Option<Start>, TrailError> {
         self.compact();
         loop {
             match self.state {
@@ -307,7 +326,7 @@ impl<R: Read> Framer<R> {
                                     first: true,
                                 };
                             } else {
-                                return self.frame().map(Some);
+                                return Ok(Some(self.start()));
                             }
                         }
                         _ => return Err(self.unexpected("a JSON object or array")),
@@ -335,7 +354,7 @@ impl<R: Read> Framer<R> {
                         records,
                         first: false,
                     };
-                    return self.frame().map(Some);
+                    return Ok(Some(self.start()));
                 }
                 State::AfterRecords => {
                     // Skip any keys that follow `Records` in the container object.
@@ -358,26 +377,37 @@ impl<R: Read> Framer<R> {
         }
     }
 
-    fn frame(&mut self) -> Result<Frame, TrailError> {
-        let start = self.pos;
-        let offset = self.dropped + start as u64;
-        let end = self.value_end(start).map_err(|e| match e {
+    fn start(&self) -> Start {
+        Start {
+            pos: self.pos,
+            offset: self.dropped + self.pos as u64,
+            index: self.next_index,
+        }
+    }
+
+    /// The frame beginning at `start`, its end found by scanning (reading more as needed).
+    pub fn frame(&mut self, start: Start) -> Result<Frame, TrailError> {
+        let end = self.value_end(start.pos).map_err(|e| match e {
             TrailError::Truncated { at } => TrailError::Truncated {
                 at: Position {
-                    record: Some(self.next_index),
+                    record: Some(start.index),
                     ..at
                 },
             },
             other => other,
         })?;
-        self.pos = end;
-        let index = self.next_index;
-        self.next_index += 1;
-        Ok(Frame {
-            range: start..end,
-            offset,
-            index,
-        })
+        Ok(self.finish(start, end - start.pos))
+    }
+
+    /// The frame beginning at `start`, known to be `len` bytes long (all in the buffer).
+    pub fn finish(&mut self, start: Start, len: usize) -> Frame {
+        self.pos = start.pos + len;
+        self.next_index = start.index + 1;
+        Frame {
+            range: start.pos..self.pos,
+            offset: start.offset,
+            index: start.index,
+        }
     }
 }
 

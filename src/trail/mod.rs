@@ -77,27 +77,47 @@ pub fn read_stream<R: Read + Send>(
     };
     let mut framer = Framer::new(reader, gzip);
     let error = loop {
-        let frame = match framer.next_frame() {
-            Ok(Some(f)) => f,
+        let start = match framer.next_start() {
+            Ok(Some(s)) => s,
             Ok(None) => break None,
             Err(e) => break Some(e),
         };
+        // An object is parsed where it lies, which also finds its end: one pass over its
+        // bytes. One that does not parse there (cut by the end of the buffer, or not valid
+        // JSON) is framed by scanning and classified as it stands, which reads more input
+        // and reports the error.
+        let bytes = framer.bytes();
+        let parsed = match bytes[start.pos] {
+            b'{' => set.extract_prefix(&bytes[start.pos..]).ok(),
+            _ => None,
+        };
+        if let Some((fields, len)) = parsed {
+            let bytes = &bytes[start.pos..start.pos + len];
+            let document =
+                record::classify_extracted(set, bytes, fields, start.index, start.offset);
+            deliver(document, &mut stats, &mut on_record);
+            framer.finish(start, len);
+            continue;
+        }
+        let frame = match framer.frame(start) {
+            Ok(f) => f,
+            Err(e) => break Some(e),
+        };
         let bytes = &framer.bytes()[frame.range.clone()];
-        deliver(set, bytes, &frame, &mut stats, &mut on_record);
+        let document = classify(set, bytes, frame.index, frame.offset);
+        deliver(document, &mut stats, &mut on_record);
     };
     stats.bytes = framer.bytes_read();
     (stats, error)
 }
 
-/// Classifies one frame and hands the record (or why it is unusable) to `on_record`.
+/// Hands a classified frame's record (or why it is unusable) to `on_record`.
 fn deliver<'b>(
-    set: &FieldSet,
-    bytes: &'b [u8],
-    frame: &framer::Frame,
+    document: Result<Document<'b>, TrailError>,
     stats: &mut StreamStats,
     on_record: &mut impl FnMut(Result<Record<'b>, TrailError>),
 ) {
-    match classify(set, bytes, frame.index, frame.offset) {
+    match document {
         Ok(Document::Record(r)) => {
             stats.records += 1;
             on_record(Ok(r));
@@ -129,7 +149,8 @@ impl Framed {
         let mut stats = StreamStats::default();
         for frame in &self.frames {
             let bytes = &self.bytes[frame.range.clone()];
-            deliver(set, bytes, frame, &mut stats, &mut on_record);
+            let document = classify(set, bytes, frame.index, frame.offset);
+            deliver(document, &mut stats, &mut on_record);
         }
         stats
     }

@@ -63,20 +63,63 @@ pub fn classify<'a>(
         offset: Some(offset),
         record: Some(index),
     };
-    let raw = std::str::from_utf8(bytes).map_err(|e| TrailError::Json {
-        message: format!("invalid UTF-8 at byte {}", offset + e.valid_up_to() as u64),
+    let raw = utf8(bytes, at)?;
+    if !raw.starts_with('{') {
+        return Err(TrailError::NotCloudTrail {
+            message: "expected a JSON object".into(),
+            at,
+        });
+    }
+    let fields = set.extract(raw).map_err(|e| json_error(e, at))?;
+    decide(set, raw, fields, index, at)
+}
+
+/// What [`classify`] does with a frame whose fields were extracted as it was framed
+/// ([`FieldSet::extract_prefix`]).
+pub fn classify_extracted<'a>(
+    set: &FieldSet,
+    bytes: &'a [u8],
+    fields: Fields<'a>,
+    index: u64,
+    offset: u64,
+) -> Result<Document<'a>, TrailError> {
+    let at = Position {
+        offset: Some(offset),
+        record: Some(index),
+    };
+    decide(set, utf8(bytes, at)?, fields, index, at)
+}
+
+fn utf8(bytes: &[u8], at: Position) -> Result<&str, TrailError> {
+    if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
+        return Ok(text);
+    }
+    // The std check says where the text stops being UTF-8.
+    std::str::from_utf8(bytes).map_err(|e| TrailError::Json {
+        message: format!(
+            "invalid UTF-8 at byte {}",
+            at.offset.unwrap_or(0) + e.valid_up_to() as u64
+        ),
         at,
-    })?;
-    let json_err = |e: serde_json::Error| TrailError::Json {
+    })
+}
+
+fn json_error(e: serde_json::Error, at: Position) -> TrailError {
+    TrailError::Json {
         message: e.to_string(),
         at,
-    };
-    let not_ct = |message: String| TrailError::NotCloudTrail { message, at };
-    if !raw.starts_with('{') {
-        return Err(not_ct("expected a JSON object".into()));
     }
-    let fields = set.extract(raw).map_err(json_err)?;
+}
 
+/// A record, an EventBridge event's record, a digest, or why the object is none of those.
+fn decide<'a>(
+    set: &FieldSet,
+    raw: &'a str,
+    fields: Fields<'a>,
+    index: u64,
+    at: Position,
+) -> Result<Document<'a>, TrailError> {
+    let not_ct = |message: String| TrailError::NotCloudTrail { message, at };
     if let Some(kind) = fields.str(wk::DETAIL_TYPE) {
         if !kind.ends_with("via CloudTrail") {
             return Err(not_ct(format!(
@@ -87,7 +130,7 @@ pub fn classify<'a>(
             return Err(not_ct("EventBridge event without a `detail` object".into()));
         };
         let detail: &'a str = detail;
-        let fields = set.extract(detail).map_err(json_err)?;
+        let fields = set.extract(detail).map_err(|e| json_error(e, at))?;
         return record(detail, fields, index).map_err(not_ct);
     }
     if !fields.get(wk::DIGEST_START_TIME).is_empty() {
