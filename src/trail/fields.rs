@@ -335,6 +335,44 @@ impl<'de> de::Deserialize<'de> for CowStr<'de> {
     }
 }
 
+/// An object key as bytes, copied only if it holds escapes. Keys are only compared with the
+/// paths asked for, so they are not checked for UTF-8 one by one (a record is checked whole).
+struct KeyBytes<'a>(Cow<'a, [u8]>);
+
+impl<'de> de::Deserialize<'de> for KeyBytes<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KeyBytes<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(KeyBytes(Cow::Borrowed(v)))
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(KeyBytes(Cow::Owned(v.to_vec())))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(KeyBytes(Cow::Borrowed(v.as_bytes())))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(KeyBytes(Cow::Owned(v.as_bytes().to_vec())))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+/// The content of a JSON string's text, borrowed when it holds no escape (the text was
+/// already parsed, so what is between the quotes is the value), else decoded.
+fn string_value(raw: &str) -> Result<Cow<'_, str>, serde_json::Error> {
+    match memchr::memchr(b'\\', &raw.as_bytes()[1..raw.len() - 1]) {
+        None => Ok(Cow::Borrowed(&raw[1..raw.len() - 1])),
+        Some(_) => Ok(serde_json::from_str::<CowStr>(raw)?.0),
+    }
+}
+
 struct NodeSeed<'s, 'a> {
     set: &'s FieldSet,
     node: u32,
@@ -367,7 +405,7 @@ fn capture<'a>(
     out: &mut Fields<'a>,
 ) -> Result<(), serde_json::Error> {
     let value = match raw.as_bytes().first() {
-        Some(b'"') => Value::Str(Text::new(serde_json::from_str::<CowStr>(raw)?.0)),
+        Some(b'"') => Value::Str(Text::new(string_value(raw)?)),
         Some(b't') => Value::Bool(true),
         Some(b'f') => Value::Bool(false),
         Some(b'n') => Value::Null,
@@ -410,11 +448,11 @@ impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let node = &self.set.nodes[self.node as usize];
-        while let Some(key) = map.next_key::<CowStr>()? {
+        while let Some(key) = map.next_key::<KeyBytes>()? {
             let child = node
                 .children
                 .iter()
-                .find(|(k, _)| **k == *key.0)
+                .find(|(k, _)| k.as_bytes() == &*key.0)
                 .map(|(_, n)| *n);
             match child {
                 Some(child) => map.next_value_seed(NodeSeed {
