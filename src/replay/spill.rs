@@ -23,6 +23,10 @@ pub trait Spillable: Sized {
     fn key(&self) -> Self::Key;
     /// About how many bytes it holds in memory.
     fn weight(&self) -> usize;
+    /// Appends its line's JSON to `out` (without the newline).
+    fn write_line(line: &Self::Line, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, line).expect("spilled items serialize");
+    }
 }
 
 /// How many runs are merged into one. A merge holds an open file and a read buffer per run,
@@ -113,9 +117,12 @@ impl<T: Spillable> Spill<T> {
 /// Writes sorted items to a new temporary file, one line each, and rewinds it for reading.
 fn write_run<T: Spillable>(items: impl Iterator<Item = T>) -> io::Result<File> {
     let mut out = BufWriter::new(tempfile::tempfile()?);
+    let mut line = Vec::new();
     for item in items {
-        serde_json::to_writer(&mut out, &T::Line::from(item))?;
-        out.write_all(b"\n")?;
+        line.clear();
+        T::write_line(&T::Line::from(item), &mut line);
+        line.push(b'\n');
+        out.write_all(&line)?;
     }
     let mut file = out.into_inner().map_err(|e| e.into_error())?;
     file.rewind()?;
@@ -210,6 +217,9 @@ impl Spillable for Alert {
     }
     fn weight(&self) -> usize {
         2 * self.record.get().len() + OVERHEAD
+    }
+    fn write_line(alert: &Alert, out: &mut Vec<u8>) {
+        alert.write_json(out);
     }
 }
 
