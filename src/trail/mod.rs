@@ -2,7 +2,9 @@
 //!
 //! Any source (a local file, an S3 object body, an SQS message) hands a byte stream to
 //! [`read_stream`], which detects gzip by magic bytes, frames JSON values, classifies them
-//! and calls back once per record while the record is still in the buffer.
+//! and calls back once per record while the record is still in the buffer. An object is
+//! parsed where it lies, which also finds where it ends, so its bytes are read once;
+//! [`frame_batches`] only frames, for records parsed on other threads.
 
 mod error;
 pub mod fields;
