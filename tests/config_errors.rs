@@ -57,3 +57,33 @@ fn a_syntax_error_never_shows_the_secret_on_its_line() {
         );
     }
 }
+
+/// `trailwatch … 2>&1 | head -1`: once stderr is closed the rest of an error has nowhere to
+/// go, and the command still ends with its own exit status rather than a panic's 101.
+#[test]
+fn a_closed_stderr_keeps_the_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["check-config", "--queue-url", "not a url", "--jsonl", "-"][..],
+        &["run", "--queue-url", "not a url", "--jsonl", "-"],
+        &["replay", "--rule", "no-such-rule", "."],
+        &["rules", "test", "/no/such/rules"],
+    ] {
+        let open = trailwatch(args);
+        assert!(
+            !stderr(&open).is_empty() && open.status.code() != Some(0),
+            "{args:?}: {:?}",
+            open.status
+        );
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let closed = child.wait().unwrap();
+        assert_eq!(closed.code(), open.status.code(), "{args:?}");
+    }
+}

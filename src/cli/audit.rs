@@ -90,7 +90,7 @@ pub fn run(args: AuditArgs) -> u8 {
     let settings = match settings(&args) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return exit::USAGE;
         }
     };
@@ -98,13 +98,13 @@ pub fn run(args: AuditArgs) -> u8 {
     let (mut findings, failed) = match &args.credential_report {
         Some(path) => match std::fs::read(path) {
             Err(e) => {
-                eprintln!("error: {}: cannot read: {e}", path.display());
+                say!("error: {}: cannot read: {e}", path.display());
                 return exit::USAGE;
             }
             Ok(bytes) => match audit::credential_report::CredentialReport::parse_any(&bytes) {
                 Ok(report) => (audit::audit_report(report, &settings, now), false),
                 Err(e) => {
-                    eprintln!("error: {}: {e}", path.display());
+                    say!("error: {}: {e}", path.display());
                     return exit::USAGE;
                 }
             },
@@ -123,7 +123,7 @@ pub fn run(args: AuditArgs) -> u8 {
     });
     let mut out = std::io::stdout().lock();
     if let Err(e) = output::write(&mut out, &findings, format, now.timestamp_millis()) {
-        eprintln!("error: writing the report: {e}");
+        say!("error: writing the report: {e}");
         return exit::INPUT_FAILED;
     }
     if failed {
@@ -178,7 +178,7 @@ fn online(args: &AuditArgs, settings: &AuditConfig, now: DateTime<Utc>) -> (Vec<
                     findings.extend(audit::audit(&account, settings, now).await.findings)
                 }
                 Err(e) => {
-                    eprintln!("error: {name}: {e}");
+                    say!("error: {name}: {e}");
                     failed = true;
                 }
             }

@@ -45,7 +45,7 @@ pub fn run(args: GenerateArgs) -> u8 {
     };
     match generate(&plan) {
         Ok(w) => {
-            eprintln!(
+            say!(
                 "wrote {} files, {} records, {:.1} MB ({:.1} MB gzipped) under {}",
                 w.files,
                 w.records,
@@ -56,7 +56,7 @@ pub fn run(args: GenerateArgs) -> u8 {
             exit::OK
         }
         Err(e) => {
-            eprintln!("error: {}: {e}", plan.out.display());
+            say!("error: {}: {e}", plan.out.display());
             exit::INPUT_FAILED
         }
     }

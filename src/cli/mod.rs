@@ -1,5 +1,14 @@
 //! Command-line interface: argument definitions and one function per subcommand.
 
+/// `eprintln!` that gives up quietly when stderr is closed (`trailwatch … 2>&1 | head -1`)
+/// instead of panicking: a message nobody can read is no reason to change the exit status.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod audit;
 mod generate;
 mod probe;
@@ -99,12 +108,12 @@ impl RuleArgs {
             }
         };
         for note in notes {
-            eprintln!("note: {note}");
+            say!("note: {note}");
         }
         match set.retain_named(&self.only) {
             Ok(set) => Some(set),
             Err(e) => {
-                eprintln!("error: --rule: {e} (see `trailwatch rules list`)");
+                say!("error: --rule: {e} (see `trailwatch rules list`)");
                 None
             }
         }
@@ -113,13 +122,29 @@ impl RuleArgs {
 
 fn print_rule_errors(errors: &[RuleError]) {
     for e in errors {
-        eprintln!("error: {e}");
+        say!("error: {e}");
     }
-    eprintln!(
+    say!(
         "{} rule error{}",
         errors.len(),
         if errors.len() == 1 { "" } else { "s" }
     );
+}
+
+/// Where logs go: stderr, or nowhere once it is closed. The log subscriber reports a failed
+/// write on stderr itself, which panics when stderr is what failed: a daemon whose stderr
+/// went away would stop on its next log line.
+struct LogOut;
+
+impl std::io::Write for LogOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }
 
 /// Logs go to stderr, as text for people or JSON for log shippers.
@@ -127,7 +152,7 @@ fn init_logging(format: trailwatch::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAILWATCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogOut)
         .with_env_filter(filter);
     match format {
         trailwatch::config::LogFormat::Json => builder.json().init(),
@@ -142,7 +167,7 @@ pub fn run(cli: Cli) -> ExitCode {
             let filter = tracing_subscriber::EnvFilter::try_from_env("TRAILWATCH_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
             tracing_subscriber::fmt()
-                .with_writer(std::io::stderr)
+                .with_writer(|| LogOut)
                 .with_env_filter(filter)
                 .init();
         }

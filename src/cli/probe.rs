@@ -25,7 +25,7 @@ pub fn run(args: ProbeArgs) -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            say!("error: cannot start the runtime: {e}");
             return exit::INPUT_FAILED;
         }
     };
@@ -40,11 +40,11 @@ pub fn run(args: ProbeArgs) -> u8 {
     match answer {
         Ok(r) if r.status().is_success() => exit::OK,
         Ok(r) => {
-            eprintln!("{}: {}", args.url, r.status());
+            say!("{}: {}", args.url, r.status());
             exit::INPUT_FAILED
         }
         Err(e) => {
-            eprintln!("{}: {e}", args.url);
+            say!("{}: {e}", args.url);
             exit::INPUT_FAILED
         }
     }

@@ -174,7 +174,7 @@ pub fn run(args: ReplayArgs) -> u8 {
     let window = match args.window() {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return exit::USAGE;
         }
     };
@@ -199,8 +199,8 @@ pub fn run(args: ReplayArgs) -> u8 {
                 let e = e.to_string();
                 let file = path.display().to_string();
                 match e.contains(&file) {
-                    true => eprintln!("error: {e}"),
-                    false => eprintln!("error: {file}: {e}"),
+                    true => say!("error: {e}"),
+                    false => say!("error: {file}: {e}"),
                 }
                 return exit::USAGE;
             }
@@ -211,7 +211,7 @@ pub fn run(args: ReplayArgs) -> u8 {
             .check_rule_references(&set)
             .and_then(|()| Ok(trailwatch::suppress::prepare(&mut set, &cfg.suppress)?))
         {
-            eprintln!("error: {}: {e}", path.display());
+            say!("error: {}: {e}", path.display());
             return exit::USAGE;
         }
     }
@@ -232,7 +232,7 @@ pub fn run(args: ReplayArgs) -> u8 {
         (Some(rt), Some(cfg), Some(path)) if args.to_sinks => match rt.block_on(sinks(cfg)) {
             Ok(s) => Some(s),
             Err(e) => {
-                eprintln!("error: {}: {e}", path.display());
+                say!("error: {}: {e}", path.display());
                 return exit::USAGE;
             }
         },
@@ -246,7 +246,7 @@ pub fn run(args: ReplayArgs) -> u8 {
         Some(path) => match File::create(path) {
             Ok(f) => Box::new(BufWriter::new(f)),
             Err(e) => {
-                eprintln!("error: {}: cannot create: {e}", path.display());
+                say!("error: {}: cannot create: {e}", path.display());
                 return exit::USAGE;
             }
         },
@@ -286,11 +286,8 @@ pub fn run(args: ReplayArgs) -> u8 {
         &listing,
         &mut out,
         Some(&mut deliver),
-        // Not eprintln!, which panics once stderr is closed (`2>&1 | head -1`): the replay
-        // goes on and its exit status still tells.
-        &|line| {
-            let _ = writeln!(io::stderr(), "error: {line}");
-        },
+        // The replay goes on whether or not stderr is open; its exit status still tells.
+        &|line| say!("error: {line}"),
     );
     if let (Some(rt), Some(sinks)) = (&runtime, &sinks) {
         rt.block_on(sinks.flush());
@@ -299,7 +296,7 @@ pub fn run(args: ReplayArgs) -> u8 {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return exit::OK,
         Err(e) => {
-            eprintln!("error: writing alerts: {e}");
+            say!("error: writing alerts: {e}");
             return exit::INPUT_FAILED;
         }
     };
@@ -314,11 +311,11 @@ pub fn run(args: ReplayArgs) -> u8 {
 /// `--enqueue`: lists the S3 prefixes and queues one notification per object.
 fn enqueue(args: &ReplayArgs, window: &TimeWindow, queue_url: &str) -> u8 {
     if let Err(e) = trailwatch::config::check_queue_url(queue_url) {
-        eprintln!("error: --enqueue: {e}");
+        say!("error: --enqueue: {e}");
         return exit::USAGE;
     }
     if let Some(p) = args.paths.iter().find(|p| !p.starts_with("s3://")) {
-        eprintln!("error: --enqueue takes s3:// prefixes only (the daemons read from S3): {p}");
+        say!("error: --enqueue takes s3:// prefixes only (the daemons read from S3): {p}");
         return exit::USAGE;
     }
     io_runtime().block_on(async {
@@ -335,13 +332,13 @@ fn enqueue(args: &ReplayArgs, window: &TimeWindow, queue_url: &str) -> u8 {
                 Input::Local { .. } => None,
             })
             .collect();
-        eprintln!("enqueueing {} objects to {queue_url}", objects.len());
+        say!("enqueueing {} objects to {queue_url}", objects.len());
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let done = trailwatch::source::enqueue::enqueue(&sqs, queue_url, &objects).await;
         for line in listing.errors.iter().chain(&done.failed) {
-            eprintln!("error: {line}");
+            say!("error: {line}");
         }
-        eprintln!(
+        say!(
             "enqueued {} of {} objects ({:.1} MB), {} digest files skipped",
             done.messages,
             objects.len(),

@@ -47,7 +47,7 @@ fn check(paths: &[PathBuf]) -> u8 {
     match builder.build() {
         Ok(set) => {
             for note in &set.notes {
-                eprintln!("note: {note}");
+                say!("note: {note}");
             }
             match set.correlations().len() {
                 0 => println!("{} rules OK", set.len()),
@@ -124,7 +124,7 @@ fn test(args: &RuleArgs) -> u8 {
         match std::fs::read_to_string(&path) {
             Ok(text) => files.push((path.display().to_string(), text)),
             Err(e) => {
-                eprintln!("error: {}: cannot read: {e}", path.display());
+                say!("error: {}: cannot read: {e}", path.display());
                 return exit::USAGE;
             }
         }
@@ -161,7 +161,7 @@ fn test(args: &RuleArgs) -> u8 {
         .map(|m| m.info.name.as_str())
         .collect();
     if !untested.is_empty() {
-        eprintln!("note: rules without tests: {}", untested.join(", "));
+        say!("note: rules without tests: {}", untested.join(", "));
     }
     println!("{} passed, {} failed", outcomes.len() - failed, failed);
     if failed > 0 {

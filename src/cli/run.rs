@@ -169,14 +169,14 @@ pub fn check(args: DaemonArgs) -> u8 {
     let cfg = match args.config() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: configuration: {e}");
+            say!("error: configuration: {e}");
             return exit::USAGE;
         }
     };
     let rules = match load_rules(&cfg) {
         Ok(rules) => rules,
         Err(e) => {
-            eprintln!("error: rules: {e}");
+            say!("error: rules: {e}");
             return exit::USAGE;
         }
     };
@@ -184,16 +184,16 @@ pub fn check(args: DaemonArgs) -> u8 {
         Ok(None) => "in memory".to_string(),
         Ok(Some(table)) => match check_table(table) {
             Ok(warnings) => {
-                warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+                warnings.iter().for_each(|w| say!("warning: {w}"));
                 format!("DynamoDB table {table}")
             }
             Err(e) => {
-                eprintln!("error: state: {e}");
+                say!("error: state: {e}");
                 return exit::INPUT_FAILED;
             }
         },
         Err(e) => {
-            eprintln!("error: configuration: {e}");
+            say!("error: configuration: {e}");
             return exit::USAGE;
         }
     };
