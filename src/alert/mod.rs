@@ -212,8 +212,8 @@ impl Alert {
     }
 
     /// Appends the alert's JSON document to `out`: the same bytes as serializing it, with the
-    /// record written as the text it is rather than parsed again on the way out (the
-    /// serializer checks a raw value before writing it, the third scan of every record).
+    /// record written as the text it is (serializing it through serde checks it first, a
+    /// second parse of every record a replay writes).
     pub fn write_json(&self, out: &mut Vec<u8>) {
         let head = Head {
             alert_id: &self.alert_id,

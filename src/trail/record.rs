@@ -59,10 +59,7 @@ pub fn classify<'a>(
     index: u64,
     offset: u64,
 ) -> Result<Document<'a>, TrailError> {
-    let at = Position {
-        offset: Some(offset),
-        record: Some(index),
-    };
+    let at = position(index, offset);
     let raw = utf8(bytes, at)?;
     if !raw.starts_with('{') {
         return Err(TrailError::NotCloudTrail {
@@ -83,11 +80,15 @@ pub fn classify_extracted<'a>(
     index: u64,
     offset: u64,
 ) -> Result<Document<'a>, TrailError> {
-    let at = Position {
+    let at = position(index, offset);
+    decide(set, utf8(bytes, at)?, fields, index, at)
+}
+
+fn position(index: u64, offset: u64) -> Position {
+    Position {
         offset: Some(offset),
         record: Some(index),
-    };
-    decide(set, utf8(bytes, at)?, fields, index, at)
+    }
 }
 
 fn utf8(bytes: &[u8], at: Position) -> Result<&str, TrailError> {
