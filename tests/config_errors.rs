@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{stderr, trailwatch};
+use common::{stderr, trailwatch, trailwatch_stderr_closed};
 
 /// A queue URL that is not one: refused at load by both commands, instead of a daemon that runs
 /// forever logging DNS errors with /readyz at 503.
@@ -62,7 +62,6 @@ fn a_syntax_error_never_shows_the_secret_on_its_line() {
 /// go, and the command still ends with its own exit status rather than a panic's 101.
 #[test]
 fn a_closed_stderr_keeps_the_exit_status() {
-    let dir = tempfile::tempdir().unwrap();
     for args in [
         &["check-config", "--queue-url", "not a url", "--jsonl", "-"][..],
         &["run", "--queue-url", "not a url", "--jsonl", "-"],
@@ -75,15 +74,7 @@ fn a_closed_stderr_keeps_the_exit_status() {
             "{args:?}: {:?}",
             open.status
         );
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailwatch"))
-            .args(args)
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stderr.take());
-        let closed = child.wait().unwrap();
-        assert_eq!(closed.code(), open.status.code(), "{args:?}");
+        let closed = trailwatch_stderr_closed(args);
+        assert_eq!(closed.status.code(), open.status.code(), "{args:?}");
     }
 }

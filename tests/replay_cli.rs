@@ -202,19 +202,12 @@ fn a_closed_stderr_does_not_stop_or_crash_a_replay() {
     )
     .unwrap();
     fs::write(dir.path().join("b-bad.json"), "not json").unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trailwatch"))
-        .args([
-            "replay",
-            "--rule",
-            "iam-user-created",
-            dir.path().to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stderr.take());
-    let out = child.wait_with_output().unwrap();
+    let out = common::trailwatch_stderr_closed(&[
+        "replay",
+        "--rule",
+        "iam-user-created",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{:?}", out.status);
     assert_eq!(alerts(&out).len(), 1);
 }

@@ -17,6 +17,20 @@ pub fn trailwatch(args: &[&str]) -> Output {
         .expect("run trailwatch")
 }
 
+/// Runs trailwatch with its stderr closed from the start (`trailwatch … 2>&1 | head -1`
+/// once `head` has its line); stdout is captured.
+pub fn trailwatch_stderr_closed(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+        .args(args)
+        .env("TRAILWATCH_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run trailwatch");
+    drop(child.stderr.take());
+    child.wait_with_output().expect("run trailwatch")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
