@@ -149,6 +149,11 @@ pub struct Alert {
 
 impl Alert {
     pub fn new(rule: &RuleMeta, record: &Record, origin: &Origin) -> Alert {
+        Alert::of_rule(&rule.info, record, origin)
+    }
+
+    /// [`Alert::new`] from the rule's document alone (what an alert carries of its rule).
+    pub fn of_rule(rule: &std::sync::Arc<RuleInfo>, record: &Record, origin: &Origin) -> Alert {
         let f = &record.fields;
         let s = |id| f.str(id).map(Short::from);
         let event = EventInfo {
@@ -170,9 +175,9 @@ impl Alert {
         // Without an eventID the record text itself is the identity of the event.
         let event_key = event.id.as_deref().unwrap_or(record.raw);
         Alert {
-            alert_id: alert_id(&rule.info.id, event_key),
-            summary: summary(&rule.info.title, &event),
-            rule: rule.info.clone(),
+            alert_id: alert_id(&rule.id, event_key),
+            summary: summary(&rule.title, &event),
+            rule: rule.clone(),
             event,
             origin: origin.clone(),
             detected_at: detected_now(),

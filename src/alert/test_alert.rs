@@ -7,16 +7,20 @@ use crate::trail;
 /// An alert of a critical rule on a CreateUser record whose requestParameters carry
 /// `padding` bytes.
 pub fn alert(padding: usize) -> Alert {
+    alert_on(&format!(
+        r#"{{"eventName":"CreateUser","eventSource":"iam.amazonaws.com","eventID":"e1","eventTime":"2026-11-20T09:00:00Z","recipientAccountId":"111122223333","requestParameters":{{"p":"{}"}}}}"#,
+        "x".repeat(padding)
+    ))
+}
+
+/// The same rule's alert on `json`, a CreateUser record.
+pub fn alert_on(json: &str) -> Alert {
     let mut b = RuleSetBuilder::new();
     b.add_yaml(
         "t.yml",
         "title: A very long title that goes on and on to test how subjects are cut before the SNS limit of one hundred characters\nname: t\nlevel: critical\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName: CreateUser\n  condition: sel\n",
     );
     let set = b.build().unwrap();
-    let json = format!(
-        r#"{{"eventName":"CreateUser","eventSource":"iam.amazonaws.com","eventID":"e1","eventTime":"2026-11-20T09:00:00Z","recipientAccountId":"111122223333","requestParameters":{{"p":"{}"}}}}"#,
-        "x".repeat(padding)
-    );
     let mut out = None;
     let mut scratch = Vec::new();
     trail::read_stream(json.as_bytes(), set.fields(), |r| {

@@ -196,7 +196,7 @@ pub fn run(
     let stop = AtomicBool::new(false);
     let unstarted = AtomicUsize::new(listing.inputs.len());
 
-    let pending = Pending::new(opts.memory_budget.unwrap_or(pending::DEFAULT_BUDGET))?;
+    let pending = Pending::new(opts.memory_budget.unwrap_or(pending::DEFAULT_BUDGET), set)?;
     let (reports, written, undelivered) = std::thread::scope(|scope| {
         let workers = scope.spawn(|| {
             pool.install(|| {

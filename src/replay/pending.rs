@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::spill::{Spill, Spillable};
-use super::store::AlertFile;
+use super::store::{AlertFile, LastOrigin};
 use crate::alert::Alert;
 use crate::correlate::{AlertStore, Base, Engine, EventKey, Limits, Observation, Slot};
 use crate::rules::RuleSet;
@@ -38,49 +38,58 @@ pub struct Pending {
 pub struct Local {
     /// Their base alerts are in `bases` (positions relative to it) until handed over.
     observations: Vec<Waiting>,
-    /// Base alerts serialized as they are observed, so the worker keeps no reference to them
-    /// and an alerting rule's alert goes on without a copy.
+    /// Base alerts' entries (see `store.rs`), written as they are observed, so the worker
+    /// keeps no reference to them and an alerting rule's alert goes on without a copy.
     bases: Vec<u8>,
     /// The base alert last written, by id: an event's observations (one per correlation it
     /// feeds) come one after another and share it.
     last: Option<(String, Slot)>,
+    origin: LastOrigin,
     held: Vec<Alert>,
 }
 
-impl Local {
-    /// Where the observation's base alert is in `bases`, written there unless it is the last.
-    fn set_aside(&mut self, base: &Base) -> io::Result<Slot> {
-        let alert = base
-            .load()
-            .ok_or_else(|| io::Error::other("a stored base alert could not be read back"))?;
-        if let Some((id, slot)) = &self.last {
-            if *id == alert.alert_id {
-                return Ok(*slot);
-            }
-        }
-        let start = self.bases.len();
-        alert.write_json(&mut self.bases);
-        let slot = Slot {
-            offset: start as u64,
-            len: (self.bases.len() - start) as u32,
-        };
-        self.last = Some((alert.alert_id.clone(), slot));
-        Ok(slot)
-    }
-}
-
 impl Pending {
-    pub fn new(budget: usize) -> io::Result<Pending> {
+    /// What waits of a replay with `set`, in `budget` bytes of memory.
+    pub fn new(budget: usize, set: &RuleSet) -> io::Result<Pending> {
+        let rules = set.rules().iter().map(|r| r.meta.info.clone()).collect();
         Ok(Pending {
-            store: Arc::new(AlertFile::new()?),
+            store: Arc::new(AlertFile::new(rules)?),
             observations: Mutex::new(Spill::new(budget / 4 * 3)),
             held: Mutex::new(Spill::new(budget / 4)),
             error: Mutex::new(None),
         })
     }
 
+    /// Where the observation's base alert is in the worker's `bases`, written there unless
+    /// it is the last.
+    fn set_aside(&self, local: &mut Local, base: &Base) -> io::Result<Slot> {
+        let alert = base
+            .load()
+            .ok_or_else(|| io::Error::other("a stored base alert could not be read back"))?;
+        if let Some((id, slot)) = &local.last {
+            if *id == alert.alert_id {
+                return Ok(*slot);
+            }
+        }
+        let start = local.bases.len();
+        self.store
+            .encode(&alert, &mut local.origin, &mut local.bases)
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "alert {} cannot be set aside: its rule {} is not in the replay's rule set",
+                    alert.alert_id, alert.rule.name
+                ))
+            })?;
+        let slot = Slot {
+            offset: start as u64,
+            len: (local.bases.len() - start) as u32,
+        };
+        local.last = Some((alert.alert_id.clone(), slot));
+        Ok(slot)
+    }
+
     pub fn observe(&self, local: &mut Local, o: Observation) {
-        match local.set_aside(&o.base) {
+        match self.set_aside(local, &o.base) {
             Ok(base) => local.observations.push(Waiting {
                 correlation: o.correlation,
                 step: o.step,

@@ -1,15 +1,21 @@
 //! The base alerts of a replay's correlation observations, written to an unnamed temporary
-//! file as they are observed and read back by position only when their event completes a
-//! window. The observations waiting for the end of the replay hold a [`Slot`] instead of the
-//! alert and its record.
+//! file as they are observed and rebuilt only when their event completes a window. The
+//! observations waiting for the end of the replay hold a [`Slot`] instead of the alert.
+//!
+//! An entry is what the alert cannot be rebuilt without — its rule, origin and id, and the
+//! record's text — not the alert: the rest of it (event, summary) comes from the record
+//! again. A dense archive feeds correlations hundreds of thousands of events, and writing
+//! each one's whole alert (about 2.5 KB, its rule's document and the record's fields twice)
+//! was a third of what correlations cost a replay.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use crate::alert::Alert;
+use crate::alert::{Alert, Origin, RuleInfo};
 use crate::correlate::{AlertStore, Slot};
+use crate::trail::{FieldSet, Record};
 
 pub struct AlertFile {
     writer: Mutex<Writer>,
@@ -17,6 +23,11 @@ pub struct AlertFile {
     reader: File,
     /// The first failure to read or write (a full disk): the replay reports it.
     error: Mutex<Option<io::Error>>,
+    /// The rules and origins entries name by position.
+    rules: Vec<Arc<RuleInfo>>,
+    origins: Mutex<Vec<Origin>>,
+    /// What an alert is built from: the well-known fields.
+    fields: FieldSet,
 }
 
 struct Writer {
@@ -26,8 +37,16 @@ struct Writer {
     flushed: u64,
 }
 
+/// A worker's last origin and its number, so a file's observations register it once.
+#[derive(Default)]
+pub struct LastOrigin(Option<(Origin, u32)>);
+
+/// An entry's fixed part: rule number, origin number (both u32, little-endian), id length.
+const HEADER: usize = 9;
+
 impl AlertFile {
-    pub fn new() -> io::Result<AlertFile> {
+    /// A store for the base alerts of `rules`' matches.
+    pub fn new(rules: Vec<Arc<RuleInfo>>) -> io::Result<AlertFile> {
         let file = tempfile::tempfile()?;
         Ok(AlertFile {
             reader: file.try_clone()?,
@@ -37,10 +56,40 @@ impl AlertFile {
                 flushed: 0,
             }),
             error: Mutex::new(None),
+            rules,
+            origins: Mutex::new(Vec::new()),
+            fields: FieldSet::new(),
         })
     }
 
-    /// Appends alerts already serialized one after another, with one lock; where the first
+    /// Appends `alert`'s entry to `out` (a worker's buffer, handed to [`AlertFile::append`]
+    /// later). None if its rule is not one of the store's.
+    pub fn encode(&self, alert: &Alert, last: &mut LastOrigin, out: &mut Vec<u8>) -> Option<()> {
+        let rule = self
+            .rules
+            .iter()
+            .position(|r| Arc::ptr_eq(r, &alert.rule))?;
+        let id = alert.alert_id.as_bytes();
+        let id_len = u8::try_from(id.len()).ok()?;
+        let origin = match &last.0 {
+            Some((o, n)) if *o == alert.origin => *n,
+            _ => {
+                let mut origins = self.origins.lock().expect("alert file lock");
+                origins.push(alert.origin.clone());
+                let n = (origins.len() - 1) as u32;
+                last.0 = Some((alert.origin.clone(), n));
+                n
+            }
+        };
+        out.extend_from_slice(&(rule as u32).to_le_bytes());
+        out.extend_from_slice(&origin.to_le_bytes());
+        out.push(id_len);
+        out.extend_from_slice(id);
+        out.extend_from_slice(alert.record.get().as_bytes());
+        Some(())
+    }
+
+    /// Appends entries already encoded one after another, with one lock; where the first
     /// begins, so each is found at that plus its position in `bytes`.
     pub fn append(&self, bytes: &[u8]) -> Option<u64> {
         let mut w = self.writer.lock().expect("alert file lock");
@@ -73,7 +122,37 @@ impl AlertFile {
         }
         let mut buf = vec![0; slot.len as usize];
         self.reader.read_exact_at(&mut buf, slot.offset)?;
-        serde_json::from_slice(&buf).map_err(io::Error::other)
+        self.decode(&buf).ok_or_else(|| {
+            io::Error::other(format!(
+                "the base alert stored at byte {} of the replay's temporary file is damaged",
+                slot.offset
+            ))
+        })
+    }
+
+    /// The alert an entry was written from (its `detected_at` aside).
+    fn decode(&self, entry: &[u8]) -> Option<Alert> {
+        let number = |at: usize| -> Option<usize> {
+            let bytes = entry.get(at..at + 4)?.try_into().ok()?;
+            Some(u32::from_le_bytes(bytes) as usize)
+        };
+        let rule = self.rules.get(number(0)?)?;
+        let origin = self
+            .origins
+            .lock()
+            .expect("alert file lock")
+            .get(number(4)?)?
+            .clone();
+        let id_end = HEADER + usize::from(*entry.get(HEADER - 1)?);
+        let id = std::str::from_utf8(entry.get(HEADER..id_end)?).ok()?;
+        let text = std::str::from_utf8(entry.get(id_end..)?).ok()?;
+        let record = Record::new(text, self.fields.extract(text).ok()?, 0);
+        Some(Alert {
+            // Without an eventID the id came from the record's text as it was read, which
+            // may have had line breaks the stored text has not.
+            alert_id: id.to_string(),
+            ..Alert::of_rule(rule, &record, &origin)
+        })
     }
 }
 
@@ -91,27 +170,69 @@ mod tests {
     use super::*;
     use crate::alert::test_alert;
 
-    fn put(file: &AlertFile, alert: &Alert) -> Option<Slot> {
-        let bytes = serde_json::to_vec(alert).unwrap();
-        let offset = file.append(&bytes)?;
-        Some(Slot {
-            offset,
+    fn put(file: &AlertFile, alert: &Alert, last: &mut LastOrigin) -> Slot {
+        let mut bytes = Vec::new();
+        file.encode(alert, last, &mut bytes).unwrap();
+        Slot {
+            offset: file.append(&bytes).unwrap(),
             len: bytes.len() as u32,
-        })
+        }
+    }
+
+    /// The alert as it was stored: only `detected_at` is new.
+    fn assert_same(back: Alert, stored: &Alert) {
+        let back = Alert {
+            detected_at: stored.detected_at.clone(),
+            ..back
+        };
+        assert_eq!(back.to_json_line(), stored.to_json_line());
     }
 
     #[test]
     fn alerts_come_back_as_they_went_in() {
-        let file = AlertFile::new().unwrap();
-        let alerts: Vec<Alert> = (0..50).map(test_alert::alert).collect();
-        let slots: Vec<Slot> = alerts.iter().map(|a| put(&file, a).unwrap()).collect();
-        // Read back out of order, some before the writer's buffer reached the file.
-        for i in [49, 0, 17, 49, 3] {
-            let back = file.load(slots[i]).unwrap();
-            assert_eq!(back.to_json_line(), alerts[i].to_json_line());
+        let mut alerts: Vec<Alert> = (0..50).map(test_alert::alert).collect();
+        // Three origins, one of them seen again after another.
+        for (i, a) in alerts.iter_mut().enumerate() {
+            a.origin = Origin::File {
+                file: ["a", "b", "a", "c"][i % 4].into(),
+            };
         }
-        let more = put(&file, &alerts[7]).unwrap();
-        assert_eq!(file.load(more).unwrap().alert_id, alerts[7].alert_id);
+        // No eventID, and line breaks: its id came from the text as read.
+        let eventless = test_alert::alert_on(
+            "{\"eventName\": \"CreateUser\",\n \"eventSource\": \"iam.amazonaws.com\"}",
+        );
+        alerts.push(eventless);
+        let file = AlertFile::new(alerts.iter().map(|a| a.rule.clone()).collect()).unwrap();
+        let mut last = LastOrigin::default();
+        let slots: Vec<Slot> = alerts.iter().map(|a| put(&file, a, &mut last)).collect();
+        // Read back out of order, some before the writer's buffer reached the file.
+        for i in [49, 0, 17, 49, 3, 50, 2] {
+            assert_same(file.load(slots[i]).unwrap(), &alerts[i]);
+        }
+        let more = put(&file, &alerts[7], &mut last);
+        assert_same(file.load(more).unwrap(), &alerts[7]);
         assert!(file.take_error().is_none());
+    }
+
+    #[test]
+    fn an_alert_of_another_rule_set_is_refused() {
+        let file = AlertFile::new(vec![test_alert::alert(1).rule]).unwrap();
+        let mut bytes = Vec::new();
+        let other = test_alert::alert(1);
+        assert!(file
+            .encode(&other, &mut LastOrigin::default(), &mut bytes)
+            .is_none());
+        assert!(bytes.is_empty());
+    }
+
+    #[test]
+    fn a_damaged_entry_is_an_error_not_an_alert() {
+        let alert = test_alert::alert(1);
+        let file = AlertFile::new(vec![alert.rule.clone()]).unwrap();
+        let slot = put(&file, &alert, &mut LastOrigin::default());
+        let short = Slot { len: 5, ..slot };
+        assert!(file.load(short).is_none());
+        let e = file.take_error().unwrap().to_string();
+        assert!(e.contains("is damaged"), "{e}");
     }
 }
