@@ -335,7 +335,10 @@ pub(super) fn correlation_alert(
         .zip(group_values.iter().cloned())
         .collect();
     let count = entries.len() as u64;
-    let distinct = corr.field.as_ref().map(|_| group.measure(corr, members));
+    let distinct = corr
+        .field
+        .as_ref()
+        .map(|_| group.measure(corr, members.iter().copied()));
     let sequence = match corr.kind {
         Kind::Temporal | Kind::TemporalOrdered => entries
             .iter()

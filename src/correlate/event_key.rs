@@ -24,7 +24,12 @@ impl From<&str> for EventKey {
         match uuid::Uuid::try_parse(s) {
             // Only the canonical lowercase form, so turning the key back into text gives
             // exactly the eventID that was read.
-            Ok(u) if u.hyphenated().to_string() == s => {
+            Ok(u)
+                if *u
+                    .hyphenated()
+                    .encode_lower(&mut uuid::Uuid::encode_buffer())
+                    == *s =>
+            {
                 let (hi, lo) = u.as_u64_pair();
                 EventKey::Uuid(hi, lo)
             }

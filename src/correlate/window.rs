@@ -133,9 +133,11 @@ impl Group {
             }
             let end = self.entries[s].time + span;
             let hi = self.entries.partition_point(|e| e.time <= end);
-            let members: Vec<usize> = (s..hi).filter(|&i| !self.entries[i].used).collect();
-            if corr.condition.holds(self.measure(corr, &members)) {
-                return Some(members);
+            // Measured before it is collected: a group of thousands of events is measured
+            // once per event, and almost always falls short.
+            let members = (s..hi).filter(|&i| !self.entries[i].used);
+            if corr.condition.holds(self.measure(corr, members.clone())) {
+                return Some(members.collect());
             }
             if hi == self.entries.len() {
                 // Windows starting later hold a subset of this one: none can match either.
@@ -164,7 +166,10 @@ impl Group {
                 !e.used && e.time >= start && e.time <= end
             })
             .collect();
-        let matched = !members.is_empty() && corr.condition.holds(self.measure(corr, &members));
+        let matched = !members.is_empty()
+            && corr
+                .condition
+                .holds(self.measure(corr, members.iter().copied()));
         let trigger = match members.last() {
             Some(&last) if matched => self.entries[last].alert.take(),
             _ => None,
@@ -182,10 +187,10 @@ impl Group {
     }
 
     /// What the correlation counts over these entries.
-    pub fn measure(&self, corr: &Correlation, members: &[usize]) -> u64 {
-        let entries = members.iter().map(|&i| &self.entries[i]);
+    pub fn measure(&self, corr: &Correlation, members: impl Iterator<Item = usize>) -> u64 {
+        let entries = members.map(|i| &self.entries[i]);
         match corr.kind {
-            Kind::EventCount => members.len() as u64,
+            Kind::EventCount => entries.count() as u64,
             Kind::ValueCount => entries
                 .filter_map(|e| e.value.as_deref())
                 .collect::<HashSet<_>>()
