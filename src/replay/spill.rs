@@ -9,24 +9,20 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
-
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 
 use crate::alert::Alert;
 
-/// Something a spill can hold: its sort key, its weight in memory, and its line on disk.
+/// Something a spill can hold: its sort key, its weight in memory, and its record on disk.
 pub trait Spillable: Sized {
     type Key: Ord + Clone;
-    type Line: Serialize + DeserializeOwned + From<Self> + Into<Self>;
     fn key(&self) -> Self::Key;
     /// About how many bytes it holds in memory.
     fn weight(&self) -> usize;
-    /// Appends its line's JSON to `out` (without the newline).
-    fn write_line(line: &Self::Line, out: &mut Vec<u8>) {
-        serde_json::to_writer(out, line).expect("spilled items serialize");
-    }
+    /// Appends its record on disk to `out`.
+    fn encode(&self, out: &mut Vec<u8>);
+    /// The item a record holds.
+    fn decode(record: &[u8]) -> io::Result<Self>;
 }
 
 /// How many runs are merged into one. A merge holds an open file and a read buffer per run,
@@ -114,15 +110,19 @@ impl<T: Spillable> Spill<T> {
     }
 }
 
-/// Writes sorted items to a new temporary file, one line each, and rewinds it for reading.
+/// Writes sorted items to a new temporary file, each record after its length (u32,
+/// little-endian), and rewinds it for reading.
 fn write_run<T: Spillable>(items: impl Iterator<Item = T>) -> io::Result<File> {
     let mut out = BufWriter::new(tempfile::tempfile()?);
-    let mut line = Vec::new();
+    let mut record = Vec::new();
     for item in items {
-        line.clear();
-        T::write_line(&T::Line::from(item), &mut line);
-        line.push(b'\n');
-        out.write_all(&line)?;
+        record.clear();
+        record.extend_from_slice(&[0; 4]);
+        item.encode(&mut record);
+        let len = u32::try_from(record.len() - 4)
+            .map_err(|_| io::Error::other("an item too large to spill (over 4 GiB)"))?;
+        record[..4].copy_from_slice(&len.to_le_bytes());
+        out.write_all(&record)?;
     }
     let mut file = out.into_inner().map_err(|e| e.into_error())?;
     file.rewind()?;
@@ -130,13 +130,31 @@ fn write_run<T: Spillable>(items: impl Iterator<Item = T>) -> io::Result<File> {
 }
 
 enum Source<T> {
-    Run(io::Lines<BufReader<File>>),
+    /// A run, and the buffer its records are read into.
+    Run(BufReader<File>, Vec<u8>),
     Memory(std::vec::IntoIter<T>),
 }
 
-impl<T> Source<T> {
+impl<T: Spillable> Source<T> {
     fn run(file: File) -> Source<T> {
-        Source::Run(BufReader::new(file).lines())
+        Source::Run(BufReader::new(file), Vec::new())
+    }
+
+    /// The next item; None at the end of the source.
+    fn next(&mut self) -> io::Result<Option<T>> {
+        match self {
+            Source::Memory(items) => Ok(items.next()),
+            Source::Run(file, record) => {
+                let mut len = [0; 4];
+                match file.read_exact(&mut len) {
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                    read => read?,
+                }
+                record.resize(u32::from_le_bytes(len) as usize, 0);
+                file.read_exact(record)?;
+                T::decode(record).map(Some)
+            }
+        }
     }
 }
 
@@ -166,21 +184,10 @@ impl<T: Spillable> Merged<T> {
     }
 
     fn next_of(&mut self, i: usize) -> Option<T> {
-        match &mut self.sources[i] {
-            Source::Memory(items) => items.next(),
-            Source::Run(lines) => {
-                let read = lines.next()?.and_then(|line| {
-                    serde_json::from_str::<T::Line>(&line).map_err(io::Error::other)
-                });
-                match read {
-                    Ok(line) => Some(line.into()),
-                    Err(e) => {
-                        self.error.get_or_insert(e);
-                        None
-                    }
-                }
-            }
-        }
+        self.sources[i].next().unwrap_or_else(|e| {
+            self.error.get_or_insert(e);
+            None
+        })
     }
 
     fn put(&mut self, i: usize, item: Option<T>) {
@@ -209,17 +216,21 @@ impl<T: Spillable> Iterator for Merged<T> {
 /// Bytes counted per item besides its record text: the alert's other fields, the vectors.
 const OVERHEAD: usize = 1024;
 
+/// Alerts spill as their JSON documents: a held alert is rare beside an observation, and its
+/// optional fields are left out of the document when empty, which a binary format cannot do.
 impl Spillable for Alert {
     type Key = (i64, String);
-    type Line = Alert;
     fn key(&self) -> (i64, String) {
         (crate::suppress::event_time(self), self.alert_id.clone())
     }
     fn weight(&self) -> usize {
         2 * self.record.get().len() + OVERHEAD
     }
-    fn write_line(alert: &Alert, out: &mut Vec<u8>) {
-        alert.write_json(out);
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.write_json(out);
+    }
+    fn decode(record: &[u8]) -> io::Result<Alert> {
+        serde_json::from_slice(record).map_err(io::Error::other)
     }
 }
 
