@@ -158,8 +158,8 @@ impl Group {
     }
 
     /// The newest unused entry between `lo` and `p` that counts as `p` does: the same value
-    /// (value_count) or the same rule (temporal). Every window from `lo` that holds `p` also
-    /// holds it: `p` is in windows starting at most `timespan` before it.
+    /// (value_count) or the same rule (temporal). A window holding `p` and starting at or
+    /// before it holds it too, as it reaches at least as far as `p`.
     fn twin(&self, p: usize, lo: usize, kind: Kind) -> Option<usize> {
         let e = &self.entries[p];
         (lo..p).rev().find(|&i| {
