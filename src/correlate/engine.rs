@@ -234,7 +234,7 @@ pub(super) fn count(
 ) -> (Option<Alert>, bool) {
     // A caller that forgets used events gives each event once: nothing to look for.
     if !forget_used {
-        if let Some(i) = group.find(&obs.event, obs.step) {
+        if let Some(i) = group.find(obs.time_ms, &obs.event, obs.step) {
             return (group.entries[i].fired.as_deref().cloned(), false);
         }
     }

@@ -66,7 +66,7 @@ impl SharedGroup {
                 continue;
             }
             let event = format!("{}:{}", obs.step, obs.event);
-            if self.group.find(&obs.event, obs.step).is_some() {
+            if self.group.find(obs.time_ms, &obs.event, obs.step).is_some() {
                 counted.refired.extend(self.fired.get(&event).cloned());
                 continue;
             }
