@@ -2,8 +2,9 @@
 //! input in event-time order (the same result whatever the thread count or input order), and
 //! the alerts of rules under suppression, decided in event-time order with the correlation
 //! alerts. Both wait in spills (see `spill.rs`), so memory stays within a budget however
-//! dense the archive. An observation waits as a few bytes ([`Waiting`]): its base alert goes
-//! to the alert file (`store.rs`) and is read back only if its event completes a window.
+//! dense the archive. An observation waits as a few bytes ([`Waiting`]): what its base alert
+//! is rebuilt from goes to the alert file (`store.rs`), read back only if its event completes
+//! a window.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -199,7 +200,7 @@ impl Pending {
 
 /// An observation waiting for the end of the replay: what counting it needs, and where its
 /// base alert is. Spilled in postcard's binary form: a dense archive spills hundreds of
-/// thousands, and as JSON lines their writing and reading was a tenth of a replay's time.
+/// thousands, and as JSON lines writing and reading them was about 6% of its replay.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Waiting {
     correlation: u32,
@@ -215,6 +216,7 @@ pub struct Waiting {
     base: Slot,
 }
 
+/// An [`EventKey`] as a spilled observation holds it.
 #[derive(Serialize, Deserialize)]
 #[serde(remote = "EventKey")]
 enum EventKeyForm {
