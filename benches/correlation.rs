@@ -180,6 +180,15 @@ fn main() {
         "one group at its cap, daemon",
         false,
     );
+    // One user's failed sign-ins, as the daemon counts them: a brute-force alert every ten,
+    // the events it used kept in the group to recognise a redelivery.
+    burst(
+        &on,
+        FAILED_SIGN_IN,
+        "console-login-brute-force",
+        "one event_count group firing, daemon",
+        false,
+    );
     // One address's failed sign-ins, all for one user: a value_count group at its cap whose
     // window holds one distinct value, measured again for every event.
     burst(
