@@ -1,6 +1,6 @@
 //! One group of a threshold correlation kept outside the engine, for state shared by replicas
 //! (the DynamoDB backend stores one per correlation and group, and replaces it with a
-//! conditional write). It counts with the engine's own step ([`super::engine::count`]), so a
+//! conditional write). It counts with the engine's own step (`engine::count`), so a
 //! group decides the same alerts wherever it is kept. What differs is lateness: with no
 //! global watermark across replicas, an event counts unless it is older than the group's
 //! newest event by more than the lateness. And the alerts a group fired are not kept in it

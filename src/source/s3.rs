@@ -202,7 +202,7 @@ fn backoff() -> ExponentialBuilder {
         .with_max_times(4)
 }
 
-/// Event names whose records a reader keeps (see [`ObjectRead::watched`]).
+/// Event names whose records a reader keeps (see [`Found::watched`]).
 pub type Watch = Arc<std::collections::HashSet<&'static str>>;
 
 /// Reads and matches one object, handing its matches to `batches` as it goes. Transient
