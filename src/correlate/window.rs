@@ -119,6 +119,9 @@ impl Group {
     /// each unused entry from `p.time - timespan` on; the first that matches wins. Returns the
     /// positions of its unused entries.
     pub fn threshold_window(&self, p: usize, corr: &Correlation) -> Option<Vec<usize>> {
+        let span = corr.timespan_ms;
+        let t = self.entries[p].time;
+        let lo = self.entries.partition_point(|e| e.time < t - span);
         if corr.kind == Kind::TemporalOrdered && p + 1 == self.entries.len() {
             // Every window that held was found when its newest event came, so a window can
             // hold now only thanks to `p`. The newest event of a window extends the rules
@@ -129,10 +132,21 @@ impl Group {
             if needed != Some(u64::from(self.entries[p].step) + 1) {
                 return None;
             }
+            // Two rules to see in order, `p`'s the second: a window holds only with an
+            // event of the first rule before `p`, and there is none before the newest
+            // earlier event of `p`'s rule (it would have completed the sequence). So the
+            // search stops there: a burst of the second rule alone (a script creating keys,
+            // no sign-in before) is not scanned whole for each of its events.
+            if needed == Some(2) {
+                let first = (lo..p)
+                    .rev()
+                    .map(|i| &self.entries[i])
+                    .find(|e| !e.used && e.step <= 1);
+                if first.is_none_or(|e| e.step == 1) {
+                    return None;
+                }
+            }
         }
-        let span = corr.timespan_ms;
-        let t = self.entries[p].time;
-        let lo = self.entries.partition_point(|e| e.time < t - span);
         // Windows that hold a twin of `p` (see `twin`) measure the same without `p`, and no
         // window held before `p` came (each was decided when its newest event came): only
         // windows starting after the twin can hold now. Without this a burst of one value
@@ -265,8 +279,9 @@ mod tests {
     const SPAN_MS: i64 = 10_000;
 
     /// A correlation of `kind` over rules a, b and c, within ten seconds: three distinct
-    /// values (value_count) or two of the rules (temporal).
-    fn correlation(kind: &str) -> Correlation {
+    /// values (value_count), two of the rules (temporal), the first two in order
+    /// (temporal_ordered), or with `two_rules` the two rules a and b in order.
+    fn correlation(kind: &str, two_rules: bool) -> Correlation {
         let mut b = RuleSetBuilder::new();
         for name in ["a", "b", "c"] {
             b.add_yaml(
@@ -276,6 +291,7 @@ mod tests {
         }
         let (rules, condition) = match kind {
             "value_count" => ("[a]", "{field: userIdentity.userName, gte: 3}"),
+            _ if two_rules => ("[a, b]", "{gte: 2}"),
             _ => ("[a, b, c]", "{gte: 2}"),
         };
         b.add_yaml(
@@ -341,6 +357,10 @@ mod tests {
                                 members.iter().filter_map(|&m| events[m].value).collect();
                             values.len()
                         }
+                        // The longest prefix of the rules seen in order.
+                        Kind::TemporalOrdered => members.iter().fold(0, |seen, &m| {
+                            seen + usize::from(usize::from(events[m].step) == seen)
+                        }),
                         _ => {
                             let steps: HashSet<u16> =
                                 members.iter().map(|&m| events[m].step).collect();
@@ -390,13 +410,27 @@ mod tests {
 
         #[test]
         fn value_count_windows_are_found_as_defined(events in events(1), forget in any::<bool>()) {
-            let corr = correlation("value_count");
+            let corr = correlation("value_count", false);
             prop_assert_eq!(counted(&corr, &events, forget), by_definition(&corr, &events));
         }
 
         #[test]
         fn temporal_windows_are_found_as_defined(events in events(3), forget in any::<bool>()) {
-            let corr = correlation("temporal");
+            let corr = correlation("temporal", false);
+            prop_assert_eq!(counted(&corr, &events, forget), by_definition(&corr, &events));
+        }
+
+        #[test]
+        fn ordered_windows_are_found_as_defined(
+            events in events(3),
+            two_rules in any::<bool>(),
+            forget in any::<bool>(),
+        ) {
+            let events: Vec<Event> = events
+                .into_iter()
+                .map(|e| Event { step: if two_rules { e.step % 2 } else { e.step }, ..e })
+                .collect();
+            let corr = correlation("temporal_ordered", two_rules);
             prop_assert_eq!(counted(&corr, &events, forget), by_definition(&corr, &events));
         }
     }
