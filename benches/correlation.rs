@@ -1,8 +1,8 @@
 //! What correlation costs: replay throughput of a synthetic archive with the built-in pack's
 //! correlations on versus off, the memory of one million open groups, and one group's burst
 //! of 200,000 events as replay and the daemon count it: a sequence never completed (the
-//! group held at its cap), a brute force alerting every ten events, and a value_count group
-//! at its cap with one distinct value.
+//! group held at its cap), its second rule alone, a brute force alerting every ten events,
+//! and a value_count group at its cap with one distinct value.
 //!
 //! `cargo bench --bench correlation`. Prints a small table; numbers are in the README.
 
@@ -95,6 +95,8 @@ fn template(set: &RuleSet, record: &str, correlation: &str) -> Observation {
 }
 
 const FAILED_SIGN_IN: &str = r#"{"Records":[{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","accountId":"111122223333","userName":"alice"},"eventTime":"2026-11-20T09:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7","errorMessage":"Failed authentication","responseElements":{"ConsoleLogin":"Failure"},"eventID":"8e0c1f0a-4b7d-4c1e-9f3a-2d5b6c7e8f90","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333"}]}"#;
+
+const ACCESS_KEY_CREATED: &str = r#"{"Records":[{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","userName":"alice"},"eventTime":"2026-11-20T09:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateAccessKey","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7","requestParameters":{"userName":"bob"},"eventID":"8e0c1f0a-4b7d-4c1e-9f3a-2d5b6c7e8f92","eventType":"AwsApiCall","recipientAccountId":"111122223333"}]}"#;
 
 const SIGN_IN_WITHOUT_MFA: &str = r#"{"Records":[{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","userName":"alice"},"eventTime":"2026-11-20T09:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7","responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"MFAUsed":"No"},"eventID":"8e0c1f0a-4b7d-4c1e-9f3a-2d5b6c7e8f91","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333"}]}"#;
 
@@ -190,6 +192,14 @@ fn main() {
         "console-login-brute-force",
         "one event_count group firing, daemon",
         false,
+    );
+    // A script creating keys, no sign-in before: the second rule of a sequence, alone.
+    burst(
+        &on,
+        ACCESS_KEY_CREATED,
+        "login-without-mfa-then-access-key",
+        "one sequence's second rule alone at its cap",
+        true,
     );
     // One address's failed sign-ins, all for one user: a value_count group at its cap whose
     // window holds one distinct value, measured again for every event.
