@@ -6,8 +6,13 @@ mod common;
 use proptest::prelude::*;
 
 use common::gzip;
+use std::io::Read;
 use trailwatch::trail::fields::well_known as wk;
-use trailwatch::trail::{frame_batches, read_stream, FieldSet, Record, TrailError};
+
+use trailwatch::trail::{
+    frame_batches, frame_batches_from, read_stream, Chain, Cutter, FieldSet, Record, StreamStats,
+    TrailError, Verdict,
+};
 
 /// (eventName, eventID) of every record read, plus whether the stream failed.
 fn read_all(bytes: &[u8]) -> (Vec<(String, String)>, u64, bool) {
@@ -25,45 +30,132 @@ fn read_all(bytes: &[u8]) -> (Vec<(String, String)>, u64, bool) {
     (got, stats.record_errors, err.is_some())
 }
 
+/// What a reading gave of one record: the record's index and what else is shown of it, or
+/// its error. Indices are shown once known: a part of a stream counts them from its start.
+enum Got {
+    Record(u64, String),
+    Error(TrailError),
+}
+
+impl Got {
+    fn show(self, index_base: u64) -> String {
+        match self {
+            Got::Record(index, rest) => format!("record {} {rest}", index + index_base),
+            Got::Error(e) => format!("error {}", e.with_record_base(index_base)),
+        }
+    }
+}
+
 /// Everything a reading gives, in order — each record (its text, index and a few fields, one
 /// nested and one across an array) or record error, the counts, and the stream's error —
-/// read as one stream and read in framed batches.
-fn transcript(bytes: &[u8]) -> (Vec<String>, Vec<String>) {
+/// read as one stream, read in framed batches, and read in parts of each of `part_sizes`
+/// bytes (replay's ways of reading one large file on every core).
+fn transcript(bytes: &[u8], part_sizes: &[usize]) -> Vec<Vec<String>> {
     let mut set = FieldSet::new();
     let nested = set.intern("requestParameters.nested.a");
     let s = set.intern("requestParameters.s");
-    let show = |rec: Result<Record, TrailError>| match rec {
-        Ok(r) => format!(
-            "record {} {:?} {:?} {:?} {:?} {:?}",
+    let got = |rec: Result<Record, TrailError>| match rec {
+        Ok(r) => Got::Record(
             r.index,
-            r.raw,
-            r.fields.str(wk::EVENT_NAME),
-            r.fields.str(wk::EVENT_ID),
-            r.fields
-                .get(nested)
-                .iter()
-                .map(|v| v.text())
-                .collect::<Vec<_>>(),
-            r.fields.str(s),
+            format!(
+                "{:?} {:?} {:?} {:?} {:?}",
+                r.raw,
+                r.fields.str(wk::EVENT_NAME),
+                r.fields.str(wk::EVENT_ID),
+                r.fields
+                    .get(nested)
+                    .iter()
+                    .map(|v| v.text())
+                    .collect::<Vec<_>>(),
+                r.fields.str(s),
+            ),
         ),
-        Err(e) => format!("error {e}"),
+        Err(e) => Got::Error(e),
     };
     let mut streamed = Vec::new();
-    let (stats, err) = read_stream(bytes, &set, |rec| streamed.push(show(rec)));
-    streamed.push(format!("{stats:?} {err:?}"));
-    // Framed on one side, parsed on the other (replay's split of one large file).
+    let (stats, err) = read_stream(bytes, &set, |rec| streamed.push(got(rec).show(0)));
+    streamed.push(end(stats, &err));
+    let mut readings = vec![streamed];
+    // Framed on one side, parsed on the other.
     let mut framed = Vec::new();
-    let mut stats = trailwatch::trail::StreamStats::default();
+    let mut stats = StreamStats::default();
     let (bytes_read, err) = frame_batches(bytes, 64, |batch| {
-        let s = batch.read(&set, |rec| framed.push(show(rec)));
-        stats.records += s.records;
-        stats.digests += s.digests;
-        stats.record_errors += s.record_errors;
+        let s = batch.read(&set, |rec| framed.push(got(rec).show(0)));
+        add(&mut stats, s);
         true
     });
     stats.bytes = bytes_read;
-    framed.push(format!("{stats:?} {err:?}"));
-    (streamed, framed)
+    framed.push(end(stats, &err));
+    readings.push(framed);
+    for &part_bytes in part_sizes {
+        readings.push(by_parts(bytes, part_bytes, &set, &got));
+    }
+    readings
+}
+
+fn add(total: &mut StreamStats, s: StreamStats) {
+    total.records += s.records;
+    total.digests += s.digests;
+    total.record_errors += s.record_errors;
+    total.bytes += s.bytes;
+}
+
+/// Read in parts as replay reads one large file, in order on one thread: each part's reading
+/// stands if the part before ended where it began; after a wrong cut the rest is framed.
+fn by_parts(
+    bytes: &[u8],
+    part_bytes: usize,
+    set: &FieldSet,
+    got: &dyn Fn(Result<Record, TrailError>) -> Got,
+) -> Vec<String> {
+    let mut cutter = match Cutter::new(bytes, part_bytes) {
+        Ok(c) => c,
+        Err(e) => return vec![end(StreamStats::default(), &Some(e))],
+    };
+    let (mut lines, mut stats, mut error) = (Vec::new(), StreamStats::default(), None);
+    let mut chain = Chain::default();
+    while let Some(part) = cutter.next_part() {
+        let (start, last) = (part.start, part.last);
+        let mut part_got = Vec::new();
+        let end = part.read(set, |rec| part_got.push(got(rec)));
+        match chain.check(&start, &end, last) {
+            Verdict::Accept { index_base } => {
+                lines.extend(part_got.into_iter().map(|g| g.show(index_base)));
+                add(&mut stats, end.stats);
+                if let Some(e) = end.error {
+                    error = Some(e.with_record_base(index_base));
+                    break;
+                }
+            }
+            Verdict::Reread { from } => {
+                let mut held = end.bytes;
+                while let Some(later) = cutter.next_part() {
+                    held.extend(later.bytes);
+                }
+                let (rest, gzip) = cutter.rest();
+                let reader = std::io::Cursor::new(held).chain(rest);
+                let (read, err) = frame_batches_from(reader, gzip, from, 64, |batch| {
+                    let s = batch.read(set, |rec| lines.push(got(rec).show(0)));
+                    add(&mut stats, s);
+                    true
+                });
+                stats.bytes += read - from.offset;
+                error = err;
+                break;
+            }
+        }
+    }
+    lines.push(end(stats, &error));
+    lines
+}
+
+/// How a reading ended: its counts and error. How many bytes were read is left out where the
+/// stream failed: how far reading went ahead of the failure depends on how it was read.
+fn end(mut stats: StreamStats, error: &Option<TrailError>) -> String {
+    if error.is_some() {
+        stats.bytes = 0;
+    }
+    format!("{stats:?} {error:?}")
 }
 
 fn records_strategy() -> impl Strategy<Value = Vec<(String, String)>> {
@@ -72,16 +164,19 @@ fn records_strategy() -> impl Strategy<Value = Vec<(String, String)>> {
     prop::collection::vec((text, text), 0..12)
 }
 
+/// A record that begins with `eventVersion`, as CloudTrail writes them.
 fn record_json(name: &str, id: &str) -> String {
-    serde_json::json!({
-        "eventVersion": "1.09",
+    let rest = serde_json::json!({
         "eventSource": "iam.amazonaws.com",
         "eventName": name,
         "eventID": id,
-        "requestParameters": {"nested": [1, {"a": "]}"}], "s": "\\"},
+        "requestParameters": {"nested": [1, {"a": "]}"}], "s": "\\",
+            // Objects that open as records do, inside one: cuts that prove wrong.
+            "items": [{"eventVersion": "x"}, {"eventVersion": "y"}]},
         "responseElements": null
     })
-    .to_string()
+    .to_string();
+    format!("{{\"eventVersion\":\"1.09\",{}", &rest[1..])
 }
 
 fn shapes(records: &[(String, String)], split: usize) -> Vec<(&'static str, Vec<u8>)> {
@@ -107,6 +202,10 @@ fn shapes(records: &[(String, String)], split: usize) -> Vec<(&'static str, Vec<
         ("multi-member gzip", multi),
     ]
 }
+
+/// Parts of one byte (a cut after every record), of a few records, and larger than most
+/// inputs here.
+const PART_SIZES: [usize; 3] = [1, 150, 700];
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
@@ -168,8 +267,10 @@ proptest! {
             noisy.splice(i..(i + noise.len() / 4).min(noisy.len()), noise.bytes());
             let short = &bytes[..cut.index(bytes.len() + 1)];
             for input in [&bytes[..], &noisy[..], short, noise.as_bytes()] {
-                let (streamed, framed) = transcript(input);
-                prop_assert_eq!(streamed, framed, "shape {}: {:?}", shape, String::from_utf8_lossy(input));
+                let readings = transcript(input, &PART_SIZES);
+                for (i, other) in readings.iter().enumerate().skip(1) {
+                    prop_assert_eq!(&readings[0], other, "reading {} of shape {}: {:?}", i, shape, String::from_utf8_lossy(input));
+                }
             }
         }
     }
@@ -183,5 +284,10 @@ proptest! {
         let i = at.index(bytes.len());
         bytes[i] ^= flip;
         read_all(&bytes);
+        // A stream that fails part way reads the same in parts.
+        let readings = transcript(&bytes, &PART_SIZES);
+        for other in &readings[1..] {
+            prop_assert_eq!(&readings[0], other);
+        }
     }
 }

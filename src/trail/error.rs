@@ -61,6 +61,22 @@ impl TrailError {
         }
     }
 
+    /// The same error with its record index counted `base` records further (an index
+    /// counted from the start of a part of the stream, made the stream's).
+    pub fn with_record_base(mut self, base: u64) -> Self {
+        let at = match &mut self {
+            TrailError::Io { at, .. }
+            | TrailError::Gzip { at, .. }
+            | TrailError::Json { at, .. }
+            | TrailError::Truncated { at }
+            | TrailError::NotCloudTrail { at, .. } => at,
+        };
+        if let Some(record) = &mut at.record {
+            *record += base;
+        }
+        self
+    }
+
     /// Classifies an I/O error coming out of the (possibly decompressing) reader.
     pub(crate) fn from_read(err: std::io::Error, gzip: bool, offset: u64) -> Self {
         let at = Position {

@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use super::error::{Position, TrailError};
 
-const CHUNK: usize = 256 * 1024;
+pub(super) const CHUNK: usize = 256 * 1024;
 
 /// One value found in the stream. `range` indexes into [`Framer::bytes`].
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ pub struct Start {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum State {
+pub(super) enum State {
     /// Between top-level values.
     Top,
     /// Inside an array whose elements are frames. `records` says whether it is the `Records`
@@ -46,6 +46,47 @@ enum State {
     Elements { records: bool, first: bool },
     /// After the `Records` array, inside the container object.
     AfterRecords,
+}
+
+/// Where reading a stretch of a stream begins: the framer's state there, the offset of its
+/// first byte in the whole stream, and the index of the next record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resume {
+    pub(super) state: State,
+    pub offset: u64,
+    pub index: u64,
+}
+
+impl Resume {
+    /// The beginning of a stream.
+    pub const START: Resume = Resume {
+        state: State::Top,
+        offset: 0,
+        index: 0,
+    };
+
+    /// Just before the `,` that separates two elements of a `Records` array, `offset` bytes
+    /// into the stream, record indices counted from `index`.
+    pub fn between_records(offset: u64, index: u64) -> Resume {
+        Resume {
+            state: State::Elements {
+                records: true,
+                first: false,
+            },
+            offset,
+            index,
+        }
+    }
+
+    /// The same place, record indices counted from `index`.
+    pub fn with_index(self, index: u64) -> Resume {
+        Resume { index, ..self }
+    }
+
+    /// Whether `other` is the same place in the stream, in the same state (indices aside).
+    pub fn same_place(&self, other: &Resume) -> bool {
+        self.state == other.state && self.offset == other.offset
+    }
 }
 
 pub struct Framer<R> {
@@ -61,17 +102,38 @@ pub struct Framer<R> {
     gzip: bool,
 }
 
+impl Framer<std::io::Empty> {
+    /// A framer of `bytes`, the whole of what it reads, which begin at `at`.
+    pub fn over(bytes: Vec<u8>, at: Resume) -> Self {
+        Framer {
+            buf: bytes,
+            eof: true,
+            ..Framer::resume(std::io::empty(), false, at)
+        }
+    }
+
+    /// The bytes it was given back (a framer over bytes drops none of them).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
 impl<R: Read> Framer<R> {
     /// `gzip` only changes how read errors are reported.
     pub fn new(reader: R, gzip: bool) -> Self {
+        Framer::resume(reader, gzip, Resume::START)
+    }
+
+    /// A framer of the rest of a stream, `reader` starting at `at`.
+    pub fn resume(reader: R, gzip: bool, at: Resume) -> Self {
         Framer {
             reader,
             buf: Vec::with_capacity(CHUNK),
             pos: 0,
-            dropped: 0,
+            dropped: at.offset,
             eof: false,
-            state: State::Top,
-            next_index: 0,
+            state: at.state,
+            next_index: at.index,
             gzip,
         }
     }
@@ -118,9 +180,10 @@ impl<R: Read> Framer<R> {
         }
     }
 
-    /// Drops consumed bytes so the buffer does not grow with the stream.
+    /// Drops consumed bytes so the buffer does not grow with the stream (once it is all read,
+    /// there is nothing to make room for).
     fn compact(&mut self) {
-        if self.pos > 0 && (self.pos >= self.buf.len() / 2 || self.pos >= CHUNK) {
+        if !self.eof && self.pos > 0 && (self.pos >= self.buf.len() / 2 || self.pos >= CHUNK) {
             self.buf.drain(..self.pos);
             self.dropped += self.pos as u64;
             self.pos = 0;
@@ -375,6 +438,33 @@ impl<R: Read> Framer<R> {
                 }
             }
         }
+    }
+
+    /// Where the next element would begin when the input ended between two elements of an
+    /// array of records, the last of them a whole object or array: the framer read all of its
+    /// input (the end of a cut-out part of a stream) and stopped, with a `Truncated` error,
+    /// only for want of the element due next.
+    pub fn boundary(&self) -> Option<Resume> {
+        let State::Elements {
+            records,
+            first: false,
+        } = self.state
+        else {
+            return None;
+        };
+        let last = self.buf[..self.pos]
+            .iter()
+            .rev()
+            .find(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t'));
+        let whole = matches!(last, Some(b'}' | b']'));
+        (self.eof && self.pos == self.buf.len() && whole).then_some(Resume {
+            state: State::Elements {
+                records,
+                first: false,
+            },
+            offset: self.dropped + self.pos as u64,
+            index: self.next_index,
+        })
     }
 
     fn start(&self) -> Start {

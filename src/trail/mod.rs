@@ -3,12 +3,15 @@
 //! Any source (a local file, an S3 object body, an SQS message) hands a byte stream to
 //! [`read_stream`], which detects gzip by magic bytes, frames JSON values, classifies them
 //! and calls back once per record while the record is still in the buffer. An object is
-//! parsed where it lies, which also finds where it ends, so its bytes are read once;
-//! [`frame_batches`] only frames, for records parsed on other threads.
+//! parsed where it lies, which also finds where it ends, so its bytes are read once. For one
+//! stream read on several threads, [`Cutter`] cuts it into parts where records likely begin,
+//! each read whole elsewhere and checked in order ([`Chain`]); [`frame_batches_from`] frames
+//! what follows a cut that proved wrong, for records parsed on other threads.
 
 mod error;
 pub mod fields;
 mod framer;
+mod parts;
 pub mod record;
 
 use std::io::{self, BufReader, Cursor, Read};
@@ -21,6 +24,8 @@ pub use record::Record;
 use record::{classify, Document};
 
 use framer::Framer;
+pub use framer::Resume;
+pub use parts::{Chain, Cutter, Part, PartEnd, Verdict};
 
 /// Counts of what one stream held.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -70,14 +75,30 @@ pub fn decode<'r, R: Read + Send + 'r>(
 pub fn read_stream<R: Read + Send>(
     input: R,
     set: &FieldSet,
+    on_record: impl FnMut(Result<Record<'_>, TrailError>),
+) -> (StreamStats, Option<TrailError>) {
+    let (reader, gzip) = match decode(input) {
+        Ok(d) => d,
+        Err(e) => {
+            return (
+                StreamStats::default(),
+                Some(TrailError::from_read(e, false, 0)),
+            )
+        }
+    };
+    let mut framer = Framer::new(reader, gzip);
+    let (mut stats, error) = read_frames(&mut framer, set, on_record);
+    stats.bytes = framer.bytes_read();
+    (stats, error)
+}
+
+/// [`read_stream`]'s work on what `framer` reads (`stats.bytes` is left to the caller).
+fn read_frames<R: Read>(
+    framer: &mut Framer<R>,
+    set: &FieldSet,
     mut on_record: impl FnMut(Result<Record<'_>, TrailError>),
 ) -> (StreamStats, Option<TrailError>) {
     let mut stats = StreamStats::default();
-    let (reader, gzip) = match decode(input) {
-        Ok(d) => d,
-        Err(e) => return (stats, Some(TrailError::from_read(e, false, 0))),
-    };
-    let mut framer = Framer::new(reader, gzip);
     let error = loop {
         let start = match framer.next_start() {
             Ok(Some(s)) => s,
@@ -109,7 +130,6 @@ pub fn read_stream<R: Read + Send>(
         let document = classify(set, bytes, frame.index, frame.offset);
         deliver(document, &mut stats, &mut on_record);
     };
-    stats.bytes = framer.bytes_read();
     (stats, error)
 }
 
@@ -165,13 +185,25 @@ impl Framed {
 pub fn frame_batches<R: Read + Send>(
     input: R,
     batch_bytes: usize,
+    on_batch: impl FnMut(Framed) -> bool,
+) -> (u64, Option<TrailError>) {
+    match decode(input) {
+        Ok((reader, gzip)) => {
+            frame_batches_from(reader, gzip, Resume::START, batch_bytes, on_batch)
+        }
+        Err(e) => (0, Some(TrailError::from_read(e, false, 0))),
+    }
+}
+
+/// [`frame_batches`] of the rest of a decoded stream, `reader` starting at `at`.
+pub fn frame_batches_from<R: Read>(
+    reader: R,
+    gzip: bool,
+    at: Resume,
+    batch_bytes: usize,
     mut on_batch: impl FnMut(Framed) -> bool,
 ) -> (u64, Option<TrailError>) {
-    let (reader, gzip) = match decode(input) {
-        Ok(d) => d,
-        Err(e) => return (0, Some(TrailError::from_read(e, false, 0))),
-    };
-    let mut framer = Framer::new(reader, gzip);
+    let mut framer = Framer::resume(reader, gzip, at);
     let mut batch = Framed::default();
     let error = loop {
         let frame = match framer.next_frame() {
