@@ -4,6 +4,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::io::Read;
 
 use common::{alerts, gzip, record, rule_names, samples, stderr, stdout, trailwatch};
 
@@ -318,6 +319,29 @@ fn one_large_file_on_every_core_keeps_record_order() {
     assert!(size > 4 << 20, "{size} bytes: too small to be split");
     let cut = dir.path().join("cut.json.gz");
     fs::write(&cut, &fs::read(&file).unwrap()[..(size as usize) * 3 / 4]).unwrap();
+    // Records that stop beginning as the first one does, part way: the parts are cut where
+    // records begin up to there, then a cut proves wrong and the rest is read again.
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(fs::File::open(&file).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    let records = text.find('[').unwrap() + 1;
+    let first_key = &text[records..records + text[records..].find(':').unwrap()]; // `{"key"`
+    let half = text[text.len() / 4..].find(first_key).unwrap() + text.len() / 4;
+    let end = text[..text.len() / 2]
+        .rfind(&format!(",{first_key}"))
+        .unwrap();
+    let changed = format!(
+        "{}{}]}}",
+        &text[..half],
+        text[half..end].replace(
+            &format!(",{first_key}"),
+            &format!(",{{\"z\":1,{}", &first_key[1..])
+        )
+    );
+    let mixed = dir.path().join("mixed.json.gz");
+    fs::write(&mixed, gzip(changed.as_bytes())).unwrap();
+    assert!(fs::metadata(&mixed).unwrap().len() > 4 << 20);
 
     let run = |threads: &str, path: &std::path::Path| {
         let out = trailwatch(&["replay", "--threads", threads, path.to_str().unwrap()]);
@@ -353,6 +377,17 @@ fn one_large_file_on_every_core_keeps_record_order() {
             .unwrap()
             .to_string()
     };
+    assert_eq!(summary(&said), summary(&said_three));
+
+    let (code, one, said) = run("1", &mixed);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(one.len() > 1_000, "{} alerts", one.len());
+    let (code, three, said_three) = run("3", &mixed);
+    assert_eq!(code, Some(0));
+    assert!(
+        one == three,
+        "cuts proved wrong: other alerts or another order"
+    );
     assert_eq!(summary(&said), summary(&said_three));
 }
 

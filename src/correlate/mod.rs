@@ -26,7 +26,7 @@ use allowlist::Allowlist;
 pub use base::{AlertStore, Base, Slot};
 pub use engine::{Engine, Limits};
 pub use event_key::EventKey;
-pub use scan::{scan, scan_framed, Detector, Scan};
+pub use scan::{scan, scan_framed, scan_part, Detector, Scan};
 
 /// Event times further ahead of this machine's clock than this are not trusted to move state
 /// forward: one bad timestamp would otherwise make every other event look late (correlation)

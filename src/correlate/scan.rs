@@ -47,6 +47,13 @@ pub fn scan_framed(batch: &trail::Framed, with: &Detector, out: &mut impl Scan) 
     batch.read(with.rules.fields(), |rec| one(rec, with, &mut scratch, out))
 }
 
+/// What [`scan`] does, over a part of a stream ([`trail::Part`]); record indices count from
+/// the part's start.
+pub fn scan_part(part: trail::Part, with: &Detector, out: &mut impl Scan) -> trail::PartEnd {
+    let mut scratch = Vec::new();
+    part.read(with.rules.fields(), |rec| one(rec, with, &mut scratch, out))
+}
+
 fn one(
     rec: Result<Record, TrailError>,
     with: &Detector,

@@ -325,7 +325,7 @@ struct Context<'a> {
 struct InputOutcomes<'a> {
     report: FileReport,
     window: &'a TimeWindow,
-    first_bad: Option<String>,
+    first_bad: Option<TrailError>,
     hold: &'a dyn Fn(&str) -> bool,
     pending: &'a Pending,
     local: pending::Local,
@@ -367,9 +367,24 @@ impl<'a> InputOutcomes<'a> {
 
     /// Hands over what waits for the end of the replay; returns what is left to report and
     /// to write.
-    fn finish(mut self) -> (FileReport, Option<String>, Batch) {
+    fn finish(mut self) -> (FileReport, Option<TrailError>, Batch) {
         self.pending.hand_over(&mut self.local);
         (self.report, self.first_bad, self.batch)
+    }
+
+    /// Outcomes that may yet be thrown away: what waits for the end of the replay is kept
+    /// (in [`InputOutcomes::into_parts`]) rather than handed over as it gathers.
+    fn deferred(ctx: &Context<'a>) -> InputOutcomes<'a> {
+        InputOutcomes {
+            local: pending::Local::deferred(),
+            ..InputOutcomes::new(ctx, None)
+        }
+    }
+
+    /// What a deferred reading gave: its report, first unusable record, alerts to write, and
+    /// what waits for the end of the replay, to hand over if the reading stands.
+    fn into_parts(self) -> (FileReport, Option<TrailError>, Batch, pending::Local) {
+        (self.report, self.first_bad, self.batch, self.local)
     }
 }
 
@@ -380,7 +395,7 @@ impl Scan for InputOutcomes<'_> {
         inside
     }
     fn unusable(&mut self, error: TrailError) {
-        self.first_bad.get_or_insert_with(|| error.to_string());
+        self.first_bad.get_or_insert(error);
     }
 }
 
@@ -462,7 +477,7 @@ fn replay_input(
         }),
         (None, Some(first)) => Some(InputError::Unusable {
             input: name,
-            first,
+            first: first.to_string(),
             count: report.stats.record_errors,
         }),
         (None, None) => None,

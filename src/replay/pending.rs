@@ -47,6 +47,19 @@ pub struct Local {
     last: Option<(String, Slot)>,
     origin: LastOrigin,
     held: Vec<Alert>,
+    /// Kept until [`Pending::hand_over`] is called, however much gathers: what a part of a
+    /// stream gave may still be thrown away (see `split.rs`).
+    deferred: bool,
+}
+
+impl Local {
+    /// A share handed over only when [`Pending::hand_over`] is called.
+    pub fn deferred() -> Local {
+        Local {
+            deferred: true,
+            ..Local::default()
+        }
+    }
 }
 
 impl Pending {
@@ -105,14 +118,14 @@ impl Pending {
                 self.error.lock().expect("pending lock").get_or_insert(e);
             }
         }
-        if local.observations.len() >= LOCAL_BATCH {
+        if !local.deferred && local.observations.len() >= LOCAL_BATCH {
             self.hand_over(local);
         }
     }
 
     pub fn hold(&self, local: &mut Local, a: Alert) {
         local.held.push(a);
-        if local.held.len() >= LOCAL_BATCH {
+        if !local.deferred && local.held.len() >= LOCAL_BATCH {
             self.hand_over(local);
         }
     }
