@@ -41,7 +41,7 @@ pub fn scan(
     })
 }
 
-/// What [`scan`] does, over records another thread framed ([`trail::frame_batches`]).
+/// What [`scan`] does, over records another thread framed ([`trail::frame_batches_from`]).
 pub fn scan_framed(batch: &trail::Framed, with: &Detector, out: &mut impl Scan) -> StreamStats {
     let mut scratch = Vec::new();
     batch.read(with.rules.fields(), |rec| one(rec, with, &mut scratch, out))

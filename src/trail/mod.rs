@@ -153,7 +153,8 @@ fn deliver<'b>(
 }
 
 /// Consecutive records of a stream, framed but not parsed, with their own copy of the bytes:
-/// work another thread can do (replay parses one large file on every core this way).
+/// work another thread can do (replay reads the rest of a large file this way after a cut
+/// proved wrong, see [`Cutter`]).
 #[derive(Default)]
 pub struct Framed {
     bytes: Vec<u8>,
