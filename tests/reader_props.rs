@@ -115,10 +115,9 @@ fn by_parts(
     let (mut lines, mut stats, mut error) = (Vec::new(), StreamStats::default(), None);
     let mut chain = Chain::default();
     while let Some(part) = cutter.next_part() {
-        let (start, last) = (part.start, part.last);
         let mut part_got = Vec::new();
         let end = part.read(set, |rec| part_got.push(got(rec)));
-        match chain.check(&start, &end, last) {
+        match chain.check(&end) {
             Verdict::Accept { index_base } => {
                 lines.extend(part_got.into_iter().map(|g| g.show(index_base)));
                 add(&mut stats, end.stats);

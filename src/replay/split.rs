@@ -49,17 +49,16 @@ struct Done {
     batch: Batch,
     /// What waits for the end of the replay, handed over once the reading stands.
     local: pending::Local,
-    /// For a part: where it began, how its reading ended, whether it was the last.
-    part: Option<(Resume, PartEnd, bool)>,
+    /// For a part: how its reading ended.
+    part: Option<PartEnd>,
 }
 
 fn run(ctx: &Context, detector: &Detector, seq: u64, work: Work) -> Done {
     let mut outcomes = InputOutcomes::deferred(ctx);
     let (stats, part) = match work {
         Work::Part(part) => {
-            let (start, last) = (part.start, part.last);
             let end = correlate::scan_part(part, detector, &mut outcomes);
-            (end.stats, Some((start, end, last)))
+            (end.stats, Some(end))
         }
         Work::Framed(batch) => (
             correlate::scan_framed(&batch, detector, &mut outcomes),
@@ -226,7 +225,7 @@ impl Merged<'_> {
 
     fn take(&mut self, mut d: Done) {
         let mut index_base = 0;
-        if let Some((start, end, last)) = d.part {
+        if let Some(end) = d.part {
             if let Some((_, held)) = &mut self.reread {
                 held.push(end.bytes);
                 return;
@@ -234,7 +233,7 @@ impl Merged<'_> {
             if self.ended {
                 return;
             }
-            match self.chain.check(&start, &end, last) {
+            match self.chain.check(&end) {
                 Verdict::Reread { from } => {
                     self.reread = Some((from, vec![end.bytes]));
                     return;
@@ -245,7 +244,7 @@ impl Merged<'_> {
                 self.error = Some(e.with_record_base(index_base));
             }
             self.spare.push(end.bytes);
-            self.ended = last || self.error.is_some();
+            self.ended = end.last || self.error.is_some();
         }
         self.report.absorb(d.report);
         if self.first_bad.is_none() {

@@ -66,15 +66,15 @@ impl Resume {
     };
 
     /// Just before the `,` that separates two elements of a `Records` array, `offset` bytes
-    /// into the stream, record indices counted from `index`.
-    pub fn between_records(offset: u64, index: u64) -> Resume {
+    /// into the stream, record indices counted from there.
+    pub fn between_records(offset: u64) -> Resume {
         Resume {
             state: State::Elements {
                 records: true,
                 first: false,
             },
             offset,
-            index,
+            index: 0,
         }
     }
 

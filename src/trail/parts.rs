@@ -48,6 +48,9 @@ pub struct Part {
 
 /// How reading a part ended.
 pub struct PartEnd {
+    /// Where the part was cut to begin, and whether it was the stream's last ([`Part`]).
+    pub start: Resume,
+    pub last: bool,
     pub stats: StreamStats,
     /// Why the stream could not be read on (not the part's own end).
     pub error: Option<TrailError>,
@@ -84,6 +87,8 @@ impl Part {
             }
         }
         PartEnd {
+            start: self.start,
+            last: self.last,
             stats,
             error,
             next,
@@ -209,7 +214,7 @@ impl<'r> Cutter<'r> {
         self.buf.truncate(len);
         let start = match self.offset {
             0 => Resume::START,
-            offset => Resume::between_records(offset, 0),
+            offset => Resume::between_records(offset),
         };
         self.offset += len as u64;
         self.searched = 0;
@@ -296,9 +301,9 @@ impl Default for Chain {
 }
 
 impl Chain {
-    /// Checks the next part in stream order, which began at `start` and ended as `end` says.
-    pub fn check(&mut self, start: &Resume, end: &PartEnd, last: bool) -> Verdict {
-        if !self.next.same_place(start) {
+    /// Checks the next part in stream order, by how its reading ended.
+    pub fn check(&mut self, end: &PartEnd) -> Verdict {
+        if !self.next.same_place(&end.start) {
             return Verdict::Reread { from: self.next };
         }
         let index_base = self.next.index;
@@ -306,7 +311,7 @@ impl Chain {
             Some(next) => self.next = next.with_index(index_base + next.index),
             // A part cut in the middle of a record; or ended by an error that reading it
             // again will find as well, and end the stream on.
-            None if !last => return Verdict::Reread { from: self.next },
+            None if !end.last => return Verdict::Reread { from: self.next },
             None => {}
         }
         Verdict::Accept { index_base }
