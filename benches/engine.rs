@@ -183,6 +183,76 @@ fn dense(c: &mut Criterion) {
     g.finish();
 }
 
+/// Parsing alone, on the records of the dense archive laid end to end in memory: the fields
+/// trailwatch extracts against what validating each record costs with and without SIMD.
+/// serde_json's validating skip of a whole record is the floor of any extraction built on it;
+/// sonic-rs's validating skip and simd-json's tape are the SIMD parsers the extraction could
+/// be built on instead (each must validate: a record is checked whole, whichever fields it
+/// holds).
+fn parsers(c: &mut Criterion) {
+    let (files, _) = archive_of(Some(0.3));
+    let mut text = Vec::new();
+    let mut bounds = Vec::new();
+    for f in &files {
+        read_stream(&f[..], &FieldSet::new(), |rec| {
+            let raw = rec.unwrap().raw;
+            bounds.push(text.len()..text.len() + raw.len());
+            text.extend_from_slice(raw.as_bytes());
+        });
+    }
+    let records = || bounds.iter().map(|r| &text[r.clone()]);
+    let rules = built_in();
+    let mut g = c.benchmark_group("parsers (dense records, in memory)");
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.sample_size(10);
+    g.bench_function("serde_json: skip each record, validating", |b| {
+        b.iter(|| {
+            records()
+                .map(|r| serde_json::from_slice::<serde::de::IgnoredAny>(r).is_ok() as u64)
+                .sum::<u64>()
+        })
+    });
+    g.bench_function("sonic-rs: skip each record, validating", |b| {
+        b.iter(|| {
+            records()
+                .map(|r| {
+                    let mut p = sonic_rs::parser::Parser::new(sonic_rs::Read::from(r));
+                    p.skip_one(true).map_or(0, |(v, _)| v.len())
+                })
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("simd-json: tape of each record, validating", |b| {
+        let mut copy = Vec::new();
+        b.iter(|| {
+            records()
+                .map(|r| {
+                    copy.clear();
+                    copy.extend_from_slice(r);
+                    simd_json::to_tape(&mut copy).map_or(0, |t| t.0.len())
+                })
+                .sum::<usize>()
+        })
+    });
+    let well_known = FieldSet::new();
+    for (name, set) in [
+        ("trailwatch: extract the well-known fields", &well_known),
+        (
+            "trailwatch: extract the built-in pack's fields",
+            rules.fields(),
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                records()
+                    .map(|r| set.extract_prefix(r).map_or(0, |(_, len)| len))
+                    .sum::<usize>()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn matcher(c: &mut Criterion) {
     let (files, _) = archive();
     // Record texts, parsed once per rule set so only matching is timed. A thousand records
@@ -233,5 +303,5 @@ fn matcher(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages, dense, matcher);
+criterion_group!(benches, stages, dense, parsers, matcher);
 criterion_main!(benches);
