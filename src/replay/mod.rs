@@ -32,8 +32,12 @@ pub use crate::source::window::{parse_time, TimeWindow};
 use pending::Pending;
 use report::Summary;
 
-/// Output is handed to the writer in chunks of about this size.
-const BATCH_BYTES: usize = 64 * 1024;
+/// Output is handed to the writer in chunks of about this size: each hand-off wakes the
+/// writer, and at 64 KB a dense replay's 5,800 wake-ups cost 3% of a one-thread run.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// Chunks in flight to the writer: at most 4 MB of alerts waiting on a slow output.
+const BATCHES_IN_FLIGHT: usize = 16;
 
 /// Alerts decided at the end go to the sinks in batches of this many.
 const DELIVER_BATCH: usize = 500;
@@ -192,7 +196,7 @@ pub fn run(
         .build()
         .map_err(io::Error::other)?;
     // Bounded, so a slow writer holds the readers back instead of buffering alerts.
-    let (tx, rx) = mpsc::sync_channel::<Batch>(64);
+    let (tx, rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
     let stop = AtomicBool::new(false);
     let unstarted = AtomicUsize::new(listing.inputs.len());
 
