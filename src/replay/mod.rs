@@ -36,7 +36,8 @@ use report::Summary;
 /// writer, and at 64 KB a dense replay's 5,800 wake-ups cost 3% of a one-thread run.
 const BATCH_BYTES: usize = 256 * 1024;
 
-/// Chunks in flight to the writer: at most 4 MB of alerts waiting on a slow output.
+/// Chunks in flight to the writer: what a slow output holds back, about 4 MB of rendered
+/// alerts (as 64 chunks of 64 KB did).
 const BATCHES_IN_FLIGHT: usize = 16;
 
 /// Alerts decided at the end go to the sinks in batches of this many.
