@@ -9,7 +9,7 @@
 //!   cargo bench --bench daemon            (needs moto_server on PATH)
 //!   cargo bench --bench daemon -- shared-state
 
-#[path = "../tests/common/moto.rs"]
+#[path = "../tests/it/common/moto.rs"]
 #[allow(dead_code)]
 mod moto;
 

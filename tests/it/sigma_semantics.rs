@@ -1,7 +1,7 @@
 //! Sigma as the specification defines it: one small rule per construct, each checked on events
 //! that must and must not match. These rules are written for these tests.
 
-mod common;
+use crate::common;
 
 use common::{matches, record, ruleset};
 use trailwatch::rules::{RuleError, RuleSetBuilder};

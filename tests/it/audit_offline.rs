@@ -1,7 +1,7 @@
 //! `trailwatch audit --credential-report`: the credential-report checks on a report with
 //! exact dates, evaluated at a fixed time, so every age-based verdict is exact.
 
-mod common;
+use crate::common;
 
 use common::{stderr, stdout, trailwatch};
 

@@ -2,7 +2,7 @@
 //! queue fed by both S3 notifications and CloudTrail's SNS topic names each object twice, and
 //! the daemon processes both messages at once.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! change on the trail brings the re-audited finding seconds after its alert (and the alert
 //! carries the actor's posture), a fix resolves it, and a restart sends nothing again.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

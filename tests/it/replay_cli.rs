@@ -1,6 +1,6 @@
 //! `trailwatch replay` end to end: the real binary on real files.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fs;

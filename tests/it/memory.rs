@@ -2,7 +2,7 @@
 //! CloudTrail writes them) replays in far less memory than its size; and on an alert-dense
 //! archive, memory does not grow with the alerts and correlation observations.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 

@@ -1,7 +1,7 @@
 //! Sigma filter documents: exclusions attached to named rules, in the library and through
 //! `trailwatch replay`.
 
-mod common;
+use crate::common;
 
 use common::{alerts, matches, record, rule_names, ruleset, samples, stderr, trailwatch};
 use trailwatch::rules::RuleSetBuilder;

@@ -2,7 +2,7 @@
 //! sequences, the same result whatever the thread count and input order, and suppression
 //! windows with the count carried by the next alert.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! (and narrows to the days asked for), the output equals a local replay of the same files,
 //! a corrupt object does not stop the rest, and `--to-sinks` delivers through configured sinks.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
 

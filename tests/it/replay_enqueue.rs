@@ -2,7 +2,7 @@
 //! notification per listed object lands on the queue, and a daemon consuming it raises
 //! exactly the alerts a replay of the same prefix raises.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

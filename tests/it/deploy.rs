@@ -5,7 +5,7 @@
 //! and the bucket; it skips queue, bucket and topic policies, SNS subscriptions and the trail,
 //! which cfn-lint checks statically (deploy/check.sh).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

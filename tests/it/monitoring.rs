@@ -2,7 +2,7 @@
 //! Prometheus alerting rules query is one trailwatch exports, and a real Prometheus scraping a
 //! daemon fed by moto sees its alerts, loads the shipped rules and fires the critical one.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! Configuration mistakes stop `run` and `check-config` at start with exit status 2 and the key
 //! named, and an error never repeats a secret from the file.
 
-mod common;
+use crate::common;
 
 use common::{stderr, trailwatch, trailwatch_stderr_closed};
 

@@ -2,7 +2,7 @@
 //! deploy/local/seed-posture.py: the exact findings of every check it can decide there, and
 //! an ERROR naming the call for what moto does not implement, with the rest still audited.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! Property tests over the reader: any byte string gives records or clean errors (never a
 //! panic), and every CloudTrail shape of the same records reads back the same.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 

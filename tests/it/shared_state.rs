@@ -3,7 +3,7 @@
 //! a replica killed mid-delivery leaves nothing to be sent twice; while the table is
 //! unreachable messages stay in the queue and are delivered once when it returns.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! other in delivery-time order. It must raise exactly the alerts `replay` raises on the same
 //! files — the correlation across files included — and call no event late.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `trailwatch run` end to end against real parts: moto server (SQS, SNS, S3 with S3→SQS
 //! notifications) on loopback, a loopback webhook receiver, and the real daemon binary.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
