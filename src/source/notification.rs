@@ -54,6 +54,9 @@ fn parse_value(v: &Value, may_unwrap: bool) -> Result<Notification, Unrecognized
         let keys = keys
             .as_array()
             .ok_or_else(|| Unrecognized("s3ObjectKey is not a list".into()))?;
+        if keys.is_empty() {
+            return Err(Unrecognized("s3ObjectKey names no object".into()));
+        }
         return keys
             .iter()
             .map(|k| {
@@ -71,25 +74,32 @@ fn parse_value(v: &Value, may_unwrap: bool) -> Result<Notification, Unrecognized
         return Ok(Notification::TestEvent);
     }
     if let Some(records) = obj.get("Records").and_then(Value::as_array) {
+        if records.is_empty() {
+            return Err(Unrecognized("Records is empty".into()));
+        }
         let mut objects = Vec::new();
-        for r in records {
+        for (i, r) in records.iter().enumerate() {
             if r.get("eventSource").and_then(Value::as_str) != Some("aws:s3") {
                 return Err(Unrecognized(
                     "Records that are not S3 event notifications".into(),
                 ));
             }
-            let name = r.get("eventName").and_then(Value::as_str).unwrap_or("");
-            if !name.contains("ObjectCreated") {
-                continue; // deletions and other S3 events name nothing to read
-            }
-            let bucket = r.pointer("/s3/bucket/name").and_then(Value::as_str);
-            let key = r.pointer("/s3/object/key").and_then(Value::as_str);
-            match (bucket, key) {
-                (Some(bucket), Some(key)) => objects.push(ObjectRef {
+            // Every field is checked before the event name decides whether there is
+            // anything to read: a record missing one is not well formed, whatever it says.
+            let field = |pointer: &str, what: &str| {
+                r.pointer(pointer)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Unrecognized(format!("S3 record {i} has no {what}")))
+            };
+            let name = field("/eventName", "eventName")?;
+            let bucket = field("/s3/bucket/name", "s3.bucket.name")?;
+            let key = field("/s3/object/key", "s3.object.key")?;
+            // Deletions and other S3 events name nothing to read.
+            if name.contains("ObjectCreated") {
+                objects.push(ObjectRef {
                     bucket: bucket.to_string(),
                     key: form_decode(key)?,
-                }),
-                _ => return Err(Unrecognized("S3 record without bucket or key".into())),
+                });
             }
         }
         return Ok(Notification::Objects(objects));
@@ -247,6 +257,27 @@ mod tests {
             parse(r#"{"detail-type":"EC2 Spot Instance Interruption Warning","detail":{}}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn notifications_that_are_not_well_formed_are_unrecognized_not_empty() {
+        for (body, why) in [
+            (r#"{"eventSource":"aws:s3","s3":{}}"#, "neither"),
+            (r#"{"Records":[{"eventSource":"aws:s3","s3":{}}]}"#, "has no eventName"),
+            (
+                r#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"}}}]}"#,
+                "has no s3.object.key",
+            ),
+            (
+                r#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectRemoved:Delete","s3":{"object":{"key":"k"}}}]}"#,
+                "has no s3.bucket.name",
+            ),
+            (r#"{"Records":[]}"#, "Records is empty"),
+            (r#"{"s3Bucket":"b","s3ObjectKey":[]}"#, "names no object"),
+        ] {
+            let err = parse(body).expect_err(body);
+            assert!(err.0.contains(why), "{body}: {err}");
+        }
     }
 
     #[test]
