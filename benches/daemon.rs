@@ -6,8 +6,14 @@
 //! archive drained into a JSONL sink, once with `[state] backend = "memory"`, once with the
 //! DynamoDB table (moto's).
 //!
+//! With `sinks`, what each kind of sink costs per alert: the same alert-dense archive drained
+//! into a JSONL file on /dev/null (the baseline), an SNS topic (moto's), and a webhook (a
+//! loopback receiver answering 200 at once). Per alert, the daemon's CPU and the wall time
+//! beyond the baseline.
+//!
 //!   cargo bench --bench daemon            (needs moto_server on PATH)
 //!   cargo bench --bench daemon -- shared-state
+//!   cargo bench --bench daemon -- sinks
 
 #[path = "../tests/it/common/moto.rs"]
 #[allow(dead_code)]
@@ -62,6 +68,9 @@ async fn main() {
     let aws = aws(&moto.url).await;
     if std::env::args().any(|a| a == "shared-state") {
         return shared_state(&moto, &aws).await;
+    }
+    if std::env::args().any(|a| a == "sinks") {
+        return sinks(&moto, &aws).await;
     }
     let setup = provision(&aws).await;
     let (queue, topic, readback) = (&setup.events_queue, &setup.topic_arn, &setup.alerts_queue);
@@ -266,6 +275,93 @@ async fn shared_state(moto: &Moto, aws: &moto::Aws) {
             events / elapsed,
             alerts / elapsed,
         );
+        let _ = Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status();
+        let _ = daemon.wait();
+    }
+}
+
+/// Drains the same alert-dense objects into one sink of each kind; prints wall time and the
+/// daemon's CPU per alert, and what each sink adds to the JSONL baseline.
+async fn sinks(moto: &Moto, aws: &moto::Aws) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let gen = Command::new(BIN)
+        .args(["generate", "--out", archive.to_str().unwrap()])
+        .args(["--size-mb", "10", "--records-per-file", "2000"])
+        .args(["--density", "0.3", "--seed", "11"])
+        .output()
+        .unwrap();
+    assert!(gen.status.success());
+    aws.s3.create_bucket().bucket("dense").send().await.unwrap();
+    let mut objects = 0;
+    for f in walk(&archive) {
+        let key = f.strip_prefix(&archive).unwrap().to_str().unwrap();
+        aws.put_file("dense", key, &f).await;
+        objects += 1;
+    }
+    let (_hook, hook_url) = moto::Webhook::start(0).await;
+    let topic = aws
+        .sns
+        .create_topic()
+        .name("bench-alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let mut baseline: Option<(f64, f64)> = None;
+    for (name, sink) in [
+        ("jsonl", "[[sinks.jsonl]]\npath = \"/dev/null\"\n".to_string()),
+        ("sns", format!("[[sinks.sns]]\ntopic_arn = \"{topic}\"\n")),
+        ("webhook", format!("[[sinks.webhook]]\nurl = \"{hook_url}\"\n")),
+    ] {
+        let queue = aws.queue(&format!("sinks-{name}"), &[]).await;
+        let enqueued = moto
+            .command(&["replay", "s3://dense/", "--enqueue", &queue])
+            .output()
+            .unwrap();
+        assert!(enqueued.status.success());
+        let config = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&config, format!("[sqs]\nwait_time_secs = 1\n{sink}")).unwrap();
+        let port = free_port();
+        let addr = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let mut daemon = moto
+            .command(&["run", "--config", config.to_str().unwrap()])
+            .args(["--queue-url", &queue])
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        while metric(&addr, "trailwatch_sqs_messages_deleted_total") < objects as f64 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds(daemon.id());
+        let text = http_get(&format!("{addr}/metrics")).unwrap_or_default();
+        let alerts: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("trailwatch_alerts_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        let events = metric(&addr, "trailwatch_events_total");
+        let per_alert = |v: f64| v / alerts * 1e6;
+        let extra = match baseline {
+            None => String::new(),
+            Some((base_wall, base_cpu)) => format!(
+                "; beyond the JSONL baseline {:.0} µs wall, {:.0} µs CPU an alert",
+                per_alert(elapsed - base_wall),
+                per_alert(cpu - base_cpu)
+            ),
+        };
+        println!(
+            "sink {name}: {objects} objects, {events} events, {alerts} alerts in {elapsed:.1} s ({:.0} alerts/s); daemon CPU {cpu:.1} s = {:.0} µs an alert{extra}",
+            alerts / elapsed,
+            per_alert(cpu),
+        );
+        baseline.get_or_insert((elapsed, cpu));
         let _ = Command::new("kill")
             .args(["-TERM", &daemon.id().to_string()])
             .status();

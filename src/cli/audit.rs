@@ -145,9 +145,13 @@ fn online(args: &AuditArgs, settings: &AuditConfig, now: DateTime<Utc>) -> (Vec<
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let sdk = match trailwatch::config::aws::load().await {
+            Ok(sdk) => sdk,
+            Err(e) => {
+                say!("error: {e}");
+                return (Vec::new(), true);
+            }
+        };
         let roles: Vec<(String, Option<String>)> = if !args.role_arns.is_empty() {
             args.role_arns.iter().map(|r| (r.clone(), None)).collect()
         } else {

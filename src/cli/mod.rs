@@ -12,6 +12,7 @@ macro_rules! say {
 mod audit;
 mod generate;
 mod probe;
+mod redrive;
 mod replay;
 mod rules;
 mod run;
@@ -62,8 +63,9 @@ enum Command {
     /// Audit the IAM posture of the account (CIS AWS Foundations section 1 and more): PASS,
     /// FAIL, ERROR or MANUAL per check and resource.
     Audit(audit::AuditArgs),
-    /// Validate a daemon configuration (and that its rules compile) without starting anything.
-    CheckConfig(run::DaemonArgs),
+    /// Validate a daemon configuration (and that its rules compile) without starting anything;
+    /// with --probe, also ask every queue, topic, webhook and table it names.
+    CheckConfig(run::CheckArgs),
     /// Match archived CloudTrail logs against the rules and print the alerts.
     Replay(replay::ReplayArgs),
     /// Validate, list and test rules.
@@ -71,6 +73,9 @@ enum Command {
     Rules(rules::RulesCommand),
     /// Write a deterministic synthetic CloudTrail archive (benchmarks, load tests).
     Generate(generate::GenerateArgs),
+    /// Move the messages of a queue's dead-letter queue back to it, once what made them fail
+    /// is fixed.
+    Redrive(redrive::RedriveArgs),
     /// Ask a running daemon's /healthz or /readyz; exit 0 when it answers 2xx (for container
     /// health checks).
     Probe(probe::ProbeArgs),
@@ -180,5 +185,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rules(cmd) => rules::run(cmd),
         Command::Generate(args) => generate::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Redrive(args) => redrive::run(args),
     })
 }

@@ -12,6 +12,19 @@ use trailwatch::config::{
 use trailwatch::rules::loader::RuleSources;
 use trailwatch::rules::RuleSet;
 
+/// `check-config`: the daemon's settings, and whether to ask what they name.
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    daemon: DaemonArgs,
+    /// Also ask every party the configuration names, sending nothing: the caller's identity
+    /// (sts:GetCallerIdentity), each queue and its dead-letter queue (GetQueueAttributes),
+    /// each SNS topic (GetTopicAttributes), each webhook (a HEAD request: any HTTP answer
+    /// will do), the shared state table (DescribeTable). Exit 1 when any fails.
+    #[arg(long)]
+    probe: bool,
+}
+
 /// Settings shared by `run` and `check-config`: a config file and flags that override it.
 #[derive(Args, Debug, Clone)]
 pub struct DaemonArgs {
@@ -165,7 +178,11 @@ pub fn run(args: DaemonArgs) -> u8 {
     }
 }
 
-pub fn check(args: DaemonArgs) -> u8 {
+pub fn check(args: CheckArgs) -> u8 {
+    let CheckArgs {
+        daemon: args,
+        probe,
+    } = args;
     let cfg = match args.config() {
         Ok(c) => c,
         Err(e) => {
@@ -181,7 +198,12 @@ pub fn check(args: DaemonArgs) -> u8 {
         }
     };
     let state = match cfg.state.shared_table() {
-        Ok(None) => "in memory".to_string(),
+        // --probe asks the table with everything else.
+        Ok(Some(table)) if probe => format!("DynamoDB table {table}"),
+        Ok(None) => match cfg.state_file() {
+            Some(path) => format!("in memory, saved to {}", path.display()),
+            None => "in memory only (a restart may resend alerts)".to_string(),
+        },
         Ok(Some(table)) => match check_table(table) {
             Ok(warnings) => {
                 warnings.iter().for_each(|w| say!("warning: {w}"));
@@ -217,7 +239,54 @@ pub fn check(args: DaemonArgs) -> u8 {
         cfg.sinks.jsonl.len(),
         cfg.metrics.addr
     );
+    if probe {
+        return probe_all(&cfg);
+    }
     exit::OK
+}
+
+/// Asks every party the configuration names; one line each, exit 1 when any failed.
+fn probe_all(cfg: &Config) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            say!("error: cannot start the runtime: {e}");
+            return exit::INPUT_FAILED;
+        }
+    };
+    let probes = runtime.block_on(async {
+        let sdk = trailwatch::config::aws::load().await?;
+        Ok::<_, trailwatch::config::aws::AwsSetupError>(
+            trailwatch::daemon::probe::probe(cfg, &sdk).await,
+        )
+    });
+    let probes = match probes {
+        Ok(p) => p,
+        Err(e) => {
+            say!("FAIL  {e}");
+            return exit::INPUT_FAILED;
+        }
+    };
+    let mut failed = 0;
+    for p in &probes {
+        match &p.answer {
+            Ok(said) => println!("ok    {}: {}: {said}", p.key, p.call),
+            Err(why) => {
+                failed += 1;
+                println!("FAIL  {}: {}: {why}", p.key, p.call);
+            }
+        }
+    }
+    if failed == 0 {
+        println!("probe OK: {} answered", probes.len());
+        exit::OK
+    } else {
+        println!("probe FAILED: {failed} of {} did not answer", probes.len());
+        exit::INPUT_FAILED
+    }
 }
 
 /// Whether the shared state table exists with the key schema trailwatch needs; warnings
@@ -227,9 +296,7 @@ fn check_table(name: &str) -> Result<Vec<String>, super::Error> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let sdk = trailwatch::config::aws::load().await?;
         let table = trailwatch::state::Table::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             name,

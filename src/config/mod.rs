@@ -10,6 +10,8 @@ use serde::Deserialize;
 
 use crate::rules::Level;
 
+pub mod aws;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
@@ -73,6 +75,11 @@ pub struct StateConfig {
     /// sending it: longer than a sink's retries can take; a replica that dies mid-send delays
     /// that alert by at most this.
     pub claim_lease_secs: u64,
+    /// The state file: correlation windows, suppression keys and the alert ids each sink
+    /// accepted, saved every 30 s and on shutdown, restored at start. Unset: under
+    /// `$STATE_DIRECTORY` (systemd's StateDirectory=, the Docker image's volume) when set,
+    /// else none. (`correlation.state_file` is the older name of this key.)
+    pub file: Option<PathBuf>,
 }
 
 impl Default for StateConfig {
@@ -81,6 +88,7 @@ impl Default for StateConfig {
             backend: StateBackend::Memory,
             table: None,
             claim_lease_secs: 180,
+            file: None,
         }
     }
 }
@@ -125,7 +133,7 @@ pub struct CorrelationConfig {
     pub max_groups: usize,
     /// Events kept per group; beyond it the oldest are dropped.
     pub max_events_per_group: usize,
-    /// Where open windows are saved on shutdown and restored on start; none when unset.
+    /// The older name of `state.file`.
     pub state_file: Option<PathBuf>,
 }
 
@@ -170,6 +178,18 @@ pub struct SqsConfig {
     pub visibility_timeout_secs: u64,
     /// Long-poll wait, 0–20 seconds.
     pub wait_time_secs: i32,
+    /// Messages read in full whose delivery failed (a sink or the shared state down) are
+    /// held: kept invisible and retried here, not left to reach the dead-letter queue. This
+    /// many give their `max_in_flight` place to new messages while held; past it receiving
+    /// slows down until deliveries succeed again.
+    pub max_held_messages: usize,
+    /// The longest wait between two attempts at a held message, in seconds (the first
+    /// waits 10 s, each next one twice as long). A sink that accepts again wakes every
+    /// held message at once.
+    pub hold_backoff_max_secs: u64,
+    /// How often the messages waiting in each queue's dead-letter queue are counted
+    /// (`trailwatch_dlq_messages`), in seconds.
+    pub dead_letter_check_secs: u64,
 }
 
 impl Default for SqsConfig {
@@ -180,6 +200,9 @@ impl Default for SqsConfig {
             max_in_flight: 32,
             visibility_timeout_secs: 120,
             wait_time_secs: 20,
+            max_held_messages: 1_000,
+            hold_backoff_max_secs: 300,
+            dead_letter_check_secs: 60,
         }
     }
 }
@@ -344,7 +367,38 @@ pub struct JsonlSinkConfig {
     pub filter: SinkFilter,
 }
 
+/// The directory systemd gives a service with `StateDirectory=` (the first, when it names
+/// several), also set by the Docker image.
+fn state_directory() -> Option<PathBuf> {
+    let dirs = std::env::var_os("STATE_DIRECTORY")?;
+    let first = dirs.to_str()?.split(':').next()?.trim();
+    (!first.is_empty()).then(|| PathBuf::from(first))
+}
+
 impl Config {
+    /// Where the daemon's state file is: `state.file` (or `correlation.state_file`), else
+    /// `state.json` under `$STATE_DIRECTORY`; None when there is no place for it.
+    pub fn state_file(&self) -> Option<PathBuf> {
+        self.state_file_in(state_directory())
+    }
+
+    fn state_file_in(&self, dir: Option<PathBuf>) -> Option<PathBuf> {
+        self.state
+            .file
+            .clone()
+            .or_else(|| self.correlation.state_file.clone())
+            .or_else(|| dir.map(|d| d.join("state.json")))
+    }
+
+    /// Where the posture monitor keeps its last findings: `audit.state_file`, else
+    /// `posture.json` under `$STATE_DIRECTORY`.
+    pub fn posture_state_file(&self) -> Option<PathBuf> {
+        self.audit
+            .state_file
+            .clone()
+            .or_else(|| state_directory().map(|d| d.join("posture.json")))
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -378,11 +432,25 @@ impl Config {
         if self.sqs.visibility_timeout_secs < 2 || self.sqs.visibility_timeout_secs > 43_200 {
             return Err(invalid("sqs.visibility_timeout_secs", "must be 2 to 43200"));
         }
+        if self.sqs.hold_backoff_max_secs == 0 || self.sqs.hold_backoff_max_secs > 43_200 {
+            return Err(invalid("sqs.hold_backoff_max_secs", "must be 1 to 43200"));
+        }
+        if self.sqs.dead_letter_check_secs == 0 {
+            return Err(invalid("sqs.dead_letter_check_secs", "must be at least 1"));
+        }
         if self.sqs.receivers_per_queue == 0 || self.sqs.max_in_flight == 0 {
             return Err(invalid(
                 "sqs.receivers_per_queue, sqs.max_in_flight",
                 "must be at least 1",
             ));
+        }
+        if let (Some(a), Some(b)) = (&self.state.file, &self.correlation.state_file) {
+            if a != b {
+                return Err(invalid(
+                    "state.file, correlation.state_file",
+                    "two names of one key with different paths: keep state.file",
+                ));
+            }
         }
         self.validate_exclusions()?;
         self.audit.validate()?;
@@ -628,5 +696,34 @@ mod tests {
                 "{m}"
             );
         }
+    }
+
+    #[test]
+    fn the_state_file_defaults_to_the_service_state_directory() {
+        let dir = Some(PathBuf::from("/var/lib/trailwatch"));
+        let c = Config::parse("c", "").unwrap();
+        assert_eq!(c.state_file_in(None), None, "no place for it: memory only");
+        assert_eq!(
+            c.state_file_in(dir.clone()),
+            Some(PathBuf::from("/var/lib/trailwatch/state.json"))
+        );
+        for text in [
+            "[state]\nfile = \"/srv/tw.json\"\n",
+            "[correlation]\nstate_file = \"/srv/tw.json\"\n",
+        ] {
+            let c = Config::parse("c", text).unwrap();
+            assert_eq!(
+                c.state_file_in(dir.clone()),
+                Some(PathBuf::from("/srv/tw.json")),
+                "{text}"
+            );
+        }
+        let both = "[sqs]\nqueue_urls=[\"https://sqs.eu-west-1.amazonaws.com/111122223333/q\"]\n[[sinks.jsonl]]\npath=\"-\"\n[state]\nfile = \"/a\"\n[correlation]\nstate_file = \"/b\"\n";
+        let m = Config::parse("c", both)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(m.starts_with("state.file, correlation.state_file: "), "{m}");
     }
 }

@@ -14,32 +14,53 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::metrics::events::{
-    DeleteFailed, InternalEvent, MessageKept, MessageRedelivered, MessageReleased, MessagesDeleted,
-    MessagesReceived, ReceiveFailed, VisibilityNotExtended,
+    DeleteFailed, InternalEvent, MessageHeld, MessageKept, MessageRedelivered, MessageReleased,
+    MessageUnheld, MessagesDeleted, MessagesReceived, ReceiveFailed, VisibilityNotExtended,
 };
 use crate::metrics::http::Health;
-use crate::metrics::Metrics;
-use crate::source::queue::{Queue, Receipt, Received, DELETE_BATCH};
+use crate::metrics::{Metrics, Reason};
+use crate::source::queue::{Queue, Receipt, Received, DELETE_BATCH, MAX_INVISIBLE};
 
 /// What became of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Everything the message caused is done: delete it.
     Done,
-    /// Leave it for redelivery (and, in the end, the dead-letter queue); the reason is a
-    /// `reason` label of `sqs_messages_failed_total`.
-    Keep(&'static str),
+    /// Leave it for redelivery (and, in the end, the dead-letter queue).
+    Retry(Reason),
+    /// It was read in full and only its delivery failed (a sink, or the shared state, is
+    /// down): hold it here, invisible, and try again, rather than let it come back and
+    /// climb towards the dead-letter queue.
+    Hold(Reason),
+    /// Shutdown cut it short (see [`Handler::handle`]): make it visible again at once.
+    Stopped,
 }
 
 /// Works on one message.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, message: &Received) -> impl Future<Output = Outcome> + Send;
+    /// Handles a message. Once `stop` is cancelled (the grace period of a shutdown is over)
+    /// the handler ends as soon as it can without losing track of what it did: it starts
+    /// nothing new, lets a sink call already made finish (so an alert a sink accepted is
+    /// remembered as accepted), joins its readers, and returns [`Outcome::Stopped`].
+    fn handle(
+        &self,
+        message: &Received,
+        stop: &CancellationToken,
+    ) -> impl Future<Output = Outcome> + Send;
+
+    /// Resolves when something a held message waits on may have come back (a sink that was
+    /// failing accepted again), so held messages are tried at once rather than at the end
+    /// of their backoff. Never, by default.
+    fn recovered(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +75,12 @@ pub struct Settings {
     pub wait: Duration,
     /// How long in-flight messages may take to finish after shutdown begins.
     pub grace: Duration,
+    /// Held messages that do not count against `max_in_flight`; past it a held message
+    /// keeps its place, and receiving slows down until deliveries succeed again.
+    pub max_held: usize,
+    /// The longest wait between two attempts at a held message (the first waits
+    /// [`FIRST_HOLD`], each next one twice as long).
+    pub hold_backoff_max: Duration,
 }
 
 impl Settings {
@@ -64,6 +91,8 @@ impl Settings {
             visibility: Duration::from_secs(cfg.sqs.visibility_timeout_secs),
             wait: Duration::from_secs(cfg.sqs.wait_time_secs.max(0) as u64),
             grace: cfg.grace(),
+            max_held: cfg.sqs.max_held_messages,
+            hold_backoff_max: Duration::from_secs(cfg.sqs.hold_backoff_max_secs.max(1)),
         }
     }
 }
@@ -74,19 +103,32 @@ impl Settings {
 /// a full backlog holds up the message tasks, which hold up receiving.
 const DELETE_BACKLOG: usize = 100;
 
+/// The wait before the second attempt at a held message.
+pub const FIRST_HOLD: Duration = Duration::from_secs(10);
+
+/// How long handlers get to end once told to stop (a sink call in flight finishing): past
+/// it the drain gives up on them.
+const STOP_LIMIT: Duration = Duration::from_secs(60);
+
 struct Run<H> {
     handler: Arc<H>,
     settings: Settings,
     metrics: Metrics,
     health: Arc<Health>,
     capacity: Arc<Semaphore>,
+    /// Room for held messages that gave their in-flight place back.
+    held_capacity: Arc<Semaphore>,
+    /// Attempts at held messages (that gave their place back) running at once: as many as
+    /// `max_in_flight`, apart from it, so that a sink coming back is not a thundering herd
+    /// and held messages never wait behind a receive.
+    retrying: Arc<Semaphore>,
     stop_receiving: CancellationToken,
     abandon: CancellationToken,
     tracker: TaskTracker,
 }
 
 /// Consumes `queues` until `shutdown` is cancelled, then drains: returns when every message
-/// in flight is finished (and deleted) or, after the grace period, released.
+/// in flight is finished (and deleted) or, after the grace period, stopped and released.
 pub async fn consume<Q: Queue, H: Handler>(
     queues: Vec<Arc<Q>>,
     handler: Arc<H>,
@@ -98,6 +140,8 @@ pub async fn consume<Q: Queue, H: Handler>(
     let run = Arc::new(Run {
         handler,
         capacity: Arc::new(Semaphore::new(settings.max_in_flight)),
+        held_capacity: Arc::new(Semaphore::new(settings.max_held)),
+        retrying: Arc::new(Semaphore::new(settings.max_in_flight)),
         settings,
         metrics,
         health,
@@ -136,7 +180,17 @@ pub async fn consume<Q: Queue, H: Handler>(
             "grace period over: releasing unfinished messages"
         );
         run.abandon.cancel();
-        run.tracker.wait().await;
+        if tokio::time::timeout(STOP_LIMIT, run.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                messages = run.metrics.in_flight_messages.get(),
+                limit = ?STOP_LIMIT,
+                "messages still in flight after being told to stop; they return when their visibility timeout runs out"
+            );
+            return;
+        }
     }
     // Every receiver and message task is done and dropped its deleter handle: the deleters
     // delete what they were given and end.
@@ -196,11 +250,20 @@ async fn receive_loop<Q: Queue, H: Handler>(
         for (message, permit) in messages.into_iter().zip(permits) {
             let (run2, queue, deleter) = (run.clone(), queue.clone(), deleter.clone());
             run.tracker.spawn(async move {
-                let _permit = permit;
-                process(&run2, queue, message, deleter).await;
+                process(&run2, queue, message, deleter, permit).await;
             });
         }
     }
+}
+
+/// A message being held: since when, how often, how long the next wait is, and the place
+/// it keeps.
+struct Held {
+    since: Instant,
+    holds: u32,
+    backoff: Duration,
+    /// Its place among held messages, when it gave its in-flight place back.
+    place: Option<OwnedSemaphorePermit>,
 }
 
 async fn process<Q: Queue, H: Handler>(
@@ -208,8 +271,10 @@ async fn process<Q: Queue, H: Handler>(
     queue: Arc<Q>,
     message: Received,
     deleter: mpsc::Sender<Receipt>,
+    permit: OwnedSemaphorePermit,
 ) {
     let metrics = &run.metrics;
+    let received_at = Instant::now();
     metrics.in_flight_messages.inc();
     if message.receive_count > 1 {
         MessageRedelivered {
@@ -218,26 +283,98 @@ async fn process<Q: Queue, H: Handler>(
         }
         .emit(metrics);
     }
-    let done = CancellationToken::new();
-    keep_invisible(
-        queue.clone(),
-        message.receipt.clone(),
-        run.settings.visibility,
-        done.clone(),
-        metrics.clone(),
-    );
-    let outcome = tokio::select! {
-        o = run.handler.handle(&message) => Some(o),
-        _ = run.abandon.cancelled() => None,
+    let mut permit = Some(permit);
+    let mut held: Option<Held> = None;
+    let outcome = loop {
+        let done = CancellationToken::new();
+        keep_invisible(
+            queue.clone(),
+            message.receipt.clone(),
+            run.settings.visibility,
+            done.clone(),
+            metrics.clone(),
+        );
+        let outcome = run.handler.handle(&message, &run.abandon).await;
+        done.cancel();
+        let Outcome::Hold(reason) = outcome else {
+            break outcome;
+        };
+        if run.stop_receiving.is_cancelled() {
+            break Outcome::Stopped;
+        }
+        // SQS keeps a message invisible for at most 12 hours after it was received: the
+        // last wait ends with time left for one more attempt, after which the message goes
+        // back to the queue (and is received again, counting once towards the DLQ).
+        let room = MAX_INVISIBLE
+            .saturating_sub(received_at.elapsed())
+            .saturating_sub(run.settings.visibility * 2);
+        let h = held.get_or_insert_with(|| Held {
+            since: Instant::now(),
+            holds: 0,
+            backoff: FIRST_HOLD,
+            place: None,
+        });
+        if room.is_zero() {
+            let _ = queue.set_visibility(&message.receipt, Duration::ZERO).await;
+            break Outcome::Retry(reason);
+        }
+        let wait = h.backoff.min(room);
+        MessageHeld {
+            message_id: &message.receipt.message_id,
+            reason,
+            first: h.holds == 0,
+            wait,
+        }
+        .emit(metrics);
+        h.holds += 1;
+        h.backoff = (h.backoff * 2).min(run.settings.hold_backoff_max);
+        // Invisible through the wait and the next attempt's start (renewed from then on).
+        if let Err(e) = queue
+            .set_visibility(&message.receipt, wait + run.settings.visibility)
+            .await
+        {
+            VisibilityNotExtended {
+                message_id: &message.receipt.message_id,
+                error: &e,
+            }
+            .emit(metrics);
+            break Outcome::Retry(reason);
+        }
+        // While held it gives its in-flight place to new messages, as long as there is
+        // room among held ones; its next attempts then run on a slot for held messages.
+        if h.place.is_none() {
+            h.place = run.held_capacity.clone().try_acquire_owned().ok();
+        }
+        if h.place.is_some() {
+            permit = None;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = run.handler.recovered() => {}
+            _ = run.stop_receiving.cancelled() => break Outcome::Stopped,
+        }
+        if permit.is_none() {
+            permit = tokio::select! {
+                p = run.retrying.clone().acquire_owned() => Some(p.expect("semaphore never closes")),
+                _ = run.stop_receiving.cancelled() => break Outcome::Stopped,
+            };
+        }
     };
-    done.cancel();
+    if let Some(h) = held {
+        MessageUnheld {
+            message_id: &message.receipt.message_id,
+            held_for: h.since.elapsed(),
+            delivered: outcome == Outcome::Done,
+        }
+        .emit(metrics);
+    }
     match outcome {
         // Waits while the delete backlog is full (see DELETE_BACKLOG).
-        Some(Outcome::Done) => {
+        Outcome::Done => {
             let _ = deleter.send(message.receipt).await;
         }
-        Some(Outcome::Keep(reason)) => MessageKept { reason }.emit(metrics),
-        None => {
+        Outcome::Retry(reason) | Outcome::Hold(reason) => MessageKept { reason }.emit(metrics),
+        Outcome::Stopped => {
             let released = queue.set_visibility(&message.receipt, Duration::ZERO).await;
             MessageReleased {
                 message_id: &message.receipt.message_id,
@@ -247,6 +384,7 @@ async fn process<Q: Queue, H: Handler>(
         }
     }
     metrics.in_flight_messages.dec();
+    drop(permit);
 }
 
 /// Renews the message's visibility every half period until `done` is cancelled, so work that

@@ -15,6 +15,8 @@ pub enum DaemonError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
+    Aws(#[from] crate::config::aws::AwsSetupError),
+    #[error(transparent)]
     Suppress(#[from] crate::suppress::SuppressError),
     #[error("{}: {source}", path.display())]
     StateIo {

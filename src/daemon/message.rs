@@ -1,29 +1,32 @@
 //! One SQS message, start to finish: what it names, reading it, matching, and delivering the
-//! alerts. The outcome says whether the message may be deleted.
+//! alerts. The outcome says whether the message may be deleted, must be held until its
+//! alerts can be delivered, or is left for redelivery.
 
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, Origin};
 use crate::config::Filters;
-use crate::correlate::{self, Detector, Observation};
+use crate::correlate::Observation;
 use crate::metrics::events::{
     AlertExcluded, AlertRaised, AlertsNotDelivered, AlertsSuppressed, CorrelationDropped,
     InputRead, InternalEvent, MessageUnrecognized, ObjectFailed, ObjectSkipped,
 };
-use crate::metrics::{reason, Metrics};
+use crate::metrics::{Metrics, Reason};
 use crate::rules::RuleSet;
 use crate::sink::SinkSet;
 use crate::source::notification::{self, is_log_key, key_layout, Notification, ObjectRef};
-use crate::source::queue::Receipt;
-use crate::source::s3::{read_object, Batches, Found, Reading, Watch};
+use crate::source::queue::{Receipt, Received};
 use crate::state::Table;
 use crate::suppress::Keyed;
 
 use super::consumer::Outcome;
+use super::handover::{Batches, Found, Watch};
 use super::posture::PostureMonitor;
+use super::read::{read_event, read_object, Matching, ObjectRead};
 use super::stateful::Stateful;
 
 /// What the consumer needs to handle messages; shared by every message task.
@@ -47,6 +50,17 @@ pub struct Context {
     /// The table every replica shares (`[state] backend = "dynamodb"`): correlation groups and
     /// suppression windows here, delivered alert ids in the sinks.
     pub shared: Option<Arc<Table>>,
+    /// Unrecognized messages already logged, so a message is reported once, not once per
+    /// redelivery.
+    pub unrecognized: moka::sync::Cache<String, ()>,
+}
+
+/// Unrecognized message ids remembered (for a day) so each is logged once.
+pub fn unrecognized_memory() -> moka::sync::Cache<String, ()> {
+    moka::sync::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(Duration::from_secs(24 * 3600))
+        .build()
 }
 
 impl Context {
@@ -73,22 +87,31 @@ impl Context {
     }
 }
 
-pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
+pub async fn handle(ctx: &Context, message: &Received, stop: &CancellationToken) -> Outcome {
+    let (receipt, body) = (&message.receipt, message.body.as_str());
     let note = match notification::parse(body) {
         Ok(n) => n,
         Err(why) => {
+            let first = !ctx.unrecognized.contains_key(&receipt.message_id);
+            ctx.unrecognized.insert(receipt.message_id.clone(), ());
             MessageUnrecognized {
                 message_id: &receipt.message_id,
                 queue: &receipt.queue,
                 why: &why,
+                first,
             }
             .emit(&ctx.metrics);
-            return Outcome::Keep(reason::UNRECOGNIZED);
+            return Outcome::Retry(Reason::Unrecognized);
         }
     };
     let rules = ctx.rules();
     // The observations index this rule set's correlations, whatever a reload does meanwhile.
     let read_with = rules.clone();
+    let matching = Matching {
+        rules,
+        allowlist: ctx.allowlist.clone(),
+        watch: ctx.watch.clone(),
+    };
     // Reading and delivering run side by side: the readers hand over batches as they read,
     // so an alert-dense object never sits whole in memory.
     let (batches, mut received) = Batches::new(ctx.budget.clone());
@@ -98,11 +121,16 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
                 tracing::info!(message_id = %receipt.message_id, "S3 test event acknowledged");
                 None
             }
-            Notification::Event => read_event(ctx, &rules, receipt, body, &batches).await,
+            Notification::Event => one_event(ctx, &matching, receipt, body, &batches).await,
             Notification::Objects(objects) => {
                 let mut failure = None;
                 for obj in objects {
-                    if let Some(r) = read_one(ctx, &rules, receipt, &obj, &batches).await {
+                    if stop.is_cancelled() {
+                        failure.get_or_insert(Reason::Released);
+                        break;
+                    }
+                    if let Some(r) = one_object(ctx, &matching, receipt, &obj, &batches, stop).await
+                    {
                         failure.get_or_insert(r);
                     }
                 }
@@ -115,7 +143,13 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
     let delivering = async {
         let mut failure = None;
         while let Some((found, _budget)) = received.recv().await {
-            if let Err(r) = deliver(ctx, &read_with, receipt, found).await {
+            // Once stopping, batches are only taken (so the reader never waits on the
+            // budget) and dropped: the message is released and read again elsewhere.
+            if stop.is_cancelled() {
+                failure.get_or_insert(Reason::Released);
+                continue;
+            }
+            if let Err(r) = deliver(ctx, &read_with, receipt, found, stop).await {
                 failure.get_or_insert(r);
             }
         }
@@ -123,54 +157,42 @@ pub async fn handle(ctx: &Context, receipt: &Receipt, body: &str) -> Outcome {
     };
     match tokio::join!(reading, delivering) {
         (None, None) => Outcome::Done,
-        (Some(r), _) | (None, Some(r)) => Outcome::Keep(r),
+        _ if stop.is_cancelled() => Outcome::Stopped,
+        (Some(r), _) => Outcome::Retry(r),
+        (None, Some(r)) if r.is_delivery() => Outcome::Hold(r),
+        (None, Some(r)) => Outcome::Retry(r),
     }
 }
 
 /// An EventBridge event carrying one CloudTrail record: the body itself is the input.
-async fn read_event(
+async fn one_event(
     ctx: &Context,
-    rules: &RuleSet,
+    matching: &Matching,
     receipt: &Receipt,
     body: &str,
     batches: &Batches,
-) -> Option<&'static str> {
-    let started = Instant::now();
+) -> Option<Reason> {
     let origin = Origin::Sqs {
         queue: receipt.queue.clone(),
         message_id: receipt.message_id.clone(),
     };
-    let detector = Detector {
-        rules,
-        origin: &origin,
-        allowlist: &ctx.allowlist,
-    };
-    let mut reading = Reading::new(&ctx.watch);
-    let (stats, err) = correlate::scan(body.as_bytes(), &detector, &mut reading);
-    InputRead {
-        input: &receipt.message_id,
-        s3_bytes: None,
-        records: stats.records,
-        seconds: started.elapsed().as_secs_f64(),
-        unusable: stats.record_errors,
-        first_unusable: reading.first_bad.as_deref(),
-    }
-    .emit(&ctx.metrics);
-    batches.send(reading.found).await;
+    let (read, err) = read_event(body, &origin, matching, batches).await;
+    input_read(ctx, &receipt.message_id, None, &read);
     err.map(|e| {
         tracing::warn!(message_id = %receipt.message_id, error = %e, "event could not be read");
-        reason::READ_ERROR
+        Reason::ReadError
     })
 }
 
 /// One S3 object named by the message; None when it was read whole (or skipped by a filter).
-async fn read_one(
+async fn one_object(
     ctx: &Context,
-    rules: &Arc<RuleSet>,
+    matching: &Matching,
     receipt: &Receipt,
     obj: &ObjectRef,
     batches: &Batches,
-) -> Option<&'static str> {
+    stop: &CancellationToken,
+) -> Option<Reason> {
     if !ctx.wanted(obj) {
         ObjectSkipped {
             bucket: &obj.bucket,
@@ -179,41 +201,37 @@ async fn read_one(
         .emit(&ctx.metrics);
         return None;
     }
-    let started = Instant::now();
-    let read = read_object(
-        &ctx.s3,
-        obj,
-        rules.clone(),
-        ctx.allowlist.clone(),
-        ctx.watch.clone(),
-        batches,
-    )
-    .await;
-    let seconds = started.elapsed().as_secs_f64();
-    match read {
+    let started = std::time::Instant::now();
+    match read_object(&ctx.s3, obj, matching, batches, stop).await {
         Ok(read) => {
-            InputRead {
-                input: &format!("s3://{}/{}", obj.bucket, obj.key),
-                s3_bytes: Some(read.stats.bytes),
-                records: read.stats.records,
-                seconds,
-                unusable: read.stats.record_errors,
-                first_unusable: read.first_bad_record.as_deref(),
-            }
-            .emit(&ctx.metrics);
+            let name = format!("s3://{}/{}", obj.bucket, obj.key);
+            input_read(ctx, &name, Some(read.stats.bytes), &read);
             None
         }
+        Err(_) if stop.is_cancelled() => Some(Reason::Released),
         Err(e) => {
             ObjectFailed {
                 message_id: &receipt.message_id,
                 reason: e.reason(),
-                seconds,
+                seconds: started.elapsed().as_secs_f64(),
                 error: &e,
             }
             .emit(&ctx.metrics);
             Some(e.reason())
         }
     }
+}
+
+fn input_read(ctx: &Context, input: &str, s3_bytes: Option<u64>, read: &ObjectRead) {
+    InputRead {
+        input,
+        s3_bytes,
+        records: read.stats.records,
+        seconds: read.seconds,
+        unusable: read.stats.record_errors,
+        first_unusable: read.first_bad_record.as_deref(),
+    }
+    .emit(&ctx.metrics);
 }
 
 /// One batch: correlation and suppression (in event-time order within the batch, over the
@@ -224,7 +242,8 @@ async fn deliver(
     rules: &RuleSet,
     receipt: &Receipt,
     found: Found,
-) -> Result<(), &'static str> {
+    stop: &CancellationToken,
+) -> Result<(), Reason> {
     for rule in &found.excluded {
         AlertExcluded { rule }.emit(&ctx.metrics);
     }
@@ -255,16 +274,22 @@ async fn deliver(
         .emit(&ctx.metrics);
     }
     let alerts: Vec<Arc<Alert>> = alerts.into_iter().map(Arc::new).collect();
-    ctx.sinks.deliver(&alerts).await.map_err(|errors| {
-        let sinks: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
-        AlertsNotDelivered {
-            message_id: &receipt.message_id,
-            sinks: &sinks,
-            first_error: &errors[0],
-        }
-        .emit(&ctx.metrics);
-        reason::SINK_FAILED
-    })
+    ctx.sinks
+        .deliver_until(&alerts, stop)
+        .await
+        .map_err(|errors| {
+            if stop.is_cancelled() {
+                return Reason::Released;
+            }
+            let sinks: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
+            AlertsNotDelivered {
+                message_id: &receipt.message_id,
+                sinks: &sinks,
+                first_error: &errors[0],
+            }
+            .emit(&ctx.metrics);
+            Reason::SinkFailed
+        })
 }
 
 /// The shared table's part of a batch: correlation groups, then suppression windows (for base
@@ -277,7 +302,7 @@ async fn decide_shared(
     rules: &RuleSet,
     to_correlate: Vec<Observation>,
     mut to_suppress: Vec<(Alert, Keyed)>,
-) -> Result<Vec<Alert>, &'static str> {
+) -> Result<Vec<Alert>, Reason> {
     let mut send = Vec::new();
     if !to_correlate.is_empty() {
         let limits = ctx.stateful.lock().expect("state lock").limits();
@@ -294,7 +319,7 @@ async fn decide_shared(
             .emit(&ctx.metrics);
         }
         if correlated.failure.is_some() {
-            return Err(reason::STATE_UNAVAILABLE);
+            return Err(Reason::StateUnavailable);
         }
         let (free, keyed) = ctx
             .stateful
@@ -310,7 +335,7 @@ async fn decide_shared(
             AlertsSuppressed { rule: &rule, count }.emit(&ctx.metrics);
         }
         if shared.failure.is_some() {
-            return Err(reason::STATE_UNAVAILABLE);
+            return Err(Reason::StateUnavailable);
         }
         send.extend(shared.send);
     }

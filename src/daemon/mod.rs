@@ -3,9 +3,13 @@
 //! the message is deleted. See DESIGN in the README ("The daemon") for the guarantees.
 
 pub mod consumer;
+mod dead_letters;
 mod error;
+pub mod handover;
 mod message;
 mod posture;
+pub mod probe;
+mod read;
 mod state_file;
 mod stateful;
 
@@ -33,8 +37,7 @@ use message::Context;
 pub type Reloader =
     Box<dyn Fn() -> Result<RuleSet, Box<dyn std::error::Error + Send + Sync>> + Send + Sync>;
 
-/// The clients, configured from the standard AWS chain (env, profile, container and instance
-/// roles, web identity; `AWS_ENDPOINT_URL` for an emulator).
+/// The clients, from one SDK configuration (see [`crate::config::aws`]).
 pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
@@ -42,36 +45,41 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
-pub async fn aws_clients() -> AwsClients {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    AwsClients {
-        sqs: aws_sdk_sqs::Client::new(&sdk),
-        sns: aws_sdk_sns::Client::new(&sdk),
-        s3: crate::source::s3::client(&sdk),
-        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+impl AwsClients {
+    pub fn new(sdk: &aws_config::SdkConfig) -> AwsClients {
+        AwsClients {
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+            s3: crate::source::s3::client(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+        }
     }
 }
 
 struct Shared {
     ctx: Context,
     cfg: Config,
+    state_file: Option<std::path::PathBuf>,
 }
 
 impl Handler for Shared {
-    async fn handle(&self, message: &Received) -> Outcome {
-        message::handle(&self.ctx, &message.receipt, &message.body).await
+    async fn handle(&self, message: &Received, stop: &CancellationToken) -> Outcome {
+        message::handle(&self.ctx, message, stop).await
+    }
+
+    async fn recovered(&self) {
+        self.ctx.sinks.recovered().await
     }
 }
 
 pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), DaemonError> {
+    let sdk = crate::config::aws::load().await?;
     let AwsClients {
         sqs,
         sns,
         s3,
         dynamodb,
-    } = aws_clients().await;
+    } = AwsClients::new(&sdk);
     let metrics = Metrics::new();
     metrics.rules_loaded.set(rules.len() as i64);
     let health = Arc::new(Health::default());
@@ -99,19 +107,29 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         "trailwatch running"
     );
     let mut state = stateful::Stateful::new(&rules, &cfg)?;
-    if let Some(path) = &cfg.correlation.state_file {
-        match state.load(path) {
-            Ok((groups, delivered)) => {
-                let delivered = sinks.restore_delivered(delivered);
-                tracing::info!(path = %path.display(), groups, delivered, "state restored: correlation windows, suppression keys, delivered alert ids")
-            }
-            // Monitoring must not stop over a bad state file: start with empty windows.
-            Err(e) => {
-                tracing::error!(error = %e, "correlation state not restored; starting with empty windows")
+    let state_file = cfg.state_file();
+    match &state_file {
+        Some(path) => {
+            tracing::info!("state: {}", path.display());
+            match state.load(path) {
+                Ok((groups, delivered)) => {
+                    let delivered = sinks.restore_delivered(delivered);
+                    tracing::info!(path = %path.display(), groups, delivered, "state restored: correlation windows, suppression keys, delivered alert ids")
+                }
+                // Monitoring must not stop over a bad state file: start with empty windows.
+                Err(e) => {
+                    tracing::error!(error = %e, "state not restored; starting with empty windows")
+                }
             }
         }
+        None if shared.is_some() => {
+            tracing::info!("state: shared table; correlation windows not shared are in memory only (set state.file to keep them)")
+        }
+        None => tracing::warn!(
+            "state: memory only — a restart may resend alerts (set state.file, or run with $STATE_DIRECTORY)"
+        ),
     }
-    let (posture, triggers) = match start_posture(&cfg).await {
+    let (posture, triggers) = match start_posture(&cfg, &sdk).await {
         Some((monitor, rx)) => (Some(monitor), Some(rx)),
         None => (None, None),
     };
@@ -120,6 +138,7 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         None => Default::default(),
     };
     let shared = Arc::new(Shared {
+        state_file,
         ctx: Context {
             s3,
             rules: RwLock::new(Arc::new(rules)),
@@ -136,17 +155,26 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             watch,
             budget: Arc::new(Semaphore::new(PENDING_BUDGET)),
             shared,
+            unrecognized: message::unrecognized_memory(),
         },
         cfg,
     });
 
-    let queues = shared
+    let queues: Vec<Arc<SqsQueue>> = shared
         .cfg
         .sqs
         .queue_urls
         .iter()
         .map(|url| Arc::new(SqsQueue::new(sqs.clone(), url)))
         .collect();
+    let dead_letters_stop = CancellationToken::new();
+    let dead_letters = tokio::spawn(dead_letters::watch(
+        queues.clone(),
+        sqs.clone(),
+        shared.ctx.metrics.clone(),
+        Duration::from_secs(shared.cfg.sqs.dead_letter_check_secs),
+        dead_letters_stop.clone(),
+    ));
     let shutdown = CancellationToken::new();
     let consuming = tokio::spawn(consumer::consume(
         queues,
@@ -172,7 +200,11 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
 
     wait_for_shutdown(&shared, &reload).await;
     posture_stop.cancel();
-    // Drain: stop receiving, give in-flight work the grace period, release the rest.
+    dead_letters_stop.cancel();
+    let _ = dead_letters.await;
+    // Drain: stop receiving, give in-flight work the grace period, then stop it (a sink call
+    // in flight finishes and what it delivered is remembered) and release it. Readers are
+    // joined by then, so the state saved below holds every delivery made.
     shutdown.cancel();
     let _ = consuming.await;
     if let Some(task) = posture_task {
@@ -203,7 +235,7 @@ const STATE_SAVE_EVERY: Duration = Duration::from_secs(30);
 /// Writes the state file, when one is configured: correlation windows, suppression keys and
 /// the sinks' delivered alert ids. Returns the open correlation groups written.
 fn save_state(shared: &Shared) -> Option<Result<usize, DaemonError>> {
-    let path = shared.cfg.correlation.state_file.as_ref()?;
+    let path = shared.state_file.as_ref()?;
     let delivered = shared.ctx.sinks.delivered();
     let (bytes, groups) = {
         let state = shared.ctx.stateful.lock().expect("state lock");
@@ -232,6 +264,7 @@ async fn save_periodically(shared: Arc<Shared>, stop: CancellationToken) {
 /// None when the audit is off or no account can be identified (detection goes on).
 async fn start_posture(
     cfg: &Config,
+    sdk: &aws_config::SdkConfig,
 ) -> Option<(
     Arc<posture::PostureMonitor>,
     tokio::sync::mpsc::UnboundedReceiver<crate::audit::trigger::Trigger>,
@@ -240,18 +273,15 @@ async fn start_posture(
     if !cfg.audit.enabled {
         return None;
     }
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
     let mut accounts = Vec::new();
     if cfg.audit.accounts.is_empty() {
-        match Account::identify(sdk).await {
+        match Account::identify(sdk.clone()).await {
             Ok(a) => accounts.push(a),
             Err(e) => tracing::error!(error = %e, "posture audit off"),
         }
     } else {
         for a in &cfg.audit.accounts {
-            match Account::assume(&sdk, &a.role_arn, a.external_id.as_deref()).await {
+            match Account::assume(sdk, &a.role_arn, a.external_id.as_deref()).await {
                 Ok(account) => accounts.push(account),
                 Err(e) => tracing::error!(role = %a.role_arn, error = %e, "account not audited"),
             }
@@ -261,7 +291,9 @@ async fn start_posture(
         return None;
     }
     tracing::info!(accounts = ?accounts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), interval = ?cfg.audit.interval, "posture audit on");
-    Some(posture::PostureMonitor::new(accounts, cfg.audit.clone()))
+    let mut settings = cfg.audit.clone();
+    settings.state_file = cfg.posture_state_file();
+    Some(posture::PostureMonitor::new(accounts, settings))
 }
 
 /// Returns on SIGTERM or SIGINT; reloads rules on SIGHUP.

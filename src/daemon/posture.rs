@@ -43,7 +43,7 @@ pub struct PostureMonitor {
 }
 
 /// The events a reader must keep for the posture monitor.
-pub fn watch() -> crate::source::s3::Watch {
+pub fn watch() -> super::handover::Watch {
     Arc::new(audit::trigger::event_names().collect())
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{reason, Metrics};
+use super::{Metrics, Reason};
 
 /// Something worth a log line and a metric.
 pub trait InternalEvent {
@@ -55,18 +55,59 @@ impl InternalEvent for ReceiveFailed<'_> {
     }
 }
 
-/// A message left in the queue for redelivery; `reason` is one of [`reason`]. The handler
-/// logged the detail where it knew it.
+/// A message left in the queue for redelivery. The handler logged the detail where it knew
+/// it.
 pub struct MessageKept {
-    pub reason: &'static str,
+    pub reason: Reason,
 }
 
 impl InternalEvent for MessageKept {
     fn emit(self, metrics: &Metrics) {
         metrics
             .sqs_messages_failed_total
-            .with_label_values(&[self.reason])
+            .with_label_values(&[self.reason.as_str()])
             .inc();
+    }
+}
+
+/// A message read in full whose delivery failed is held: kept invisible and tried again
+/// after `wait` (or as soon as a sink that was down accepts again), instead of being left
+/// to come back and climb towards the dead-letter queue. Logged on its first hold only.
+pub struct MessageHeld<'a> {
+    pub message_id: &'a str,
+    pub reason: Reason,
+    pub first: bool,
+    pub wait: Duration,
+}
+
+impl InternalEvent for MessageHeld<'_> {
+    fn emit(self, metrics: &Metrics) {
+        if self.first {
+            metrics.held_messages.inc();
+            tracing::warn!(message_id = self.message_id, reason = self.reason.as_str(), wait = ?self.wait,
+                "delivery failed: message held (kept invisible) until it can be delivered");
+        } else {
+            tracing::debug!(message_id = self.message_id, wait = ?self.wait, "message still held");
+        }
+    }
+}
+
+/// A held message is no longer held: delivered, released at shutdown, or given back to the
+/// queue at SQS's 12-hour limit on keeping a message invisible.
+pub struct MessageUnheld<'a> {
+    pub message_id: &'a str,
+    pub held_for: Duration,
+    pub delivered: bool,
+}
+
+impl InternalEvent for MessageUnheld<'_> {
+    fn emit(self, metrics: &Metrics) {
+        metrics.held_messages.dec();
+        if self.delivered {
+            tracing::info!(message_id = self.message_id, held_for = ?self.held_for, "held message delivered");
+        } else {
+            tracing::warn!(message_id = self.message_id, held_for = ?self.held_for, "held message given back to the queue undelivered");
+        }
     }
 }
 
@@ -80,7 +121,7 @@ impl InternalEvent for MessageReleased<'_> {
     fn emit(self, metrics: &Metrics) {
         metrics
             .sqs_messages_failed_total
-            .with_label_values(&[reason::RELEASED])
+            .with_label_values(&[Reason::Released.as_str()])
             .inc();
         match self.error {
             None => tracing::info!(message_id = self.message_id, "unfinished message released"),
@@ -128,7 +169,7 @@ impl InternalEvent for DeleteFailed<'_> {
     fn emit(self, metrics: &Metrics) {
         metrics
             .sqs_messages_failed_total
-            .with_label_values(&[reason::DELETE_FAILED])
+            .with_label_values(&[Reason::DeleteFailed.as_str()])
             .inc_by(self.count as u64);
         match self.message_id {
             Some(id) => {
@@ -141,17 +182,25 @@ impl InternalEvent for DeleteFailed<'_> {
     }
 }
 
-/// A message that is no known notification shape; left for the dead-letter queue.
+/// A message that is no known notification shape, or one that is not well formed; left for
+/// the dead-letter queue. Logged as a warning the first time this process sees the message
+/// (`first`), at debug level on its redeliveries.
 pub struct MessageUnrecognized<'a> {
     pub message_id: &'a str,
     pub queue: &'a str,
     pub why: &'a dyn std::fmt::Display,
+    pub first: bool,
 }
 
 impl InternalEvent for MessageUnrecognized<'_> {
     fn emit(self, _: &Metrics) {
-        tracing::warn!(message_id = self.message_id, queue = self.queue, reason = %self.why,
-            "unrecognized message left for the dead-letter queue");
+        if self.first {
+            tracing::warn!(message_id = self.message_id, queue = self.queue, reason = %self.why,
+                "unrecognized message left for the dead-letter queue");
+        } else {
+            tracing::debug!(message_id = self.message_id, queue = self.queue, reason = %self.why,
+                "unrecognized message received again");
+        }
     }
 }
 
@@ -203,11 +252,10 @@ impl InternalEvent for InputRead<'_> {
     }
 }
 
-/// An object that could not be read; its message stays in the queue. `reason` is one of
-/// [`reason`].
+/// An object that could not be read; its message stays in the queue.
 pub struct ObjectFailed<'a> {
     pub message_id: &'a str,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub seconds: f64,
     pub error: &'a dyn std::fmt::Display,
 }
@@ -216,8 +264,8 @@ impl InternalEvent for ObjectFailed<'_> {
     fn emit(self, metrics: &Metrics) {
         metrics.processing_seconds.observe(self.seconds);
         let result = match self.reason {
-            reason::OBJECT_MISSING => "missing",
-            reason::ACCESS_DENIED => "denied",
+            Reason::ObjectMissing => "missing",
+            Reason::AccessDenied => "denied",
             _ => "error",
         };
         metrics.s3_objects_total.with_label_values(&[result]).inc();
@@ -261,7 +309,7 @@ impl InternalEvent for AlertRaised<'_> {
     }
 }
 
-/// Alerts some sink did not accept after its retries; the message stays in the queue.
+/// Alerts some sink did not accept after its retries; the message is held until they are.
 pub struct AlertsNotDelivered<'a> {
     pub message_id: &'a str,
     /// The sinks that failed, and the first one's error.
@@ -271,7 +319,7 @@ pub struct AlertsNotDelivered<'a> {
 
 impl InternalEvent for AlertsNotDelivered<'_> {
     fn emit(self, _: &Metrics) {
-        tracing::error!(message_id = self.message_id, sinks = ?self.sinks, first_error = %self.first_error, "alerts not delivered; the message stays in the queue");
+        tracing::warn!(message_id = self.message_id, sinks = ?self.sinks, first_error = %self.first_error, "alerts not delivered; the message is held until they are");
     }
 }
 

@@ -34,6 +34,12 @@ pub struct Metrics {
     pub processing_seconds: Histogram,
     pub event_lag_seconds: Histogram,
     pub in_flight_messages: IntGauge,
+    /// Messages read in full whose delivery failed, kept invisible and retried here.
+    pub held_messages: IntGauge,
+    /// Per sink: 1 while it accepts alerts, 0 after a delivery it failed.
+    pub sink_up: IntGaugeVec,
+    /// Messages in each consumed queue's dead-letter queue (from its RedrivePolicy).
+    pub dlq_messages: IntGaugeVec,
     pub rules_loaded: IntGauge,
     /// 1 while /readyz answers 200; set when scraped.
     pub ready: IntGauge,
@@ -47,16 +53,59 @@ pub struct Metrics {
     names: Vec<String>,
 }
 
-/// Values of the `reason` label of `sqs_messages_failed_total`.
-pub mod reason {
-    pub const UNRECOGNIZED: &str = "unrecognized";
-    pub const OBJECT_MISSING: &str = "object_missing";
-    pub const ACCESS_DENIED: &str = "access_denied";
-    pub const READ_ERROR: &str = "read_error";
-    pub const SINK_FAILED: &str = "sink_failed";
-    pub const DELETE_FAILED: &str = "delete_failed";
-    pub const RELEASED: &str = "released_on_shutdown";
-    pub const STATE_UNAVAILABLE: &str = "state_unavailable";
+/// Why a message was not finished: the `reason` label of `sqs_messages_failed_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No notification shape trailwatch knows; left for the dead-letter queue.
+    Unrecognized,
+    /// The object named is gone (NoSuchKey).
+    ObjectMissing,
+    /// S3 or KMS refused the read.
+    AccessDenied,
+    /// The object or event could not be read to its end.
+    ReadError,
+    /// A sink did not accept every alert.
+    SinkFailed,
+    /// The shared state table could not decide.
+    StateUnavailable,
+    /// The delete after a finished message failed.
+    DeleteFailed,
+    /// Made visible again at shutdown, unfinished.
+    Released,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 8] = [
+        Reason::Unrecognized,
+        Reason::ObjectMissing,
+        Reason::AccessDenied,
+        Reason::ReadError,
+        Reason::SinkFailed,
+        Reason::StateUnavailable,
+        Reason::DeleteFailed,
+        Reason::Released,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Unrecognized => "unrecognized",
+            Reason::ObjectMissing => "object_missing",
+            Reason::AccessDenied => "access_denied",
+            Reason::ReadError => "read_error",
+            Reason::SinkFailed => "sink_failed",
+            Reason::StateUnavailable => "state_unavailable",
+            Reason::DeleteFailed => "delete_failed",
+            Reason::Released => "released_on_shutdown",
+        }
+    }
+
+    /// Whether the message was read in full and only its delivery failed: a sink or the
+    /// shared state was down. Such a message is held, not left to climb towards the
+    /// dead-letter queue.
+    pub fn is_delivery(self) -> bool {
+        matches!(self, Reason::SinkFailed | Reason::StateUnavailable)
+    }
 }
 
 impl Metrics {
@@ -217,7 +266,24 @@ impl Metrics {
                     21600.0, 86400.0,
                 ],
             ),
-            in_flight_messages: gauge("in_flight_messages", "SQS messages being processed"),
+            in_flight_messages: gauge(
+                "in_flight_messages",
+                "SQS messages received and not finished (held ones included)",
+            ),
+            held_messages: gauge(
+                "held_messages",
+                "SQS messages read in full whose alerts a sink (or the shared state) did not take: kept invisible and retried, not left to reach the dead-letter queue",
+            ),
+            sink_up: gauge_vec(
+                "sink_up",
+                "1 while the sink accepts alerts, 0 since a delivery it did not accept",
+                &["sink"],
+            ),
+            dlq_messages: gauge_vec(
+                "dlq_messages",
+                "Messages waiting in the dead-letter queue of a consumed queue (ApproximateNumberOfMessages), by dead-letter queue name",
+                &["queue"],
+            ),
             rules_loaded: gauge("rules_loaded", "Rules in the running rule set"),
             ready: gauge(
                 "ready",

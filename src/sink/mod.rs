@@ -8,8 +8,12 @@ mod sns;
 mod webhook;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SinkFilter};
 use crate::metrics::Metrics;
@@ -32,6 +36,24 @@ pub type Delivered = BTreeMap<String, Vec<(String, i64)>>;
 pub struct SinkError {
     pub sink: String,
     pub message: String,
+}
+
+/// Whether a sink answered [`SinkSet::probe`]: what it said, or why it could not be asked.
+#[derive(Debug, Clone)]
+pub struct SinkProbe {
+    pub sink: String,
+    /// The configuration key that describes the sink.
+    pub key: String,
+    pub call: String,
+    pub answer: Result<String, String>,
+}
+
+/// The error for alerts a shutdown kept from being sent.
+fn stopped(sink: &Entry) -> SinkError {
+    SinkError {
+        sink: sink.name.clone(),
+        message: "not sent: shutting down".into(),
+    }
 }
 
 /// A sink the configuration describes but that cannot be built.
@@ -75,17 +97,37 @@ enum Kind {
 
 struct Entry {
     name: String,
+    /// Where the configuration describes it (`sinks.webhook[1]`).
+    key: String,
     filter: SinkFilter,
     /// Alert ids this sink accepted recently, or is sending now.
     dedupe: Dedupe,
     /// Alert ids the sink accepted whose acceptance the shared table did not take (it was
     /// failing); recorded before the next delivery to this sink.
     unrecorded: std::sync::Mutex<Vec<String>>,
+    /// False since a delivery this sink did not accept, until one it accepts.
+    up: AtomicBool,
     kind: Kind,
+}
+
+impl Entry {
+    fn new(name: String, key: String, filter: SinkFilter, cfg: &Config, kind: Kind) -> Entry {
+        Entry {
+            name,
+            key,
+            filter,
+            dedupe: Dedupe::new(&cfg.dedupe),
+            unrecorded: Default::default(),
+            up: AtomicBool::new(true),
+            kind,
+        }
+    }
 }
 
 pub struct SinkSet {
     sinks: Vec<Entry>,
+    /// Woken when a sink that was failing accepts again (see [`SinkSet::recovered`]).
+    recovered: Notify,
     metrics: Metrics,
     /// With `[state] backend = "dynamodb"`: what every replica's sinks accepted.
     shared: Option<Arc<Table>>,
@@ -125,23 +167,15 @@ impl SinkSet {
             let client = sns
                 .clone()
                 .ok_or_else(|| SinkSetupError::NoSnsClient { sink: name.clone() })?;
-            sinks.push(Entry {
-                name,
-                filter: s.filter.clone(),
-                dedupe: Dedupe::new(&cfg.dedupe),
-                unrecorded: Default::default(),
-                kind: Kind::Sns(SnsSink::new(client, s.topic_arn.clone())),
-            });
+            let kind = Kind::Sns(SnsSink::new(client, s.topic_arn.clone()));
+            let key = format!("sinks.sns[{i}]");
+            sinks.push(Entry::new(name, key, s.filter.clone(), cfg, kind));
         }
         for (i, w) in cfg.sinks.webhook.iter().enumerate() {
             let name = w.name.clone().unwrap_or_else(|| format!("webhook-{i}"));
-            sinks.push(Entry {
-                kind: Kind::Webhook(WebhookSink::new(&name, w)?),
-                name,
-                filter: w.filter.clone(),
-                dedupe: Dedupe::new(&cfg.dedupe),
-                unrecorded: Default::default(),
-            });
+            let kind = Kind::Webhook(WebhookSink::new(&name, w)?);
+            let key = format!("sinks.webhook[{i}]");
+            sinks.push(Entry::new(name, key, w.filter.clone(), cfg, kind));
         }
         for (i, j) in cfg.sinks.jsonl.iter().enumerate() {
             let name = j.name.clone().unwrap_or_else(|| format!("jsonl-{i}"));
@@ -150,21 +184,26 @@ impl SinkSet {
                 path: j.path.clone(),
                 source,
             })?;
-            sinks.push(Entry {
+            let key = format!("sinks.jsonl[{i}]");
+            sinks.push(Entry::new(
                 name,
-                filter: j.filter.clone(),
-                dedupe: Dedupe::new(&cfg.dedupe),
-                unrecorded: Default::default(),
-                kind: Kind::Jsonl(sink),
-            });
+                key,
+                j.filter.clone(),
+                cfg,
+                Kind::Jsonl(sink),
+            ));
         }
         let mut names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
         names.sort();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(SinkSetupError::DuplicateName(w[0].to_string()));
         }
+        for sink in &sinks {
+            metrics.sink_up.with_label_values(&[&sink.name]).set(1);
+        }
         Ok(SinkSet {
             sinks,
+            recovered: Notify::new(),
             metrics,
             shared,
             window_ms: (cfg.dedupe.ttl_secs as i64).saturating_mul(1000),
@@ -180,8 +219,23 @@ impl SinkSet {
     /// Deliveries running at the same time never send one alert twice to a sink, in this
     /// process or (with the shared state) in any replica.
     pub async fn deliver<M: Message>(&self, alerts: &[Arc<M>]) -> Result<(), Vec<SinkError>> {
+        self.deliver_until(alerts, &CancellationToken::new()).await
+    }
+
+    /// [`SinkSet::deliver`], ending early once `stop` is cancelled: no new sink call is
+    /// started, but one already made finishes, so whatever a sink accepted is remembered
+    /// as accepted (a restart then sends nothing twice). The alerts not sent are errors.
+    pub async fn deliver_until<M: Message>(
+        &self,
+        alerts: &[Arc<M>],
+        stop: &CancellationToken,
+    ) -> Result<(), Vec<SinkError>> {
         let mut errors = Vec::new();
         for sink in &self.sinks {
+            if stop.is_cancelled() {
+                errors.push(stopped(sink));
+                continue;
+            }
             let mut todo: Vec<&M> = alerts
                 .iter()
                 .map(|a| &**a)
@@ -195,6 +249,10 @@ impl SinkSet {
             }
             let mut waited = Duration::ZERO;
             while !todo.is_empty() {
+                if stop.is_cancelled() {
+                    errors.push(stopped(sink));
+                    break;
+                }
                 let claim = sink.dedupe.claim(&todo, |m| m.id());
                 let (mine, elsewhere) = match &self.shared {
                     None => (claim.mine, Vec::new()),
@@ -207,7 +265,7 @@ impl SinkSet {
                     },
                 };
                 if !mine.is_empty() {
-                    if let Err(e) = self.send(sink, &mine).await {
+                    if let Err(e) = self.send(sink, &mine, stop).await {
                         errors.push(e);
                     }
                 }
@@ -355,12 +413,21 @@ impl SinkSet {
     }
 
     /// One attempt at the alerts reserved for a sink; every reservation ends.
-    async fn send<M: Message>(&self, sink: &Entry, pending: &[&M]) -> Result<(), SinkError> {
+    async fn send<M: Message>(
+        &self,
+        sink: &Entry,
+        pending: &[&M],
+        stop: &CancellationToken,
+    ) -> Result<(), SinkError> {
         let result = match &sink.kind {
-            Kind::Sns(s) => s.send(pending).await,
-            Kind::Webhook(w) => w.send(pending).await,
+            Kind::Sns(s) => s.send(pending, stop).await,
+            Kind::Webhook(w) => w.send(pending, stop).await,
             Kind::Jsonl(j) => j.send(pending).await,
         };
+        // Cut short by a shutdown says nothing about the sink.
+        if !stop.is_cancelled() {
+            self.mark(sink, result.is_ok());
+        }
         let accepted: Vec<usize> = match &result {
             Ok(()) => (0..pending.len()).collect(),
             Err(p) => p.accepted.clone(),
@@ -403,6 +470,51 @@ impl SinkSet {
                 })
             }
         }
+    }
+
+    /// Records whether the sink accepted a whole delivery; a sink that accepts again after
+    /// failing wakes what waits in [`SinkSet::recovered`].
+    fn mark(&self, sink: &Entry, accepted: bool) {
+        let was = sink.up.swap(accepted, Ordering::Relaxed);
+        if was == accepted {
+            return;
+        }
+        self.metrics
+            .sink_up
+            .with_label_values(&[&sink.name])
+            .set(i64::from(accepted));
+        if accepted {
+            tracing::info!(sink = %sink.name, "sink accepts alerts again");
+            self.recovered.notify_waiters();
+        } else {
+            tracing::warn!(sink = %sink.name, "sink down: alerts for it are held until it accepts again");
+        }
+    }
+
+    /// Resolves the next time a sink that was failing accepts a delivery.
+    pub async fn recovered(&self) {
+        self.recovered.notified().await
+    }
+
+    /// Asks every sink whether it can be reached, sending no alert: GetTopicAttributes for
+    /// SNS, a HEAD request for webhooks (any HTTP answer will do), nothing for files (opened
+    /// already).
+    pub async fn probe(&self) -> Vec<SinkProbe> {
+        let mut out = Vec::new();
+        for sink in &self.sinks {
+            let (call, answer) = match &sink.kind {
+                Kind::Sns(s) => ("sns:GetTopicAttributes".to_string(), s.probe().await),
+                Kind::Webhook(w) => (w.probe_call(), w.probe().await),
+                Kind::Jsonl(_) => continue,
+            };
+            out.push(SinkProbe {
+                sink: sink.name.clone(),
+                key: sink.key.clone(),
+                call,
+                answer,
+            });
+        }
+        out
     }
 
     /// Per sink, the alert ids it accepted within the dedupe window (for the state file).

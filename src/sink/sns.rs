@@ -2,6 +2,7 @@
 
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use backon::{ExponentialBuilder, Retryable};
+use tokio_util::sync::CancellationToken;
 
 use super::{Message, Partial};
 
@@ -58,11 +59,41 @@ impl SnsSink {
         SnsSink { client, topic_arn }
     }
 
-    pub async fn send<M: Message>(&self, alerts: &[&M]) -> Result<(), Partial> {
+    /// GetTopicAttributes on the topic: it exists and the caller may read it.
+    pub async fn probe(&self) -> Result<String, String> {
+        self.client
+            .get_topic_attributes()
+            .topic_arn(&self.topic_arn)
+            .send()
+            .await
+            .map(|out| {
+                let subs = out
+                    .attributes()
+                    .and_then(|a| a.get("SubscriptionsConfirmed"))
+                    .map_or("?", String::as_str)
+                    .to_string();
+                format!("{} ({subs} confirmed subscriptions)", self.topic_arn)
+            })
+            .map_err(|e| aws_sdk_sns::error::DisplayErrorContext(e).to_string())
+    }
+
+    /// Publishes the alerts in batches. Once `stop` is cancelled no new batch is started;
+    /// one already published reports what SNS accepted.
+    pub async fn send<M: Message>(
+        &self,
+        alerts: &[&M],
+        stop: &CancellationToken,
+    ) -> Result<(), Partial> {
         let bodies: Vec<String> = alerts.iter().map(|a| body(*a)).collect();
         let mut accepted = Vec::new();
         let mut start = 0;
         while start < alerts.len() {
+            if stop.is_cancelled() {
+                return Err(Partial {
+                    accepted,
+                    error: "not sent: shutting down".into(),
+                });
+            }
             // As many alerts as fit in one request.
             let mut end = start;
             let mut size = 0;

@@ -7,6 +7,7 @@ use backon::{ExponentialBuilder, Retryable};
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use sha2::Sha256;
+use tokio_util::sync::CancellationToken;
 
 use super::{Message, Partial, SinkSetupError};
 use crate::config::{WebhookFormat, WebhookSinkConfig};
@@ -73,9 +74,23 @@ impl WebhookSink {
         })
     }
 
-    pub async fn send<M: Message>(&self, alerts: &[&M]) -> Result<(), Partial> {
+    /// POSTs each alert, retrying what may pass later. Once `stop` is cancelled it starts no
+    /// new request and no retry; a request already made finishes, and what was accepted is
+    /// reported as accepted.
+    pub async fn send<M: Message>(
+        &self,
+        alerts: &[&M],
+        stop: &CancellationToken,
+    ) -> Result<(), Partial> {
         for (i, a) in alerts.iter().enumerate() {
+            if stop.is_cancelled() {
+                return Err(Partial {
+                    accepted: (0..i).collect(),
+                    error: "not sent: shutting down".into(),
+                });
+            }
             let body = self.body(*a);
+            let wake = stop.clone();
             let result = (|| self.post(&body))
                 .retry(
                     ExponentialBuilder::default()
@@ -84,7 +99,17 @@ impl WebhookSink {
                         .with_max_delay(Duration::from_secs(30))
                         .with_max_times(self.max_retries),
                 )
-                .when(|e: &HttpFailure| e.retryable)
+                // A shutdown ends the wait before a retry, and the retry with it.
+                .sleep(move |wait| {
+                    let stop = wake.clone();
+                    async move {
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = stop.cancelled() => {}
+                        }
+                    }
+                })
+                .when(|e: &HttpFailure| e.retryable && !stop.is_cancelled())
                 .adjust(|e: &HttpFailure, backoff| match (e.retry_after, backoff) {
                     // Retry-After wins over our own schedule, but never past the last try.
                     (Some(after), Some(_)) => Some(after.min(Duration::from_secs(300))),
@@ -102,6 +127,21 @@ impl WebhookSink {
             }
         }
         Ok(())
+    }
+
+    /// The probe's request, as it may be shown.
+    pub fn probe_call(&self) -> String {
+        format!("HEAD {}", redact_url(&self.url))
+    }
+
+    /// A HEAD request with the sink's headers and timeout: any HTTP answer shows the
+    /// endpoint can be reached (many answer 404 or 405 to HEAD); a refused connection, a
+    /// TLS error or a timeout does not.
+    pub async fn probe(&self) -> Result<String, String> {
+        match self.client.head(&self.url).send().await {
+            Ok(r) => Ok(format!("HTTP {}", r.status())),
+            Err(e) => Err(describe(e)),
+        }
     }
 
     async fn post(&self, body: &str) -> Result<(), HttpFailure> {
@@ -122,7 +162,7 @@ impl WebhookSink {
         }
         let resp = req.send().await.map_err(|e| HttpFailure {
             // Without the URL: reqwest's message would otherwise include it.
-            message: format!("request failed: {}", e.without_url()),
+            message: format!("request failed: {}", describe(e)),
             retryable: true,
             retry_after: None,
         })?;
@@ -152,6 +192,20 @@ impl WebhookSink {
                 .to_string(),
         }
     }
+}
+
+/// A request error with its causes (reqwest's own message is only "error sending request";
+/// the cause says refused, TLS, timeout), without the URL, which may carry a token.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// `sha256=` + hex(HMAC-SHA256(secret, timestamp + "." + body)).

@@ -263,7 +263,10 @@ mod tests {
     fn notifications_that_are_not_well_formed_are_unrecognized_not_empty() {
         for (body, why) in [
             (r#"{"eventSource":"aws:s3","s3":{}}"#, "neither"),
-            (r#"{"Records":[{"eventSource":"aws:s3","s3":{}}]}"#, "has no eventName"),
+            (
+                r#"{"Records":[{"eventSource":"aws:s3","s3":{}}]}"#,
+                "has no eventName",
+            ),
             (
                 r#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"}}}]}"#,
                 "has no s3.object.key",

@@ -78,3 +78,57 @@ fn a_closed_stderr_keeps_the_exit_status() {
         assert_eq!(closed.status.code(), open.status.code(), "{args:?}");
     }
 }
+
+/// No region, then no credentials: `run`, `check-config --probe` and `redrive` say which is
+/// missing and how to provide it, in one line of at most about 300 characters.
+#[test]
+fn missing_region_or_credentials_is_one_line_saying_how_to_fix_it() {
+    let home = tempfile::tempdir().unwrap();
+    let queue = "https://sqs.eu-west-1.amazonaws.com/111122223333/q";
+    let run = |args: &[&str], region: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trailwatch"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            // No instance metadata service to wait for here.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("TRAILWATCH_LOG", "warn");
+        if let Some(r) = region {
+            cmd.env("AWS_REGION", r);
+        }
+        cmd.output().unwrap()
+    };
+    for (region, want) in [
+        (None, "no AWS region: set AWS_REGION"),
+        (
+            Some("eu-west-1"),
+            "no AWS credentials: set AWS_ACCESS_KEY_ID",
+        ),
+    ] {
+        for args in [
+            &["run", "--queue-url", queue, "--jsonl", "-"][..],
+            &[
+                "check-config",
+                "--probe",
+                "--queue-url",
+                queue,
+                "--jsonl",
+                "-",
+            ],
+            &["redrive", "--queue-url", queue],
+        ] {
+            let out = run(args, region);
+            let both = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {both}");
+            let lines: Vec<&str> = both.lines().filter(|l| l.contains(want)).collect();
+            assert_eq!(lines.len(), 1, "{args:?}: {both}");
+            let message = &lines[0][lines[0].find(want).unwrap()..];
+            assert!(
+                message.len() <= 300,
+                "{} characters: {message}",
+                message.len()
+            );
+        }
+    }
+}

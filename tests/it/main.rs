@@ -8,6 +8,7 @@ mod audit_offline;
 mod config_errors;
 mod correlation;
 mod daemon;
+mod daemon_hold;
 mod daemon_posture;
 mod daemon_samples;
 mod deploy;

@@ -2,7 +2,10 @@
 //! auto-advancing clock through visibility timeouts in no real time): messages stay
 //! invisible for their visibility timeout after a receive and come back with a higher
 //! receive count; each receive gives a new handle and only the newest one deletes or changes
-//! visibility. Calls can be made to fail, and the queue records what was done to it.
+//! visibility; a redrive policy moves a message received `max_receive_count` times to the
+//! dead-letter list instead of handing it out again, and a visibility change reaching more
+//! than 12 hours past the receive is refused, as SQS does. Calls can be made to fail, and the
+//! queue records what was done to it.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -11,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{DeleteFailure, Queue, QueueError, Receipt, Received};
+use super::{DeleteFailure, Queue, QueueError, Receipt, Received, MAX_INVISIBLE};
 
 #[derive(Debug)]
 struct Entry {
@@ -19,8 +22,9 @@ struct Entry {
     body: String,
     receive_count: u32,
     visible_at: Instant,
-    /// The newest receipt handle, if the message was ever received.
+    /// The newest receipt handle, if the message was ever received, and when.
     handle: Option<String>,
+    received_at: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +36,10 @@ struct Inner {
     visibility_changes: Vec<(String, Duration)>,
     fail_receives: usize,
     fail_deletes: usize,
+    /// The redrive policy's maxReceiveCount, when the queue has a dead-letter queue.
+    max_receive_count: Option<u32>,
+    /// Ids of the messages moved to the dead-letter queue, in order.
+    dead: Vec<String>,
 }
 
 /// A queue held in memory.
@@ -51,6 +59,19 @@ impl MemoryQueue {
         }
     }
 
+    /// A queue with a redrive policy: a message received `max_receive_count` times goes to
+    /// the dead-letter queue instead of being handed out once more.
+    pub fn with_dead_letter(name: impl Into<String>, max_receive_count: u32) -> MemoryQueue {
+        let queue = MemoryQueue::new(name);
+        queue.lock().max_receive_count = Some(max_receive_count);
+        queue
+    }
+
+    /// Ids of the messages the redrive policy moved to the dead-letter queue.
+    pub fn dead_letters(&self) -> Vec<String> {
+        self.lock().dead.clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().expect("memory queue lock")
     }
@@ -66,6 +87,7 @@ impl MemoryQueue {
             receive_count: 0,
             visible_at: Instant::now(),
             handle: None,
+            received_at: Instant::now(),
         });
         drop(inner);
         self.arrived.notify_waiters();
@@ -133,6 +155,16 @@ impl MemoryQueue {
         let now = Instant::now();
         let mut inner = self.lock();
         let inner = &mut *inner;
+        let max_receives = inner.max_receive_count;
+        let mut dead = Vec::new();
+        inner.messages.retain(|m| {
+            let moved = m.visible_at <= now && max_receives.is_some_and(|n| m.receive_count >= n);
+            if moved {
+                dead.push(m.id.clone());
+            }
+            !moved
+        });
+        inner.dead.extend(dead);
         let mut out = Vec::new();
         for m in inner.messages.iter_mut() {
             if out.len() == max {
@@ -146,6 +178,7 @@ impl MemoryQueue {
             m.receive_count += 1;
             m.visible_at = now + visibility;
             m.handle = Some(handle.clone());
+            m.received_at = now;
             out.push(Received {
                 receipt: Receipt {
                     queue: self.name.clone(),
@@ -245,7 +278,14 @@ impl Queue for MemoryQueue {
                     "ReceiptHandleIsInvalid: not the newest receipt of a message in the queue",
                 )
             })?;
-        m.visible_at = Instant::now() + visibility;
+        let now = Instant::now();
+        if now + visibility > m.received_at + MAX_INVISIBLE {
+            return Err(self.error(
+                "ChangeMessageVisibility",
+                "InvalidParameterValue: the total visibility timeout would exceed 12 hours",
+            ));
+        }
+        m.visible_at = now + visibility;
         inner
             .visibility_changes
             .push((receipt.message_id.clone(), visibility));

@@ -9,6 +9,7 @@
 //! count raised; only a delete ends it.
 
 pub mod memory;
+pub mod redrive;
 pub mod sqs;
 
 use std::future::Future;
@@ -53,6 +54,10 @@ pub struct DeleteFailure {
 
 /// Deletes at most this many messages per call (SQS's batch limit).
 pub const DELETE_BATCH: usize = 10;
+
+/// How long a received message can be kept invisible in all (SQS's limit, counted from the
+/// receive): a visibility change reaching past it is refused.
+pub const MAX_INVISIBLE: Duration = Duration::from_secs(12 * 3600);
 
 pub trait Queue: Send + Sync + 'static {
     /// What the queue is called in logs and alert origins.

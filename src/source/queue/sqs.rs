@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
 
 use super::{DeleteFailure, Queue, QueueError, Receipt, Received};
 
@@ -21,11 +23,153 @@ impl SqsQueue {
     }
 
     fn error(&self, call: &'static str, e: impl std::error::Error) -> QueueError {
-        QueueError {
-            call,
-            queue: self.url.clone(),
-            message: DisplayErrorContext(e).to_string(),
+        error(call, &self.url, e)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The queue's ARN, visibility timeout and dead-letter queue (from its RedrivePolicy).
+    pub async fn describe(&self) -> Result<QueueInfo, QueueError> {
+        let attrs = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| self.error("GetQueueAttributes", e))?
+            .attributes
+            .unwrap_or_default();
+        let get = |name: QueueAttributeName| attrs.get(&name).cloned();
+        let dead_letter = match get(QueueAttributeName::RedrivePolicy) {
+            None => None,
+            Some(policy) => {
+                let policy = RedrivePolicy::parse(&policy).map_err(|message| QueueError {
+                    call: "GetQueueAttributes",
+                    queue: self.url.clone(),
+                    message,
+                })?;
+                Some(DeadLetter {
+                    url: url_of(&self.client, &policy.target_arn).await?,
+                    name: name_of_arn(&policy.target_arn).to_string(),
+                    arn: policy.target_arn,
+                    max_receive_count: policy.max_receive_count,
+                })
+            }
+        };
+        Ok(QueueInfo {
+            arn: get(QueueAttributeName::QueueArn).unwrap_or_default(),
+            visibility_secs: get(QueueAttributeName::VisibilityTimeout)
+                .and_then(|v| v.parse().ok()),
+            dead_letter,
+        })
+    }
+}
+
+/// What [`SqsQueue::describe`] tells.
+#[derive(Debug, Clone)]
+pub struct QueueInfo {
+    pub arn: String,
+    pub visibility_secs: Option<u64>,
+    pub dead_letter: Option<DeadLetter>,
+}
+
+/// A queue's dead-letter queue, where messages go after `max_receive_count` receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub url: String,
+    pub arn: String,
+    pub name: String,
+    pub max_receive_count: Option<u32>,
+}
+
+/// A queue's `RedrivePolicy` attribute, as JSON (maxReceiveCount may be a number or a
+/// string).
+#[derive(Debug, PartialEq, Eq)]
+struct RedrivePolicy {
+    target_arn: String,
+    max_receive_count: Option<u32>,
+}
+
+impl RedrivePolicy {
+    fn parse(text: &str) -> Result<RedrivePolicy, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("RedrivePolicy is not JSON: {e}"))?;
+        let target_arn = v["deadLetterTargetArn"]
+            .as_str()
+            .ok_or("RedrivePolicy has no deadLetterTargetArn")?
+            .to_string();
+        let max_receive_count = match &v["maxReceiveCount"] {
+            serde_json::Value::Number(n) => n.as_u64().map(|n| n as u32),
+            serde_json::Value::String(s) => s.parse().ok(),
+            _ => None,
+        };
+        Ok(RedrivePolicy {
+            target_arn,
+            max_receive_count,
+        })
+    }
+}
+
+/// `arn:aws:sqs:REGION:ACCOUNT:NAME` → NAME.
+pub fn name_of_arn(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+/// A queue's URL from its ARN (GetQueueUrl with the name and owner the ARN holds).
+pub async fn url_of(client: &aws_sdk_sqs::Client, arn: &str) -> Result<String, QueueError> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let (account, name) = match parts.as_slice() {
+        [_, _, "sqs", _, account, name] => (*account, *name),
+        _ => {
+            return Err(QueueError {
+                call: "GetQueueUrl",
+                queue: arn.to_string(),
+                message: "not an SQS queue ARN".into(),
+            })
         }
+    };
+    client
+        .get_queue_url()
+        .queue_name(name)
+        .queue_owner_aws_account_id(account)
+        .send()
+        .await
+        .map_err(|e| error("GetQueueUrl", arn, e))?
+        .queue_url
+        .ok_or_else(|| QueueError {
+            call: "GetQueueUrl",
+            queue: arn.to_string(),
+            message: "no URL in the answer".into(),
+        })
+}
+
+/// Messages waiting in a queue (ApproximateNumberOfMessages).
+pub async fn depth(client: &aws_sdk_sqs::Client, url: &str) -> Result<u64, QueueError> {
+    let attrs = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .map_err(|e| error("GetQueueAttributes", url, e))?
+        .attributes
+        .unwrap_or_default();
+    Ok(attrs
+        .get(&QueueAttributeName::ApproximateNumberOfMessages)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
+fn error(call: &'static str, queue: &str, e: impl std::error::Error) -> QueueError {
+    QueueError {
+        call,
+        queue: queue.to_string(),
+        message: DisplayErrorContext(e).to_string(),
     }
 }
 
@@ -131,5 +275,31 @@ impl Queue for SqsQueue {
             .await
             .map(|_| ())
             .map_err(|e| self.error("ChangeMessageVisibility", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redrive_policies_in_both_spellings() {
+        let arn = "arn:aws:sqs:us-east-1:111122223333:trail-dlq";
+        for text in [
+            format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"5"}}"#),
+            format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":5}}"#),
+        ] {
+            assert_eq!(
+                RedrivePolicy::parse(&text),
+                Ok(RedrivePolicy {
+                    target_arn: arn.into(),
+                    max_receive_count: Some(5)
+                })
+            );
+        }
+        assert!(RedrivePolicy::parse("{}")
+            .unwrap_err()
+            .contains("deadLetterTargetArn"));
+        assert_eq!(name_of_arn(arn), "trail-dlq");
     }
 }

@@ -51,6 +51,17 @@ pub fn unsafe_sigterm(pid: u32) {
 /// Starts `trailwatch run` with `config` (TOML text, written beside `log`) and `args`, on a
 /// free metrics port, logging to `log`; returns once it is ready.
 pub fn start(moto: &Moto, config: &str, args: &[&str], log: &std::path::Path) -> Daemon {
+    start_with_env(moto, config, args, log, &[])
+}
+
+/// [`start`] with more environment variables for the daemon.
+pub fn start_with_env(
+    moto: &Moto,
+    config: &str,
+    args: &[&str],
+    log: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Daemon {
     let metrics_port = free_port();
     let config_path = log.with_extension("toml");
     std::fs::write(&config_path, config).unwrap();
@@ -60,6 +71,7 @@ pub fn start(moto: &Moto, config: &str, args: &[&str], log: &std::path::Path) ->
     all.extend_from_slice(&["--metrics-addr", &metrics_addr]);
     let child = moto
         .command(&all)
+        .envs(env.iter().copied())
         .env("TRAILWATCH_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())

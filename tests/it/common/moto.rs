@@ -77,7 +77,8 @@ pub fn http_get(url: &str) -> Option<String> {
         .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_string()))
 }
 
-/// A loopback webhook: records bodies; answers 500 to the first `fail_first` requests.
+/// A loopback webhook: records bodies; answers 500 to the first `fail_first` requests, and
+/// to every request while it is switched down; takes `delay` over each request.
 #[derive(Clone, Default)]
 pub struct Webhook {
     pub bodies: Arc<Mutex<Vec<serde_json::Value>>>,
@@ -85,25 +86,51 @@ pub struct Webhook {
     /// Raw body and headers of each accepted request.
     pub raw: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>,
     fail_first: Arc<Mutex<usize>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl Webhook {
     pub async fn start(fail_first: usize) -> (Webhook, String) {
-        use axum::{http::StatusCode, routing::post, Router};
         let hook = Webhook::default();
         *hook.fail_first.lock().unwrap() = fail_first;
-        let h = hook.clone();
+        let url = hook.serve().await;
+        (hook, url)
+    }
+
+    /// A webhook that takes `delay` to accept each alert.
+    pub async fn slow(delay: Duration) -> (Webhook, String) {
+        let hook = Webhook::default();
+        *hook.delay.lock().unwrap() = delay;
+        let url = hook.serve().await;
+        (hook, url)
+    }
+
+    /// Answers 500 to every request while down.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn serve(&self) -> String {
+        use axum::{http::StatusCode, routing::post, Router};
+        let h = self.clone();
         let app = Router::new().route(
             "/hook/secret-token",
             post(move |headers: axum::http::HeaderMap, body: String| {
                 let h = h.clone();
                 async move {
+                    let delay = *h.delay.lock().unwrap();
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                     let n = {
                         let mut r = h.requests.lock().unwrap();
                         *r += 1;
                         *r
                     };
-                    if n <= *h.fail_first.lock().unwrap() {
+                    if n <= *h.fail_first.lock().unwrap()
+                        || h.down.load(std::sync::atomic::Ordering::SeqCst)
+                    {
                         return StatusCode::INTERNAL_SERVER_ERROR;
                     }
                     h.bodies
@@ -121,7 +148,7 @@ impl Webhook {
             listener.local_addr().unwrap()
         );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (hook, url)
+        url
     }
 
     pub fn alert_ids(&self) -> Vec<String> {
