@@ -439,6 +439,13 @@ data "aws_iam_policy_document" "daemon" {
     ]
     resources = [aws_sqs_queue.events.arn]
   }
+  # The dead-letter queue from the events queue's RedrivePolicy, and how many messages wait
+  # there (trailwatch_dlq_messages; check-config --probe).
+  statement {
+    sid       = "WatchDeadLetters"
+    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.events.arn, aws_sqs_queue.dead_letter.arn]
+  }
   statement {
     sid       = "ReadTrailLogs"
     actions   = ["s3:GetObject"]
