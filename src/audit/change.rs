@@ -90,7 +90,7 @@ impl Posture {
     pub fn apply(
         &mut self,
         new: Vec<Finding>,
-        failed: &std::collections::BTreeSet<String>,
+        failed: &std::collections::BTreeSet<super::catalog::CheckId>,
         in_scope: impl Fn(&Finding) -> bool,
         audited_at: &str,
     ) -> Vec<PostureChange> {
@@ -98,7 +98,7 @@ impl Posture {
         failed.extend(
             new.iter()
                 .filter(|f| f.status == Status::Error)
-                .map(|f| f.check.clone()),
+                .map(|f| f.check),
         );
         let mut changes = Vec::new();
         let mut fresh: BTreeMap<String, Finding> = new.into_iter().map(|f| (key(&f), f)).collect();
@@ -165,7 +165,7 @@ mod tests {
 
     fn f(check: &str, resource: &str, status: Status) -> Finding {
         Finding {
-            check: check.into(),
+            check: crate::audit::catalog::CheckId::parse(check).expect("a catalogue id"),
             title: String::new(),
             status,
             severity: Severity::High,
@@ -180,7 +180,7 @@ mod tests {
         }
     }
 
-    fn none() -> std::collections::BTreeSet<String> {
+    fn none() -> std::collections::BTreeSet<crate::audit::catalog::CheckId> {
         Default::default()
     }
 
@@ -244,7 +244,9 @@ mod tests {
             "t1",
         );
         // A failed read of the user keeps its finding.
-        let failed = ["user-mfa".to_string()].into_iter().collect();
+        let failed = [crate::audit::catalog::CheckId::UserMfa]
+            .into_iter()
+            .collect();
         assert!(p
             .apply(vec![], &failed, |x| x.resource == "a", "t2")
             .is_empty());

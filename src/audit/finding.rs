@@ -34,7 +34,7 @@ impl std::fmt::Display for Status {
 /// json`, and the `finding` of a posture message in the daemon's sinks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    pub check: String,
+    pub check: super::catalog::CheckId,
     pub title: String,
     pub status: Status,
     pub severity: Severity,

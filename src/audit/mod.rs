@@ -76,14 +76,14 @@ pub async fn reaudit(
     settings: &AuditConfig,
     scope: &trigger::Scope,
     now: DateTime<Utc>,
-) -> (Report, std::collections::BTreeSet<String>) {
+) -> (Report, std::collections::BTreeSet<catalog::CheckId>) {
     let inventory = collect::scoped_inventory(account, settings, scope).await;
     let mut report = Report::of(&inventory, settings, now);
     let failed = report
         .findings
         .iter()
         .filter(|f| f.status == Status::Error)
-        .map(|f| f.check.clone())
+        .map(|f| f.check)
         .collect();
     report.findings.retain(|f| scope.covers(f));
     (report, failed)

@@ -71,7 +71,7 @@ fn table(out: &mut dyn Write, findings: &[Finding]) -> std::io::Result<()> {
             "{}{}{}{}{}",
             cell(&f.status.to_string(), 7),
             cell(&f.severity.to_string(), 14),
-            cell(&f.check, 34),
+            cell(f.check.as_str(), 34),
             cell(&resource, 48),
             reason
         )?;

@@ -79,7 +79,7 @@ pub fn with_failing<'a>(
         failing
             .entry(f.resource.as_str())
             .or_default()
-            .push(f.check.clone());
+            .push(f.check.to_string());
     }
     for p in principals {
         p.failing = failing.get(p.arn.as_str()).cloned().unwrap_or_default();

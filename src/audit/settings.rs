@@ -207,9 +207,9 @@ impl AuditConfig {
     }
 
     /// The mute entry that covers a finding, if any.
-    pub fn mute_for(&self, check: &str, resource: &str) -> Option<&MuteConfig> {
+    pub fn mute_for(&self, check: super::catalog::CheckId, resource: &str) -> Option<&MuteConfig> {
         self.mute.iter().find(|m| {
-            m.check == check
+            m.check == check.as_str()
                 && m.resource
                     .as_deref()
                     .is_none_or(|p| crate::rules::sigma::condition::glob_match(p, resource))

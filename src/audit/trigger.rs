@@ -2,6 +2,7 @@
 //! user the event names, the IAM principals and policies, the password policy, one region's
 //! security services and load balancers, the trails, or the IAM server certificates.
 
+use crate::audit::catalog::CheckId;
 use serde_json::Value;
 
 use super::change::TriggerInfo;
@@ -169,18 +170,18 @@ pub fn of(record: &str) -> Option<Trigger> {
     })
 }
 
-const REGION_CHECKS: &[&str] = &[
-    "security-hub-enabled",
-    "guardduty-enabled",
-    "config-recorder-enabled",
-    "access-analyzer-enabled",
-    "elb-certificate-rotation",
+const REGION_CHECKS: &[CheckId] = &[
+    CheckId::SecurityHubEnabled,
+    CheckId::GuarddutyEnabled,
+    CheckId::ConfigRecorderEnabled,
+    CheckId::AccessAnalyzerEnabled,
+    CheckId::ElbCertificateRotation,
 ];
 
 impl Scope {
     /// The findings a re-audit of this scope replaces.
     pub fn covers(&self, f: &Finding) -> bool {
-        let check = f.check.as_str();
+        let check = f.check;
         match self {
             // By name: a deleted user's ARN (its path) can no longer be read.
             Scope::User(name) => {
@@ -189,12 +190,12 @@ impl Scope {
                     && f.resource.rsplit('/').next() == Some(name.as_str())
             }
             Scope::Principals => PRINCIPAL_CHECKS.contains(&check),
-            Scope::PasswordPolicy => check == "password-policy",
+            Scope::PasswordPolicy => check == CheckId::PasswordPolicy,
             Scope::Region(r) => {
                 REGION_CHECKS.contains(&check) && f.region.as_deref() == Some(r.as_str())
             }
-            Scope::Trails => check == "cloudtrail-multi-region",
-            Scope::ServerCertificates => check == "server-certificate-expired",
+            Scope::Trails => check == CheckId::CloudtrailMultiRegion,
+            Scope::ServerCertificates => check == CheckId::ServerCertificateExpired,
         }
     }
 }

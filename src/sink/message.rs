@@ -125,7 +125,7 @@ impl Message for PostureChange {
         self.finding.severity
     }
     fn name(&self) -> &str {
-        &self.finding.check
+        self.finding.check.as_str()
     }
     fn kind(&self) -> &'static str {
         "posture"

@@ -2,6 +2,7 @@
 //! trail, and the CIS items only a person can check.
 
 use super::Eval;
+use crate::audit::catalog::CheckId;
 use crate::audit::catalog::MANUAL;
 use crate::audit::finding::Status;
 use crate::audit::inventory::{Inventory, PasswordPolicy, RegionalInventory};
@@ -10,7 +11,7 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
     let arn = ev.root_arn();
     match &inv.password_policy {
         None => {}
-        Some(Err(e)) => ev.error(&["password-policy"], &arn, e),
+        Some(Err(e)) => ev.error(&[CheckId::PasswordPolicy], &arn, e),
         Some(Ok(policy)) => password_policy(ev, policy.as_ref(), &arn),
     }
     for region in &inv.regions {
@@ -18,7 +19,7 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
     }
     match &inv.trails {
         None => {}
-        Some(Err(e)) => ev.error(&["cloudtrail-multi-region"], &arn, e),
+        Some(Err(e)) => ev.error(&[CheckId::CloudtrailMultiRegion], &arn, e),
         Some(Ok(trails)) => {
             let good: Vec<&str> = trails
                 .iter()
@@ -45,11 +46,16 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
                     .collect();
                 describe.join("; ")
             };
-            ev.verdict("cloudtrail-multi-region", good.is_empty(), &arn, reason);
+            ev.verdict(
+                CheckId::CloudtrailMultiRegion,
+                good.is_empty(),
+                &arn,
+                reason,
+            );
         }
     }
     if inv.authorization.is_some() {
-        for check in MANUAL {
+        for &check in MANUAL {
             ev.push(
                 check,
                 Status::Manual,
@@ -70,7 +76,7 @@ fn password_policy(ev: &mut Eval, policy: Option<&PasswordPolicy>, arn: &str) {
             ),
             Some(ok) => (!ok, format!("{have} (wanted {wanted})")),
         };
-        ev.verdict("password-policy", failed, arn, reason)
+        ev.verdict(CheckId::PasswordPolicy, failed, arn, reason)
             .requirement = Some(name.to_string());
     };
     let num = |v: Option<i32>| v.map_or("not set".to_string(), |v| v.to_string());
@@ -136,20 +142,20 @@ fn regional(ev: &mut Eval, r: &RegionalInventory, arn: &str) {
     let region = r.region.as_str();
     match &r.security_hub {
         None => {}
-        Some(Err(e)) => ev.regional_error("security-hub-enabled", arn, region, e),
+        Some(Err(e)) => ev.regional_error(CheckId::SecurityHubEnabled, arn, region, e),
         Some(Ok(on)) => {
             let reason = if *on {
                 "Security Hub is enabled"
             } else {
                 "Security Hub is not enabled"
             };
-            ev.verdict("security-hub-enabled", !on, arn, reason.into())
+            ev.verdict(CheckId::SecurityHubEnabled, !on, arn, reason.into())
                 .region = Some(region.into());
         }
     }
     match &r.guardduty {
         None => {}
-        Some(Err(e)) => ev.regional_error("guardduty-enabled", arn, region, e),
+        Some(Err(e)) => ev.regional_error(CheckId::GuarddutyEnabled, arn, region, e),
         Some(Ok(detectors)) => {
             let enabled = detectors.iter().any(|(_, s)| s == "ENABLED");
             let reason = if detectors.is_empty() {
@@ -161,13 +167,13 @@ fn regional(ev: &mut Eval, r: &RegionalInventory, arn: &str) {
                     .collect();
                 format!("detectors: {}", d.join(", "))
             };
-            ev.verdict("guardduty-enabled", !enabled, arn, reason)
+            ev.verdict(CheckId::GuarddutyEnabled, !enabled, arn, reason)
                 .region = Some(region.into());
         }
     }
     match &r.config {
         None => {}
-        Some(Err(e)) => ev.regional_error("config-recorder-enabled", arn, region, e),
+        Some(Err(e)) => ev.regional_error(CheckId::ConfigRecorderEnabled, arn, region, e),
         Some(Ok(c)) => {
             let good = c.recorders.iter().any(|r| r.all_supported && r.recording);
             let reason = if c.recorders.is_empty() {
@@ -190,7 +196,7 @@ fn regional(ev: &mut Eval, r: &RegionalInventory, arn: &str) {
                 )
             };
             ev.verdict(
-                "config-recorder-enabled",
+                CheckId::ConfigRecorderEnabled,
                 !good || c.delivery_channels == 0,
                 arn,
                 reason,
@@ -200,7 +206,7 @@ fn regional(ev: &mut Eval, r: &RegionalInventory, arn: &str) {
     }
     match &r.access_analyzers {
         None => {}
-        Some(Err(e)) => ev.regional_error("access-analyzer-enabled", arn, region, e),
+        Some(Err(e)) => ev.regional_error(CheckId::AccessAnalyzerEnabled, arn, region, e),
         Some(Ok(analyzers)) => {
             let reason = if analyzers.is_empty() {
                 "no active analyzer".to_string()
@@ -211,8 +217,13 @@ fn regional(ev: &mut Eval, r: &RegionalInventory, arn: &str) {
                     .collect();
                 format!("active analyzers: {}", d.join(", "))
             };
-            ev.verdict("access-analyzer-enabled", analyzers.is_empty(), arn, reason)
-                .region = Some(region.into());
+            ev.verdict(
+                CheckId::AccessAnalyzerEnabled,
+                analyzers.is_empty(),
+                arn,
+                reason,
+            )
+            .region = Some(region.into());
         }
     }
 }

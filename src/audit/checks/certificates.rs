@@ -2,13 +2,14 @@
 //! expired IAM server certificates must not be kept.
 
 use super::Eval;
+use crate::audit::catalog::CheckId;
 use crate::audit::finding::Status;
 use crate::audit::inventory::Inventory;
 
 pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
     match &inv.server_certificates {
         None => {}
-        Some(Err(e)) => ev.error(&["server-certificate-expired"], &ev.root_arn(), e),
+        Some(Err(e)) => ev.error(&[CheckId::ServerCertificateExpired], &ev.root_arn(), e),
         Some(Ok(certs)) => {
             for c in certs {
                 let expired = c.expiration.is_some_and(|t| t < ev.now);
@@ -21,7 +22,7 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
                     Some(t) => format!("expires {}", t.format("%Y-%m-%d")),
                     None => "no expiration date".into(),
                 };
-                ev.verdict("server-certificate-expired", expired, &c.arn, reason);
+                ev.verdict(CheckId::ServerCertificateExpired, expired, &c.arn, reason);
             }
         }
     }
@@ -31,19 +32,19 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
             None => {}
             Some(Err(e)) => {
                 let arn = ev.root_arn();
-                ev.regional_error("elb-certificate-rotation", &arn, &region.region, e)
+                ev.regional_error(CheckId::ElbCertificateRotation, &arn, &region.region, e)
             }
             Some(Ok(listeners)) => {
                 for l in listeners {
                     let f = match &l.expires {
                         Err(e) => ev.push(
-                            "elb-certificate-rotation",
+                            CheckId::ElbCertificateRotation,
                             Status::Error,
                             &l.listener_arn,
                             format!("certificate {}: {e}", l.certificate_arn),
                         ),
                         Ok(None) => ev.push(
-                            "elb-certificate-rotation",
+                            CheckId::ElbCertificateRotation,
                             Status::Error,
                             &l.listener_arn,
                             format!("certificate {} has no expiration date", l.certificate_arn),
@@ -62,7 +63,7 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
                                 format!("{} listener certificate {} expires in {left} days ({}; threshold {within} days)", l.protocol, l.certificate_arn, t.format("%Y-%m-%d"))
                             };
                             ev.verdict(
-                                "elb-certificate-rotation",
+                                CheckId::ElbCertificateRotation,
                                 left < within,
                                 &l.listener_arn,
                                 reason,

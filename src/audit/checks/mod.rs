@@ -12,7 +12,7 @@ mod tests;
 
 use chrono::{DateTime, Utc};
 
-use super::catalog;
+use super::catalog::CheckId;
 use super::finding::{Finding, Status};
 use super::inventory::{ApiError, Inventory};
 use super::settings::AuditConfig;
@@ -45,14 +45,14 @@ impl<'a> Eval<'a> {
 
     pub fn push(
         &mut self,
-        check: &str,
+        check: CheckId,
         status: Status,
         resource: &str,
         reason: String,
     ) -> &mut Finding {
-        let c = catalog::get(check).unwrap_or_else(|| panic!("check {check} is in the catalogue"));
+        let c = check.check();
         self.findings.push(Finding {
-            check: c.id.to_string(),
+            check,
             title: c.title.to_string(),
             status,
             severity: c.severity,
@@ -70,7 +70,7 @@ impl<'a> Eval<'a> {
 
     pub fn verdict(
         &mut self,
-        check: &str,
+        check: CheckId,
         failed: bool,
         resource: &str,
         reason: String,
@@ -80,8 +80,8 @@ impl<'a> Eval<'a> {
     }
 
     /// An ERROR finding for each check that needed the failed call.
-    pub fn error(&mut self, checks: &[&str], resource: &str, e: &ApiError) {
-        for check in checks {
+    pub fn error(&mut self, checks: &[CheckId], resource: &str, e: &ApiError) {
+        for &check in checks {
             self.push(check, Status::Error, resource, e.to_string());
         }
     }
@@ -102,7 +102,7 @@ pub fn evaluate(inv: &Inventory, settings: &AuditConfig, now: DateTime<Utc>) -> 
     let mut findings = ev.finish();
     for f in &mut findings {
         if f.status == Status::Fail {
-            if let Some(m) = settings.mute_for(&f.check, &f.resource) {
+            if let Some(m) = settings.mute_for(f.check, &f.resource) {
                 f.status = Status::Muted;
                 f.muted = Some(m.reason.clone());
             }
@@ -121,7 +121,7 @@ pub fn ago(ev: &Eval, t: Option<DateTime<Utc>>) -> String {
 
 impl Eval<'_> {
     /// An ERROR finding for a regional check whose read failed in `region`.
-    pub fn regional_error(&mut self, check: &str, resource: &str, region: &str, e: &ApiError) {
+    pub fn regional_error(&mut self, check: CheckId, resource: &str, region: &str, e: &ApiError) {
         self.push(check, Status::Error, resource, e.to_string())
             .region = Some(region.to_string());
     }

@@ -2,6 +2,7 @@
 //! full administrative rights, where permissions come from, unused roles, empty groups, and
 //! services allowed but never used.
 
+use crate::audit::catalog::CheckId;
 use std::collections::{HashMap, HashSet};
 
 use super::{ago, Eval};
@@ -12,16 +13,16 @@ use crate::audit::policy::{
 };
 
 /// The checks of this family (a re-audit after an event replaces their findings).
-pub const CHECKS: &[&str] = &[
-    "admins-minimum",
-    "admins-maximum",
-    "user-inline-policies",
-    "role-unused",
-    "role-inline-policies",
-    "group-empty",
-    "full-admin-policies",
-    "support-role",
-    "cloudshell-full-access",
+pub const CHECKS: &[CheckId] = &[
+    CheckId::AdminsMinimum,
+    CheckId::AdminsMaximum,
+    CheckId::UserInlinePolicies,
+    CheckId::RoleUnused,
+    CheckId::RoleInlinePolicies,
+    CheckId::GroupEmpty,
+    CheckId::FullAdminPolicies,
+    CheckId::SupportRole,
+    CheckId::CloudshellFullAccess,
 ];
 
 pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
@@ -39,7 +40,10 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
     match &inv.service_activity {
         None => {}
         Some(Err(e)) => ev.error(
-            &["user-service-inactivity", "role-service-inactivity"],
+            &[
+                CheckId::UserServiceInactivity,
+                CheckId::RoleServiceInactivity,
+            ],
             &ev.root_arn(),
             e,
         ),
@@ -105,7 +109,7 @@ fn admins(ev: &mut Eval, auth: &Authorization) {
     };
     let arn = ev.root_arn();
     ev.verdict(
-        "admins-minimum",
+        CheckId::AdminsMinimum,
         admins.len() < min,
         &arn,
         format!(
@@ -114,7 +118,7 @@ fn admins(ev: &mut Eval, auth: &Authorization) {
         ),
     );
     ev.verdict(
-        "admins-maximum",
+        CheckId::AdminsMaximum,
         admins.len() > max,
         &arn,
         format!(
@@ -141,7 +145,12 @@ fn users(ev: &mut Eval, auth: &Authorization) {
         } else {
             direct.join(", ")
         };
-        ev.verdict("user-inline-policies", !direct.is_empty(), &u.arn, reason);
+        ev.verdict(
+            CheckId::UserInlinePolicies,
+            !direct.is_empty(),
+            &u.arn,
+            reason,
+        );
     }
 }
 
@@ -156,7 +165,7 @@ fn roles(ev: &mut Eval, auth: &Authorization) {
             None => r.created.is_some_and(|t| ev.days_since(t) > threshold),
         };
         ev.verdict(
-            "role-unused",
+            CheckId::RoleUnused,
             unused,
             &r.arn,
             format!(
@@ -167,7 +176,7 @@ fn roles(ev: &mut Eval, auth: &Authorization) {
         );
         let names: Vec<&str> = r.inline.iter().map(|p| p.name.as_str()).collect();
         ev.verdict(
-            "role-inline-policies",
+            CheckId::RoleInlinePolicies,
             !names.is_empty(),
             &r.arn,
             if names.is_empty() {
@@ -188,7 +197,12 @@ fn groups(ev: &mut Eval, auth: &Authorization) {
     }
     for g in &auth.groups {
         let n = members.get(g.name.as_str()).copied().unwrap_or(0);
-        ev.verdict("group-empty", n == 0, &g.arn, format!("{n} member(s)"));
+        ev.verdict(
+            CheckId::GroupEmpty,
+            n == 0,
+            &g.arn,
+            format!("{n} member(s)"),
+        );
     }
 }
 
@@ -196,7 +210,7 @@ fn policies(ev: &mut Eval, auth: &Authorization) {
     for p in &auth.policies {
         let everything = p.default_document.as_deref().is_some_and(allows_everything);
         ev.verdict(
-            "full-admin-policies",
+            CheckId::FullAdminPolicies,
             everything && p.attachment_count > 0,
             &p.arn,
             format!(
@@ -231,7 +245,7 @@ fn policies(ev: &mut Eval, auth: &Authorization) {
     let arn = ev.root_arn();
     let support = holders(SUPPORT_ACCESS);
     ev.verdict(
-        "support-role",
+        CheckId::SupportRole,
         support.is_empty(),
         &arn,
         if support.is_empty() {
@@ -242,7 +256,7 @@ fn policies(ev: &mut Eval, auth: &Authorization) {
     );
     let shell = holders(CLOUDSHELL_FULL_ACCESS);
     ev.verdict(
-        "cloudshell-full-access",
+        CheckId::CloudshellFullAccess,
         !shell.is_empty(),
         &arn,
         if shell.is_empty() {
@@ -263,9 +277,9 @@ fn service_inactivity(ev: &mut Eval, activity: &[ServiceActivity]) {
             .map(|(s, _)| s.as_str())
             .collect();
         let check = if a.is_role {
-            "role-service-inactivity"
+            CheckId::RoleServiceInactivity
         } else {
-            "user-service-inactivity"
+            CheckId::UserServiceInactivity
         };
         let reason = if idle.is_empty() {
             format!("every allowed service used within {threshold} days")

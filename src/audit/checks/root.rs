@@ -1,6 +1,7 @@
 //! The root user: keys, certificates, MFA, password age, recent use. The credential report's
 //! `<root_account>` row answers most; GetAccountSummary stands in when the report has none.
 
+use crate::audit::catalog::CheckId;
 use chrono::{DateTime, Utc};
 
 use super::{ago, Eval};
@@ -8,14 +9,14 @@ use crate::audit::credential_report::UserRow;
 use crate::audit::finding::Status;
 use crate::audit::inventory::Inventory;
 
-const FROM_REPORT: &[&str] = &[
-    "root-access-keys",
-    "root-access-key-rotation",
-    "root-signing-certificates",
-    "root-certificate-rotation",
-    "root-mfa",
-    "root-password-rotation",
-    "root-recent-use",
+const FROM_REPORT: &[CheckId] = &[
+    CheckId::RootAccessKeys,
+    CheckId::RootAccessKeyRotation,
+    CheckId::RootSigningCertificates,
+    CheckId::RootCertificateRotation,
+    CheckId::RootMfa,
+    CheckId::RootPasswordRotation,
+    CheckId::RootRecentUse,
 ];
 
 pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
@@ -30,7 +31,7 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
     }
     match &inv.root_virtual_mfa {
         None => {}
-        Some(Err(e)) => ev.error(&["root-hardware-mfa"], &arn, e),
+        Some(Err(e)) => ev.error(&[CheckId::RootHardwareMfa], &arn, e),
         Some(Ok(virtual_mfa)) => {
             let mfa = root_mfa(inv);
             let (failed, reason) = match (mfa, virtual_mfa) {
@@ -42,7 +43,7 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
                 ),
                 (None, false) => (false, "no virtual MFA device is assigned to root".into()),
             };
-            ev.verdict("root-hardware-mfa", failed, &arn, reason);
+            ev.verdict(CheckId::RootHardwareMfa, failed, &arn, reason);
         }
     }
 }
@@ -63,7 +64,7 @@ fn from_row(ev: &mut Eval, root: &UserRow, arn: &str) {
     let rotation = ev.settings.rotation_days;
     let active: Vec<_> = root.active_keys().collect();
     ev.verdict(
-        "root-access-keys",
+        CheckId::RootAccessKeys,
         !active.is_empty(),
         arn,
         match active.len() {
@@ -74,7 +75,7 @@ fn from_row(ev: &mut Eval, root: &UserRow, arn: &str) {
     let keys = active
         .iter()
         .map(|(n, k)| (format!("key {n}"), k.last_rotated));
-    rotation_verdict(ev, "root-access-key-rotation", arn, "key", keys);
+    rotation_verdict(ev, CheckId::RootAccessKeyRotation, arn, "key", keys);
     let certs: Vec<_> = root
         .certs
         .iter()
@@ -82,7 +83,7 @@ fn from_row(ev: &mut Eval, root: &UserRow, arn: &str) {
         .filter(|(_, c)| c.active)
         .collect();
     ev.verdict(
-        "root-signing-certificates",
+        CheckId::RootSigningCertificates,
         !certs.is_empty(),
         arn,
         format!(
@@ -93,9 +94,15 @@ fn from_row(ev: &mut Eval, root: &UserRow, arn: &str) {
     let certs = certs
         .iter()
         .map(|(i, c)| (format!("certificate {}", i + 1), c.last_rotated));
-    rotation_verdict(ev, "root-certificate-rotation", arn, "certificate", certs);
+    rotation_verdict(
+        ev,
+        CheckId::RootCertificateRotation,
+        arn,
+        "certificate",
+        certs,
+    );
     ev.verdict(
-        "root-mfa",
+        CheckId::RootMfa,
         !root.mfa_active,
         arn,
         format!("mfa_active is {}", root.mfa_active),
@@ -104,7 +111,7 @@ fn from_row(ev: &mut Eval, root: &UserRow, arn: &str) {
         Some(t) => {
             let age = ev.days_since(t);
             ev.verdict(
-                "root-password-rotation",
+                CheckId::RootPasswordRotation,
                 age > rotation,
                 arn,
                 format!(
@@ -115,7 +122,7 @@ fn from_row(ev: &mut Eval, root: &UserRow, arn: &str) {
         }
         None => {
             ev.push(
-                "root-password-rotation",
+                CheckId::RootPasswordRotation,
                 Status::Manual,
                 arn,
                 "the credential report does not say when the root password changed (not_supported): check it in the account's security credentials".into(),
@@ -126,7 +133,7 @@ fn from_row(ev: &mut Eval, root: &UserRow, arn: &str) {
     let last = root.last_activity();
     let recent = last.is_some_and(|t| ev.days_since(t) < window);
     ev.verdict(
-        "root-recent-use",
+        CheckId::RootRecentUse,
         recent,
         arn,
         format!("root last used {} (window {window} days)", ago(ev, last)),
@@ -138,24 +145,28 @@ fn from_row(ev: &mut Eval, root: &UserRow, arn: &str) {
 fn from_summary(ev: &mut Eval, inv: &Inventory, arn: &str) {
     let missing = "the credential report has no <root_account> row, so root key, certificate and password ages and root use are unknown";
     for check in [
-        "root-access-key-rotation",
-        "root-certificate-rotation",
-        "root-password-rotation",
-        "root-recent-use",
+        CheckId::RootAccessKeyRotation,
+        CheckId::RootCertificateRotation,
+        CheckId::RootPasswordRotation,
+        CheckId::RootRecentUse,
     ] {
         ev.push(check, Status::Error, arn, missing.into());
     }
     match &inv.account_summary {
         None => {}
         Some(Err(e)) => ev.error(
-            &["root-access-keys", "root-signing-certificates", "root-mfa"],
+            &[
+                CheckId::RootAccessKeys,
+                CheckId::RootSigningCertificates,
+                CheckId::RootMfa,
+            ],
             arn,
             e,
         ),
         Some(Ok(s)) => {
             let summary = "GetAccountSummary";
             ev.verdict(
-                "root-access-keys",
+                CheckId::RootAccessKeys,
                 s.access_keys_present,
                 arn,
                 format!(
@@ -164,7 +175,7 @@ fn from_summary(ev: &mut Eval, inv: &Inventory, arn: &str) {
                 ),
             );
             ev.verdict(
-                "root-signing-certificates",
+                CheckId::RootSigningCertificates,
                 s.signing_certificates_present,
                 arn,
                 format!(
@@ -173,7 +184,7 @@ fn from_summary(ev: &mut Eval, inv: &Inventory, arn: &str) {
                 ),
             );
             ev.verdict(
-                "root-mfa",
+                CheckId::RootMfa,
                 !s.mfa_enabled,
                 arn,
                 format!("{summary}: AccountMFAEnabled is {}", s.mfa_enabled as u8),
@@ -187,7 +198,7 @@ fn from_summary(ev: &mut Eval, inv: &Inventory, arn: &str) {
 /// judged here.
 fn rotation_verdict(
     ev: &mut Eval,
-    check: &str,
+    check: CheckId,
     arn: &str,
     what: &str,
     credentials: impl Iterator<Item = (String, Option<DateTime<Utc>>)>,

@@ -1,5 +1,6 @@
 //! IAM users from the credential report: MFA, keys, passwords and certificates, and use.
 
+use crate::audit::catalog::CheckId;
 use chrono::{DateTime, Utc};
 
 use super::{ago, Eval};
@@ -7,16 +8,16 @@ use crate::audit::credential_report::UserRow;
 use crate::audit::inventory::Inventory;
 
 /// The checks of this family (a re-audit after an event replaces their findings).
-pub const CHECKS: &[&str] = &[
-    "user-unused",
-    "user-mfa",
-    "access-key-rotation",
-    "access-key-unused",
-    "access-key-inactive",
-    "access-key-multiple",
-    "access-key-at-setup",
-    "console-unused",
-    "user-signing-certificate-rotation",
+pub const CHECKS: &[CheckId] = &[
+    CheckId::UserUnused,
+    CheckId::UserMfa,
+    CheckId::AccessKeyRotation,
+    CheckId::AccessKeyUnused,
+    CheckId::AccessKeyInactive,
+    CheckId::AccessKeyMultiple,
+    CheckId::AccessKeyAtSetup,
+    CheckId::ConsoleUnused,
+    CheckId::UserSigningCertificateRotation,
 ];
 
 pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
@@ -47,7 +48,7 @@ pub fn evaluate_user(ev: &mut Eval, u: &UserRow) {
 
     let last = u.last_activity();
     ev.verdict(
-        "user-unused",
+        CheckId::UserUnused,
         stale(ev, last, u.created),
         arn,
         format!(
@@ -57,7 +58,7 @@ pub fn evaluate_user(ev: &mut Eval, u: &UserRow) {
         ),
     );
     ev.verdict(
-        "user-mfa",
+        CheckId::UserMfa,
         password && !u.mfa_active,
         arn,
         if password {
@@ -68,7 +69,7 @@ pub fn evaluate_user(ev: &mut Eval, u: &UserRow) {
     );
     let since_password = u.password_last_changed.or(u.created);
     ev.verdict(
-        "console-unused",
+        CheckId::ConsoleUnused,
         password && stale(ev, u.password_last_used, since_password),
         arn,
         if password {
@@ -96,7 +97,7 @@ pub fn evaluate_user(ev: &mut Eval, u: &UserRow) {
         .collect();
     let failed = !old.is_empty();
     ev.verdict(
-        "access-key-rotation",
+        CheckId::AccessKeyRotation,
         failed,
         arn,
         describe(&old, format!("no active key older than {rotation} days"))
@@ -109,7 +110,7 @@ pub fn evaluate_user(ev: &mut Eval, u: &UserRow) {
         .collect();
     let failed = !idle.is_empty();
     ev.verdict(
-        "access-key-unused",
+        CheckId::AccessKeyUnused,
         failed,
         arn,
         describe(&idle, format!("every active key used within {unused} days"))
@@ -130,13 +131,13 @@ pub fn evaluate_user(ev: &mut Eval, u: &UserRow) {
         .collect();
     let failed = !inactive.is_empty();
     ev.verdict(
-        "access-key-inactive",
+        CheckId::AccessKeyInactive,
         failed,
         arn,
         describe(&inactive, "no deactivated key".into()),
     );
     ev.verdict(
-        "access-key-multiple",
+        CheckId::AccessKeyMultiple,
         active.len() > 1,
         arn,
         format!("{} active access key(s)", active.len()),
@@ -150,7 +151,7 @@ pub fn evaluate_user(ev: &mut Eval, u: &UserRow) {
         .collect();
     let failed = !at_setup.is_empty();
     ev.verdict(
-        "access-key-at-setup",
+        CheckId::AccessKeyAtSetup,
         failed,
         arn,
         describe(
@@ -167,7 +168,7 @@ pub fn evaluate_user(ev: &mut Eval, u: &UserRow) {
         .collect();
     let failed = !old_certs.is_empty();
     ev.verdict(
-        "user-signing-certificate-rotation",
+        CheckId::UserSigningCertificateRotation,
         failed,
         arn,
         describe(
