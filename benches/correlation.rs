@@ -10,8 +10,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use trailwatch::alert::Origin;
-use trailwatch::correlate::allowlist::Allowlist;
-use trailwatch::correlate::{scan, Detector, Engine, Limits, Observation, Outcomes, Scan};
+use trailwatch::correlate::{Engine, Limits};
+use trailwatch::detect::exclusions::Exclusions;
+use trailwatch::detect::{scan, Detector, Observation, Outcomes, Scan};
+use trailwatch::pipeline::Pipeline;
 use trailwatch::replay::{self, Options};
 use trailwatch::rules::loader::{built_in_files, is_rule_file};
 use trailwatch::rules::{RuleSet, RuleSetBuilder};
@@ -43,13 +45,21 @@ fn without_correlations() -> RuleSet {
     set.retain_named(&names).unwrap()
 }
 
-fn replay_once(set: &RuleSet, listing: &trailwatch::source::Listing) -> (Duration, u64) {
+fn replay_once(pipeline: &Pipeline, listing: &trailwatch::source::Listing) -> (Duration, u64) {
     let opts = Options {
         threads: 2,
         ..Options::default()
     };
     let started = Instant::now();
-    let summary = replay::run(set, &opts, listing, &mut std::io::sink(), None, &|_| {}).unwrap();
+    let summary = replay::run(
+        pipeline,
+        &opts,
+        listing,
+        &mut std::io::sink(),
+        None,
+        &|_| {},
+    )
+    .unwrap();
     (started.elapsed(), summary.total_alerts())
 }
 
@@ -83,7 +93,7 @@ fn template(set: &RuleSet, record: &str, correlation: &str) -> Observation {
     let detector = Detector {
         rules: set,
         origin: &origin,
-        allowlist: &Allowlist::default(),
+        exclusions: &Exclusions::default(),
     };
     scan(record.as_bytes(), &detector, &mut out);
     let index = set
@@ -122,14 +132,18 @@ fn main() {
         on.correlations().len(),
         off.len()
     );
+    let (on_pipeline, off_pipeline) = (
+        Pipeline::with_rules(built_in()),
+        Pipeline::with_rules(without_correlations()),
+    );
     // Alternate the two so drift in the machine's speed hits both alike; keep the best run.
     let (mut best_on, mut best_off) = (Duration::MAX, Duration::MAX);
     let (mut alerts_on, mut alerts_off) = (0, 0);
     for _ in 0..RUNS {
-        let (t, a) = replay_once(&off, &listing);
+        let (t, a) = replay_once(&off_pipeline, &listing);
         best_off = best_off.min(t);
         alerts_off = a;
-        let (t, a) = replay_once(&on, &listing);
+        let (t, a) = replay_once(&on_pipeline, &listing);
         best_on = best_on.min(t);
         alerts_on = a;
     }

@@ -313,9 +313,15 @@ async fn sinks(moto: &Moto, aws: &moto::Aws) {
         .unwrap();
     let mut baseline: Option<(f64, f64)> = None;
     for (name, sink) in [
-        ("jsonl", "[[sinks.jsonl]]\npath = \"/dev/null\"\n".to_string()),
+        (
+            "jsonl",
+            "[[sinks.jsonl]]\npath = \"/dev/null\"\n".to_string(),
+        ),
         ("sns", format!("[[sinks.sns]]\ntopic_arn = \"{topic}\"\n")),
-        ("webhook", format!("[[sinks.webhook]]\nurl = \"{hook_url}\"\n")),
+        (
+            "webhook",
+            format!("[[sinks.webhook]]\nurl = \"{hook_url}\"\n"),
+        ),
     ] {
         let queue = aws.queue(&format!("sinks-{name}"), &[]).await;
         let enqueued = moto

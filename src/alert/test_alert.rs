@@ -13,14 +13,19 @@ pub fn alert(padding: usize) -> Alert {
     ))
 }
 
-/// The same rule's alert on `json`, a CreateUser record.
-pub fn alert_on(json: &str) -> Alert {
+/// The rule set of these alerts: one critical rule named `t`, on CreateUser.
+pub fn rules() -> crate::rules::RuleSet {
     let mut b = RuleSetBuilder::new();
     b.add_yaml(
         "t.yml",
         "title: A very long title that goes on and on to test how subjects are cut before the SNS limit of one hundred characters\nname: t\nlevel: critical\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName: CreateUser\n  condition: sel\n",
     );
-    let set = b.build().unwrap();
+    b.build().unwrap()
+}
+
+/// The same rule's alert on `json`, a CreateUser record.
+pub fn alert_on(json: &str) -> Alert {
+    let set = rules();
     let mut out = None;
     let mut scratch = Vec::new();
     trail::read_stream(json.as_bytes(), set.fields(), |r| {

@@ -26,8 +26,9 @@ use clap::{Args, Parser, Subcommand};
 /// command's own (a bad flag combination). Only this top level boxes errors.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-use trailwatch::rules::loader::RuleSources;
-use trailwatch::rules::{RuleError, RuleSet};
+use trailwatch::config::{Config, RulesConfig};
+use trailwatch::pipeline::{Pipeline, PipelineError, Use};
+use trailwatch::rules::RuleError;
 
 /// Exit statuses, as documented in the README.
 pub mod exit {
@@ -96,32 +97,48 @@ pub struct RuleArgs {
 }
 
 impl RuleArgs {
-    fn sources(&self) -> RuleSources {
-        RuleSources {
-            replace: self.rules.clone(),
-            add: self.add_rules.clone(),
+    /// Puts the flags over a configuration's `[rules]`: --rules replaces its paths, the others
+    /// add to it.
+    pub fn apply(&self, rules: &mut RulesConfig) {
+        if !self.rules.is_empty() {
+            rules.paths = self.rules.clone();
         }
+        rules.add.extend(self.add_rules.iter().cloned());
+        rules.only.extend(self.only.iter().cloned());
     }
 
-    /// Loads the rules, printing notes and errors; None means the command must stop (exit 2).
-    fn load(&self) -> Option<RuleSet> {
-        let (set, notes) = match trailwatch::rules::loader::load(&self.sources()) {
-            Ok(loaded) => loaded,
-            Err(errors) => {
-                print_rule_errors(&errors);
-                return None;
+    /// The pipeline of `config` (read from `file`, if it was) with these flags, printing the
+    /// rules' notes and what keeps it from being built; None means the command must stop
+    /// (exit 2).
+    fn pipeline(
+        &self,
+        mut config: Config,
+        used: Use,
+        file: Option<&std::path::Path>,
+    ) -> Option<Pipeline> {
+        self.apply(&mut config.rules);
+        match Pipeline::build(config, used) {
+            Ok(p) => {
+                for note in &p.notes {
+                    say!("note: {note}");
+                }
+                Some(p)
             }
-        };
-        for note in notes {
-            say!("note: {note}");
-        }
-        match set.retain_named(&self.only) {
-            Ok(set) => Some(set),
             Err(e) => {
-                say!("error: --rule: {e} (see `trailwatch rules list`)");
+                print_pipeline_error(&e, file);
                 None
             }
         }
+    }
+}
+
+/// A rule error per line (each names its rule file) with their count; any other error on
+/// one line, after the configuration file it is about.
+fn print_pipeline_error(e: &PipelineError, file: Option<&std::path::Path>) {
+    match (e, file) {
+        (PipelineError::Rules(errors), _) => print_rule_errors(errors),
+        (other, Some(file)) => say!("error: {}: {other}", file.display()),
+        (other, None) => say!("error: {other}"),
     }
 }
 
@@ -152,10 +169,11 @@ impl std::io::Write for LogOut {
     }
 }
 
-/// Logs go to stderr, as text for people or JSON for log shippers.
-fn init_logging(format: trailwatch::config::LogFormat) {
+/// Logs go to stderr, as text for people or JSON for log shippers, at `level` unless
+/// TRAILWATCH_LOG says otherwise.
+fn init_logging(format: trailwatch::config::LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAILWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_writer(|| LogOut)
         .with_env_filter(filter);
@@ -166,16 +184,9 @@ fn init_logging(format: trailwatch::config::LogFormat) {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    match &cli.command {
-        Command::Run(args) => init_logging(args.log_format()),
-        _ => {
-            let filter = tracing_subscriber::EnvFilter::try_from_env("TRAILWATCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-            tracing_subscriber::fmt()
-                .with_writer(|| LogOut)
-                .with_env_filter(filter)
-                .init();
-        }
+    // The daemon starts its logging once its configuration is read (its log.format).
+    if !matches!(cli.command, Command::Run(_)) {
+        init_logging(trailwatch::config::LogFormat::Pretty, "warn");
     }
     ExitCode::from(match cli.command {
         Command::Run(args) => run::run(args),

@@ -9,14 +9,12 @@ use clap::Args;
 
 use super::{exit, RuleArgs};
 use trailwatch::config::Config;
-use trailwatch::correlate::allowlist::Allowlist;
 use trailwatch::metrics::Metrics;
+use trailwatch::pipeline::{Pipeline, Use};
 use trailwatch::replay::{self, parse_time, Format, Options, TimeWindow};
-use trailwatch::sink::SinkSet;
 use trailwatch::source::listing::{self, Scope};
 use trailwatch::source::s3::BlockingOpener;
 use trailwatch::source::{local, Input, Listing};
-use trailwatch::state::Table;
 
 /// Parallel downloads when replaying from S3 and --threads is not given: S3 reads wait on
 /// the network more than on the CPU.
@@ -72,7 +70,8 @@ pub struct ReplayArgs {
     /// Also send the alerts through the sinks of the --config file (SNS, webhooks, JSONL).
     #[arg(long, requires = "config")]
     to_sinks: bool,
-    /// Daemon configuration: its [[exclusions]] apply, and --to-sinks uses its sinks.
+    /// Daemon configuration: its [rules], [[exclusions]], [[suppress]] and [correlation]
+    /// apply, and --to-sinks uses its sinks and [state].
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -144,32 +143,6 @@ fn io_runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// The sinks of the configuration file, for --to-sinks; with `[state] backend = "dynamodb"`
-/// they share the daemons' record of what each sink accepted, so a backfill does not send
-/// again what the daemons sent.
-async fn sinks(cfg: &Config) -> Result<SinkSet, super::Error> {
-    let table = cfg.state.shared_table()?;
-    let sdk = match (cfg.sinks.sns.is_empty(), table) {
-        (true, None) => None,
-        _ => Some(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
-                .await,
-        ),
-    };
-    let metrics = Metrics::new();
-    let sns = sdk
-        .as_ref()
-        .filter(|_| !cfg.sinks.sns.is_empty())
-        .map(aws_sdk_sns::Client::new);
-    let shared = table.zip(sdk.as_ref()).map(|(name, sdk)| {
-        let client = aws_sdk_dynamodb::Client::new(sdk);
-        let table = Table::new(client, name, metrics.clone(), None);
-        Arc::new(table.with_lease(cfg.state.claim_lease()))
-    });
-    Ok(SinkSet::from_config(cfg, sns, metrics, shared)?)
-}
-
 pub fn run(args: ReplayArgs) -> u8 {
     let window = match args.window() {
         Ok(w) => w,
@@ -181,61 +154,65 @@ pub fn run(args: ReplayArgs) -> u8 {
     if let Some(queue_url) = &args.enqueue {
         return enqueue(&args, &window, queue_url);
     }
-    let Some(mut set) = args.rules.load() else {
+    // The configuration, read once: its rules, exclusions, suppression, correlation caps and,
+    // with --to-sinks, its sinks and state.
+    let config = match &args.config {
+        None => Config::default(),
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                say!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+    };
+    let used = if args.to_sinks {
+        Use::ReplayToSinks
+    } else {
+        Use::Replay
+    };
+    let Some(pipeline) = args.rules.pipeline(config, used, args.config.as_deref()) else {
         return exit::USAGE;
     };
-    let config = match &args.config {
-        None => None,
-        Some(path) => match Config::load(path).and_then(|c| {
-            c.validate_exclusions()?;
-            c.correlation.limits()?;
-            if args.to_sinks {
-                c.validate_sinks()?;
-            }
-            Ok(c)
-        }) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                let e = e.to_string();
-                let file = path.display().to_string();
-                match e.contains(&file) {
-                    true => say!("error: {e}"),
-                    false => say!("error: {file}: {e}"),
-                }
-                return exit::USAGE;
-            }
-        },
-    };
-    if let (Some(cfg), Some(path)) = (&config, &args.config) {
-        if let Err(e) = cfg
-            .check_rule_references(&set)
-            .and_then(|()| Ok(trailwatch::suppress::prepare(&mut set, &cfg.suppress)?))
-        {
-            say!("error: {}: {e}", path.display());
-            return exit::USAGE;
-        }
-    }
-    let allowlist = config
-        .as_ref()
-        .map(|c| Allowlist::new(&c.exclusions).expect("validated"))
-        .unwrap_or_default();
-    // Only S3 and the sinks need async I/O; a local replay starts no runtime.
+    // Only S3 and the sinks need async I/O (and the AWS configuration, loaded once); a local
+    // replay starts no runtime.
     let runtime = (args.reads_s3() || args.to_sinks).then(io_runtime);
-    let s3 = runtime.as_ref().filter(|_| args.reads_s3()).map(|rt| {
-        let sdk = rt.block_on(aws_config::defaults(aws_config::BehaviorVersion::latest()).load());
-        BlockingOpener {
-            client: trailwatch::source::s3::client(&sdk),
-            runtime: rt.handle().clone(),
-        }
-    });
-    let sinks = match (&runtime, &config, &args.config) {
-        (Some(rt), Some(cfg), Some(path)) if args.to_sinks => match rt.block_on(sinks(cfg)) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                say!("error: {}: {e}", path.display());
-                return exit::USAGE;
+    let sdk = match &runtime {
+        Some(rt) if args.reads_s3() || needs_aws(&pipeline) => {
+            match rt.block_on(trailwatch::config::aws::load()) {
+                Ok(sdk) => Some(sdk),
+                Err(e) => {
+                    say!("error: {e}");
+                    return exit::INPUT_FAILED;
+                }
             }
-        },
+        }
+        _ => None,
+    };
+    let s3 = runtime
+        .as_ref()
+        .zip(sdk.as_ref())
+        .filter(|_| args.reads_s3())
+        .map(|(rt, sdk)| BlockingOpener {
+            client: trailwatch::source::s3::client(sdk),
+            runtime: rt.handle().clone(),
+        });
+    // With `[state] backend = "dynamodb"` the sinks share the daemons' record of what each
+    // sink accepted, so a backfill does not send again what the daemons sent.
+    let sinks = match &runtime {
+        Some(_) if args.to_sinks => {
+            let metrics = Metrics::new();
+            let built = pipeline
+                .state(sdk.as_ref(), &metrics, None)
+                .and_then(|state| pipeline.sinks(sdk.as_ref(), metrics, state));
+            match built {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    say!("error: {e}");
+                    return exit::USAGE;
+                }
+            }
+        }
         _ => None,
     };
     let listing = match &runtime {
@@ -262,15 +239,6 @@ pub fn run(args: ReplayArgs) -> u8 {
         progress: io::stderr().is_terminal(),
         s3,
         to_sinks: sinks.is_some(),
-        allowlist,
-        suppress: config
-            .as_ref()
-            .map(|c| c.suppress.clone())
-            .unwrap_or_default(),
-        limits: config
-            .as_ref()
-            .map(|c| c.correlation.limits().expect("validated"))
-            .unwrap_or_default(),
         memory_budget: Some(args.memory_budget as usize * 1_048_576),
     };
     let mut deliver = |alerts: Vec<trailwatch::alert::Alert>| {
@@ -281,7 +249,7 @@ pub fn run(args: ReplayArgs) -> u8 {
         rt.block_on(sinks.deliver(&alerts))
     };
     let result = replay::run(
-        &set,
+        &pipeline,
         &opts,
         &listing,
         &mut out,
@@ -308,6 +276,12 @@ pub fn run(args: ReplayArgs) -> u8 {
     }
 }
 
+/// Whether --to-sinks talks to AWS: an SNS sink, or the shared state table.
+fn needs_aws(pipeline: &Pipeline) -> bool {
+    let cfg = &pipeline.config;
+    !cfg.sinks.sns.is_empty() || cfg.state.shared_table().ok().flatten().is_some()
+}
+
 /// `--enqueue`: lists the S3 prefixes and queues one notification per object.
 fn enqueue(args: &ReplayArgs, window: &TimeWindow, queue_url: &str) -> u8 {
     if let Err(e) = trailwatch::config::check_queue_url(queue_url) {
@@ -319,9 +293,13 @@ fn enqueue(args: &ReplayArgs, window: &TimeWindow, queue_url: &str) -> u8 {
         return exit::USAGE;
     }
     io_runtime().block_on(async {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let sdk = match trailwatch::config::aws::load().await {
+            Ok(sdk) => sdk,
+            Err(e) => {
+                say!("error: {e}");
+                return exit::INPUT_FAILED;
+            }
+        };
         let s3 = trailwatch::source::s3::client(&sdk);
         let listing = list(args, window, Some(&s3)).await;
         let objects: Vec<_> = listing

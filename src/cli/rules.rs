@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::{exit, print_rule_errors, RuleArgs};
-use trailwatch::correlate::testing;
+use trailwatch::config::Config;
+use trailwatch::pipeline::Use;
 use trailwatch::rules::loader::{self, built_in_files, files_under, is_test_file};
+use trailwatch::rules::testing;
 use trailwatch::rules::{anchor_of, Anchor, RuleSetBuilder};
 
 #[derive(Subcommand, Debug)]
@@ -63,9 +65,10 @@ fn check(paths: &[PathBuf]) -> u8 {
 }
 
 fn list(args: &RuleArgs) -> u8 {
-    let Some(set) = args.load() else {
+    let Some(pipeline) = args.pipeline(Config::default(), Use::Replay, None) else {
         return exit::USAGE;
     };
+    let set = &pipeline.rules;
     for rule in set.rules() {
         let anchor = match anchor_of(rule, set.fields()) {
             Anchor::EventName(n) => format!("eventName={}", n.join(",")),
@@ -100,9 +103,10 @@ fn list(args: &RuleArgs) -> u8 {
 }
 
 fn test(args: &RuleArgs) -> u8 {
-    let Some(set) = args.load() else {
+    let Some(pipeline) = args.pipeline(Config::default(), Use::Replay, None) else {
         return exit::USAGE;
     };
+    let set = &pipeline.rules;
     // Tests come from wherever the rules came from.
     let mut files: Vec<(String, String)> = Vec::new();
     if args.rules.is_empty() {
@@ -144,7 +148,9 @@ fn test(args: &RuleArgs) -> u8 {
     if !args.only.is_empty() {
         cases.retain(|c| set.has(&c.rule));
     }
-    let outcomes = testing::run(&set, cases);
+    let outcomes = testing::run(set, cases, |case| {
+        trailwatch::replay::rule_tests::count(set, case)
+    });
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
     for o in &outcomes {
         match &o.failure {

@@ -9,8 +9,7 @@ use super::{exit, RuleArgs};
 use trailwatch::config::{
     Config, JsonlSinkConfig, LogFormat, SinkFilter, SnsSinkConfig, WebhookSinkConfig,
 };
-use trailwatch::rules::loader::RuleSources;
-use trailwatch::rules::RuleSet;
+use trailwatch::pipeline::{Pipeline, Use};
 
 /// `check-config`: the daemon's settings, and whether to ask what they name.
 #[derive(Args, Debug, Clone)]
@@ -58,7 +57,7 @@ pub struct DaemonArgs {
 }
 
 impl DaemonArgs {
-    /// The configuration after flags are applied, validated.
+    /// The configuration file, read once, with the flags applied over it.
     pub fn config(&self) -> Result<Config, super::Error> {
         let mut cfg = match &self.config {
             Some(path) => Config::load(path)?,
@@ -75,17 +74,9 @@ impl DaemonArgs {
             });
         }
         for (i, url) in self.webhook_urls.iter().enumerate() {
-            cfg.sinks.webhook.push(WebhookSinkConfig {
-                name: Some(format!("webhook-flag-{i}")),
-                url: url.clone(),
-                format: Default::default(),
-                secret: None,
-                routing_key: None,
-                headers: Default::default(),
-                timeout_secs: 10,
-                max_retries: 5,
-                filter: SinkFilter::default(),
-            });
+            cfg.sinks
+                .webhook
+                .push(WebhookSinkConfig::to_url(format!("webhook-flag-{i}"), url));
         }
         if let Some(path) = &self.jsonl {
             cfg.sinks.jsonl.push(JsonlSinkConfig {
@@ -103,73 +94,53 @@ impl DaemonArgs {
         if self.audit {
             cfg.audit.enabled = true;
         }
-        if !self.rules.rules.is_empty() {
-            cfg.rules.paths = self.rules.rules.clone();
-        }
-        cfg.rules.add.extend(self.rules.add_rules.iter().cloned());
-        cfg.rules.only.extend(self.rules.only.iter().cloned());
-        cfg.validate()?;
+        self.rules.apply(&mut cfg.rules);
         Ok(cfg)
     }
 
-    pub fn log_format(&self) -> LogFormat {
-        self.log_format
-            .or_else(|| {
-                self.config
-                    .as_ref()
-                    .and_then(|p| Config::load(p).ok())
-                    .map(|c| c.log.format)
-            })
+    /// "FILE: " when the configuration came from a file, for the errors about it.
+    fn file_prefix(&self) -> String {
+        self.config
+            .as_ref()
+            .map(|p| format!("{}: ", p.display()))
             .unwrap_or_default()
     }
-}
 
-/// Loads the rules a configuration asks for, as one message on failure.
-fn load_rules(cfg: &Config) -> Result<RuleSet, super::Error> {
-    let sources = RuleSources {
-        replace: cfg.rules.paths.clone(),
-        add: cfg.rules.add.clone(),
-    };
-    let (set, notes) = trailwatch::rules::loader::load(&sources).map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
-    for n in notes {
-        tracing::info!(note = %n, "rules");
+    /// The log format the flag asks for, for logging before the configuration is read.
+    pub fn log_format_flag(&self) -> Option<LogFormat> {
+        self.log_format
     }
-    let mut set = set.retain_named(&cfg.rules.only)?;
-    // An exclusion or suppression naming a rule that is not running would silently do nothing.
-    cfg.check_rule_references(&set)?;
-    trailwatch::suppress::prepare(&mut set, &cfg.suppress)?;
-    Ok(set)
 }
 
+/// `run`: the configuration is read before logging starts, so its log.format applies to
+/// every line.
 pub fn run(args: DaemonArgs) -> u8 {
-    let cfg = match args.config() {
-        Ok(c) => c,
+    let cfg = args.config();
+    let format = match &cfg {
+        Ok(c) => c.log.format,
+        Err(_) => args.log_format_flag().unwrap_or_default(),
+    };
+    super::init_logging(format, "info");
+    let pipeline = match cfg.map(|cfg| Pipeline::build(cfg, Use::Daemon)) {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            tracing::error!("{}{e}", args.file_prefix());
+            return exit::USAGE;
+        }
         Err(e) => {
             tracing::error!("configuration: {e}");
             return exit::USAGE;
         }
     };
-    let rules = match load_rules(&cfg) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!("rules: {e}");
-            return exit::USAGE;
-        }
-    };
-    let reload_cfg = cfg.clone();
-    let reloader: trailwatch::daemon::Reloader = Box::new(move || load_rules(&reload_cfg));
+    for note in &pipeline.notes {
+        tracing::info!(note = %note, "rules");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("trailwatch")
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(trailwatch::daemon::run(cfg, rules, reloader)) {
+    match runtime.block_on(trailwatch::daemon::run(pipeline)) {
         Ok(()) => exit::OK,
         Err(e) => {
             tracing::error!("{e}");
@@ -183,20 +154,20 @@ pub fn check(args: CheckArgs) -> u8 {
         daemon: args,
         probe,
     } = args;
-    let cfg = match args.config() {
-        Ok(c) => c,
+    let pipeline = match args.config() {
+        Ok(cfg) => match Pipeline::build(cfg, Use::Daemon) {
+            Ok(p) => p,
+            Err(e) => {
+                say!("error: {}{e}", args.file_prefix());
+                return exit::USAGE;
+            }
+        },
         Err(e) => {
             say!("error: configuration: {e}");
             return exit::USAGE;
         }
     };
-    let rules = match load_rules(&cfg) {
-        Ok(rules) => rules,
-        Err(e) => {
-            say!("error: rules: {e}");
-            return exit::USAGE;
-        }
-    };
+    let cfg = &pipeline.config;
     let state = match cfg.state.shared_table() {
         // --probe asks the table with everything else.
         Ok(Some(table)) if probe => format!("DynamoDB table {table}"),
@@ -204,7 +175,7 @@ pub fn check(args: CheckArgs) -> u8 {
             Some(path) => format!("in memory, saved to {}", path.display()),
             None => "in memory only (a restart may resend alerts)".to_string(),
         },
-        Ok(Some(table)) => match check_table(table) {
+        Ok(Some(table)) => match check_table(&pipeline) {
             Ok(warnings) => {
                 warnings.iter().for_each(|w| say!("warning: {w}"));
                 format!("DynamoDB table {table}")
@@ -232,36 +203,32 @@ pub fn check(args: CheckArgs) -> u8 {
     println!(
         "configuration OK: {} queue(s), {} rules, {} correlations, sinks: {} SNS, {} webhook, {} JSONL; posture audit {audit}; shared state {state}; metrics on {}",
         cfg.sqs.queue_urls.len(),
-        rules.len(),
-        rules.correlations().len(),
+        pipeline.rules.len(),
+        pipeline.rules.correlations().len(),
         cfg.sinks.sns.len(),
         cfg.sinks.webhook.len(),
         cfg.sinks.jsonl.len(),
         cfg.metrics.addr
     );
     if probe {
-        return probe_all(&cfg);
+        return probe_all(&pipeline);
     }
     exit::OK
 }
 
-/// Asks every party the configuration names; one line each, exit 1 when any failed.
-fn probe_all(cfg: &Config) -> u8 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+fn runtime() -> Result<tokio::runtime::Runtime, super::Error> {
+    Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            say!("error: cannot start the runtime: {e}");
-            return exit::INPUT_FAILED;
-        }
-    };
-    let probes = runtime.block_on(async {
-        let sdk = trailwatch::config::aws::load().await?;
-        Ok::<_, trailwatch::config::aws::AwsSetupError>(
-            trailwatch::daemon::probe::probe(cfg, &sdk).await,
-        )
+        .build()?)
+}
+
+/// Asks every party the configuration names; one line each, exit 1 when any failed.
+fn probe_all(pipeline: &Pipeline) -> u8 {
+    let probes = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let sdk = trailwatch::config::aws::load().await?;
+            Ok(trailwatch::daemon::probe::probe(pipeline, &sdk).await)
+        })
     });
     let probes = match probes {
         Ok(p) => p,
@@ -291,12 +258,10 @@ fn probe_all(cfg: &Config) -> u8 {
 
 /// Whether the shared state table exists with the key schema trailwatch needs; warnings
 /// for what only costs (TTL off).
-fn check_table(name: &str) -> Result<Vec<String>, super::Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+fn check_table(pipeline: &Pipeline) -> Result<Vec<String>, super::Error> {
+    runtime()?.block_on(async {
         let sdk = trailwatch::config::aws::load().await?;
+        let name = pipeline.config.state.shared_table()?.unwrap_or_default();
         let table = trailwatch::state::Table::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             name,

@@ -27,7 +27,7 @@ pub enum ConfigError {
     #[error(transparent)]
     Audit(#[from] crate::audit::settings::SettingError),
     #[error(transparent)]
-    Exclusion(#[from] crate::correlate::allowlist::ExclusionError),
+    Exclusion(#[from] crate::detect::exclusions::ExclusionError),
     #[error(transparent)]
     Suppress(#[from] crate::suppress::SuppressError),
     /// An exclusion naming a rule that is not loaded would silently do nothing.
@@ -54,7 +54,7 @@ pub struct Config {
     pub log: LogConfig,
     pub sinks: Sinks,
     /// Trusted accounts, principals, networks and user agents that never alert.
-    pub exclusions: Vec<crate::correlate::allowlist::ExclusionConfig>,
+    pub exclusions: Vec<crate::detect::exclusions::ExclusionConfig>,
     pub correlation: CorrelationConfig,
     /// Suppression windows per rule (or for every rule).
     pub suppress: Vec<crate::suppress::SuppressConfig>,
@@ -349,6 +349,23 @@ pub struct WebhookSinkConfig {
     pub filter: SinkFilter,
 }
 
+impl WebhookSinkConfig {
+    /// A generic webhook to `url` with every other setting at its default.
+    pub fn to_url(name: impl Into<String>, url: impl Into<String>) -> WebhookSinkConfig {
+        WebhookSinkConfig {
+            name: Some(name.into()),
+            url: url.into(),
+            format: WebhookFormat::default(),
+            secret: None,
+            routing_key: None,
+            headers: BTreeMap::new(),
+            timeout_secs: default_timeout(),
+            max_retries: default_retries(),
+            filter: SinkFilter::default(),
+        }
+    }
+}
+
 fn default_timeout() -> u64 {
     10
 }
@@ -452,16 +469,17 @@ impl Config {
                 ));
             }
         }
-        self.validate_exclusions()?;
+        self.validate_detection()?;
         self.audit.validate()?;
-        self.correlation.limits()?;
         self.state.shared_table()?;
         self.validate_sinks()
     }
 
-    /// The `[[exclusions]]` entries compile (CIDRs parse, each has a criterion).
-    pub fn validate_exclusions(&self) -> Result<(), ConfigError> {
-        crate::correlate::allowlist::Allowlist::new(&self.exclusions)?;
+    /// The checks for what detection alone uses (a replay): the `[[exclusions]]` entries
+    /// compile (CIDRs parse, each has a criterion) and the correlation limits hold.
+    pub fn validate_detection(&self) -> Result<(), ConfigError> {
+        crate::detect::exclusions::Exclusions::new(&self.exclusions)?;
+        self.correlation.limits()?;
         Ok(())
     }
 

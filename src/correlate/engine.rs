@@ -7,8 +7,8 @@ use chrono::{DateTime, SecondsFormat};
 use uuid::Uuid;
 
 use super::window::{Entry, Group, Trigger};
-use super::Observation;
 use crate::alert::{Alert, CorrelationInfo, MAX_EVENT_IDS};
+use crate::detect::Observation;
 use crate::rules::sigma::correlation::Kind;
 use crate::rules::Correlation;
 

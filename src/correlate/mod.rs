@@ -1,32 +1,15 @@
-//! The correlation stage: matches of base rules become observations, and an [`Engine`] keeps
-//! per-group windows on event time to raise correlation alerts (Sigma `event_count`,
-//! `value_count`, `temporal`, `temporal_ordered`).
-//!
-//! `detect` is the one step every reader runs per record, through [`scan`]: match, apply
-//! exclusions, and split what matched into alerts (rules that alert on their own) and
-//! observations (rules that feed correlations).
+//! The correlation stage: an [`Engine`] keeps per-group windows on event time over the
+//! observations detection gives, and raises correlation alerts (Sigma `event_count`,
+//! `value_count`, `temporal`, `temporal_ordered`). Its open windows can be taken out as a
+//! [`snapshot::Snapshot`] (state files, rule reloads) and a group can be counted outside it
+//! ([`stored`]: groups kept in the shared table).
 
-pub mod allowlist;
-mod base;
 mod engine;
-mod event_key;
-mod scan;
-pub mod shared;
-pub mod state;
-pub mod testing;
+pub mod snapshot;
+pub mod stored;
 mod window;
 
-use std::sync::Arc;
-
-use crate::alert::{Alert, Origin};
-use crate::rules::RuleSet;
-use crate::trail::Record;
-use allowlist::Allowlist;
-
-pub use base::{AlertStore, Base, Slot};
 pub use engine::{Engine, Limits};
-pub use event_key::EventKey;
-pub use scan::{scan, scan_framed, scan_part, Detector, Scan};
 
 /// Event times further ahead of this machine's clock than this are not trusted to move state
 /// forward: one bad timestamp would otherwise make every other event look late (correlation)
@@ -36,120 +19,4 @@ const FUTURE_TOLERANCE_MS: i64 = 3_600_000;
 /// The latest event time the daemon's state takes as real (now plus an hour).
 pub fn horizon_ms() -> i64 {
     chrono::Utc::now().timestamp_millis() + FUTURE_TOLERANCE_MS
-}
-
-/// One base-rule match that feeds one correlation.
-#[derive(Debug, Clone)]
-pub struct Observation {
-    /// Index of the correlation in the rule set.
-    pub correlation: u32,
-    /// Position of the base rule in the correlation's `rules`.
-    pub step: u16,
-    /// `eventTime`, in milliseconds since the epoch.
-    pub time_ms: i64,
-    pub event: EventKey,
-    /// Group-by values, in the correlation's order; a missing field is the empty string.
-    pub group: Vec<String>,
-    /// The value_count field's value.
-    pub value: Option<String>,
-    /// The correlation's suppression key, when it has a suppression policy.
-    pub suppression_key: Option<Vec<String>>,
-    /// The base rule's alert for this event: a correlation alert it completes carries its
-    /// event, origin and record.
-    pub base: Base,
-}
-
-impl Observation {
-    /// The order observations are counted in: event time, then a fixed tie-break, so the
-    /// result does not depend on which file, message or thread saw the event first.
-    pub fn sort_key(&self) -> (i64, u32, u16, &EventKey) {
-        (self.time_ms, self.correlation, self.step, &self.event)
-    }
-}
-
-/// Where `detect` puts what it found.
-pub trait Outcomes {
-    fn alert(&mut self, alert: Alert);
-    fn observation(&mut self, observation: Observation);
-    /// A rule matched, but a filter document or a config exclusion kept it from counting.
-    fn excluded(&mut self, rule: &str);
-}
-
-/// Matches one record and sorts the results: excluded matches are only counted; the others
-/// alert (unless the rule only feeds correlations) and feed the correlations they belong to.
-fn detect(
-    set: &RuleSet,
-    record: &Record,
-    scratch: &mut Vec<u32>,
-    origin: &Origin,
-    allowlist: &Allowlist,
-    out: &mut impl Outcomes,
-) {
-    set.for_each_outcome(record, scratch, |rule, filtered| {
-        if filtered {
-            return out.excluded(&rule.meta.info.name);
-        }
-        let mut alert = Alert::new(&rule.meta, record, origin);
-        alert.suppression_key = rule
-            .suppress_key
-            .as_deref()
-            .map(|ids| key_values(record, ids));
-        if allowlist.excludes(&alert) {
-            return out.excluded(&rule.meta.info.name);
-        }
-        if rule.feeds.is_empty() {
-            return out.alert(alert);
-        }
-        // Without an event time an event cannot be placed in a window; it still alerts if
-        // the rule does.
-        let alert = Arc::new(alert);
-        if let Some(time_ms) = record.time_ms() {
-            let event = EventKey::of(alert.event.id.as_deref(), &alert.alert_id);
-            let text = |id| {
-                record
-                    .fields
-                    .get(id)
-                    .first()
-                    .and_then(|v| v.text())
-                    .unwrap_or("")
-                    .to_string()
-            };
-            for feed in &rule.feeds {
-                let group: Vec<String> = feed.group.iter().map(|&id| text(id)).collect();
-                let suppression_key = feed.suppress_key.as_deref().map(|ids| match ids {
-                    [] => group.clone(),
-                    ids => key_values(record, ids),
-                });
-                out.observation(Observation {
-                    correlation: feed.correlation,
-                    step: feed.step,
-                    time_ms,
-                    event: event.clone(),
-                    group,
-                    value: feed.value.map(text),
-                    suppression_key,
-                    base: Base::Alert(alert.clone()),
-                });
-            }
-        }
-        if rule.generates {
-            out.alert(Arc::unwrap_or_clone(alert));
-        }
-    });
-}
-
-/// A suppression key from the fields matching extracted: one value per field, every value of
-/// a field that crosses an array (`resources.ARN`) joined by commas, missing as empty.
-fn key_values(record: &Record, ids: &[crate::trail::FieldId]) -> Vec<String> {
-    ids.iter()
-        .map(|&id| {
-            let values: Vec<&str> = record
-                .fields
-                .get(id)
-                .iter()
-                .filter_map(|v| v.text())
-                .collect();
-            values.join(",")
-        })
-        .collect()
 }

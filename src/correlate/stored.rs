@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::{count, KEY_SEP};
 use super::window::Group;
-use super::{Limits, Observation};
+use super::Limits;
 use crate::alert::Alert;
+use crate::detect::Observation;
 use crate::rules::Correlation;
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::base::Base;
-use super::EventKey;
 use crate::alert::Alert;
+use crate::detect::Base;
+use crate::detect::EventKey;
 use crate::rules::sigma::correlation::Kind;
 use crate::rules::Correlation;
 
@@ -273,7 +273,7 @@ mod tests {
     use super::*;
     use crate::alert::test_alert;
     use crate::correlate::engine::count;
-    use crate::correlate::Observation;
+    use crate::detect::Observation;
     use crate::rules::RuleSetBuilder;
 
     const SPAN_MS: i64 = 10_000;

@@ -10,7 +10,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::alert::Alert;
-use crate::correlate::{Observation, Outcomes, Scan};
+use crate::detect::{Observation, Outcomes, Scan};
 use crate::trail::{self, Record, TrailError};
 
 /// Matches of one stretch of input, handed to the daemon in batches while objects are read.

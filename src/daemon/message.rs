@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, Origin};
 use crate::config::Filters;
-use crate::correlate::Observation;
 use crate::metrics::events::{
     AlertExcluded, AlertRaised, AlertsNotDelivered, AlertsSuppressed, CorrelationDropped,
     InputRead, InternalEvent, MessageUnrecognized, ObjectFailed, ObjectSkipped,
@@ -20,14 +19,12 @@ use crate::rules::RuleSet;
 use crate::sink::SinkSet;
 use crate::source::notification::{self, is_log_key, key_layout, Notification, ObjectRef};
 use crate::source::queue::{Receipt, Received};
-use crate::state::Table;
-use crate::suppress::Keyed;
+use crate::state::{Batch, State};
 
 use super::consumer::Outcome;
 use super::handover::{Batches, Found, Watch};
 use super::posture::PostureMonitor;
 use super::read::{read_event, read_object, Matching, ObjectRead};
-use super::stateful::Stateful;
 
 /// What the consumer needs to handle messages; shared by every message task.
 pub struct Context {
@@ -36,9 +33,10 @@ pub struct Context {
     pub sinks: SinkSet,
     pub metrics: Metrics,
     pub filters: Filters,
-    pub allowlist: Arc<crate::correlate::allowlist::Allowlist>,
-    /// Correlation windows and suppression keys, shared by every message.
-    pub stateful: std::sync::Mutex<Stateful>,
+    pub exclusions: Arc<crate::detect::exclusions::Exclusions>,
+    /// Correlation windows, suppression keys and what each sink accepted, shared by every
+    /// message (and, with the shared table, every replica).
+    pub state: Arc<dyn State>,
     /// The posture monitor, when `audit.enabled`: it re-audits what IAM events change and
     /// adds the actor's posture to alerts.
     pub posture: Option<Arc<PostureMonitor>>,
@@ -47,9 +45,6 @@ pub struct Context {
     /// Alerts and observations read but not yet delivered, over every message in flight (see
     /// [`Batches`]).
     pub budget: Arc<Semaphore>,
-    /// The table every replica shares (`[state] backend = "dynamodb"`): correlation groups and
-    /// suppression windows here, delivered alert ids in the sinks.
-    pub shared: Option<Arc<Table>>,
     /// Unrecognized messages already logged, so a message is reported once, not once per
     /// redelivery.
     pub unrecognized: moka::sync::Cache<String, ()>,
@@ -109,7 +104,7 @@ pub async fn handle(ctx: &Context, message: &Received, stop: &CancellationToken)
     let read_with = rules.clone();
     let matching = Matching {
         rules,
-        allowlist: ctx.allowlist.clone(),
+        exclusions: ctx.exclusions.clone(),
         watch: ctx.watch.clone(),
     };
     // Reading and delivering run side by side: the readers hand over batches as they read,
@@ -239,7 +234,7 @@ fn input_read(ctx: &Context, input: &str, s3_bytes: Option<u64>, read: &ObjectRe
 /// and every sink.
 async fn deliver(
     ctx: &Context,
-    rules: &RuleSet,
+    rules: &Arc<RuleSet>,
     receipt: &Receipt,
     found: Found,
     stop: &CancellationToken,
@@ -250,16 +245,38 @@ async fn deliver(
     if let Some(posture) = &ctx.posture {
         found.watched.iter().for_each(|r| posture.observe(r));
     }
-    let decided = ctx.stateful.lock().expect("state lock").decide(
-        found.alerts,
-        found.observations,
-        &ctx.metrics,
-    );
-    let mut alerts = decided.send;
-    if let Some(table) = &ctx.shared {
-        let shared = decide_shared(ctx, table, rules, decided.to_correlate, decided.to_suppress);
-        alerts.extend(shared.await?);
+    let decided = ctx
+        .state
+        .decide(Batch {
+            alerts: found.alerts,
+            observations: found.observations,
+            rules: rules.clone(),
+        })
+        .await;
+    for (rule, count) in &decided.suppressed {
+        AlertsSuppressed {
+            rule,
+            count: *count,
+        }
+        .emit(&ctx.metrics);
     }
+    for (rule, late) in &decided.late {
+        CorrelationDropped {
+            correlation: rule,
+            late: *late,
+            evicted: decided.evicted.get(rule).copied().unwrap_or(0),
+        }
+        .emit(&ctx.metrics);
+    }
+    ctx.metrics
+        .correlation_groups
+        .set(decided.open_groups as i64);
+    // A failed call was logged and counted where it failed; the message is held and its
+    // next attempt gets the same decisions (they are idempotent per event and alert id).
+    if decided.failure.is_some() {
+        return Err(Reason::StateUnavailable);
+    }
+    let mut alerts = decided.send;
     if let Some(posture) = &ctx.posture {
         posture.enrich(&mut alerts);
     }
@@ -290,54 +307,4 @@ async fn deliver(
             .emit(&ctx.metrics);
             Reason::SinkFailed
         })
-}
-
-/// The shared table's part of a batch: correlation groups, then suppression windows (for base
-/// and correlation alerts alike). A failed call was logged and counted where it failed; the
-/// message stays, and its redelivery gets the same decisions (they are idempotent per event
-/// and alert id).
-async fn decide_shared(
-    ctx: &Context,
-    table: &Table,
-    rules: &RuleSet,
-    to_correlate: Vec<Observation>,
-    mut to_suppress: Vec<(Alert, Keyed)>,
-) -> Result<Vec<Alert>, Reason> {
-    let mut send = Vec::new();
-    if !to_correlate.is_empty() {
-        let limits = ctx.stateful.lock().expect("state lock").limits();
-        let correlated = table
-            .correlate_all(rules.correlations(), to_correlate, &limits)
-            .await;
-        for (rule, late) in &correlated.late {
-            let evicted = correlated.dropped.get(rule).copied().unwrap_or(0);
-            CorrelationDropped {
-                correlation: rule,
-                late: *late,
-                evicted,
-            }
-            .emit(&ctx.metrics);
-        }
-        if correlated.failure.is_some() {
-            return Err(Reason::StateUnavailable);
-        }
-        let (free, keyed) = ctx
-            .stateful
-            .lock()
-            .expect("state lock")
-            .keyed(correlated.alerts);
-        send.extend(free);
-        to_suppress.extend(keyed);
-    }
-    if !to_suppress.is_empty() {
-        let shared = table.suppress_all(to_suppress).await;
-        for (rule, count) in shared.held {
-            AlertsSuppressed { rule: &rule, count }.emit(&ctx.metrics);
-        }
-        if shared.failure.is_some() {
-            return Err(Reason::StateUnavailable);
-        }
-        send.extend(shared.send);
-    }
-    Ok(send)
 }

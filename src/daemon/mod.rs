@@ -1,6 +1,7 @@
 //! `trailwatch run`: the long-running consumer. SQS messages name S3 log objects (or carry
 //! EventBridge events); each is read, matched and its alerts delivered to every sink before
-//! the message is deleted. See DESIGN in the README ("The daemon") for the guarantees.
+//! the message is deleted; one whose sinks fail is held until they accept. See
+//! docs/daemon.md for the guarantees.
 
 pub mod consumer;
 mod dead_letters;
@@ -10,55 +11,27 @@ mod message;
 mod posture;
 pub mod probe;
 mod read;
-mod state_file;
-mod stateful;
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
 use crate::metrics::http::Health;
 use crate::metrics::Metrics;
-use crate::rules::RuleSet;
-use crate::sink::SinkSet;
+use crate::pipeline::Pipeline;
 use crate::source::queue::sqs::SqsQueue;
 use crate::source::queue::Received;
-use crate::state::Table;
+use crate::state::{file as state_file, State};
 
 use consumer::{Handler, Outcome};
 pub use error::DaemonError;
 use message::Context;
 
-/// Builds the rule set again (on SIGHUP); the error says what is wrong with the rules or
-/// the configuration's references to them.
-pub type Reloader =
-    Box<dyn Fn() -> Result<RuleSet, Box<dyn std::error::Error + Send + Sync>> + Send + Sync>;
-
-/// The clients, from one SDK configuration (see [`crate::config::aws`]).
-pub struct AwsClients {
-    pub sqs: aws_sdk_sqs::Client,
-    pub sns: aws_sdk_sns::Client,
-    pub s3: aws_sdk_s3::Client,
-    pub dynamodb: aws_sdk_dynamodb::Client,
-}
-
-impl AwsClients {
-    pub fn new(sdk: &aws_config::SdkConfig) -> AwsClients {
-        AwsClients {
-            sqs: aws_sdk_sqs::Client::new(sdk),
-            sns: aws_sdk_sns::Client::new(sdk),
-            s3: crate::source::s3::client(sdk),
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-        }
-    }
-}
-
 struct Shared {
     ctx: Context,
-    cfg: Config,
+    pipeline: Pipeline,
     state_file: Option<std::path::PathBuf>,
 }
 
@@ -72,16 +45,11 @@ impl Handler for Shared {
     }
 }
 
-pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), DaemonError> {
+pub async fn run(pipeline: Pipeline) -> Result<(), DaemonError> {
     let sdk = crate::config::aws::load().await?;
-    let AwsClients {
-        sqs,
-        sns,
-        s3,
-        dynamodb,
-    } = AwsClients::new(&sdk);
+    let cfg = &pipeline.config;
     let metrics = Metrics::new();
-    metrics.rules_loaded.set(rules.len() as i64);
+    metrics.rules_loaded.set(pipeline.rules.len() as i64);
     let health = Arc::new(Health::default());
     let server = crate::metrics::http::serve(cfg.metrics.addr, metrics.clone(), health.clone())
         .await
@@ -89,47 +57,20 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
             addr: cfg.metrics.addr,
             source,
         })?;
-    let shared = cfg
-        .state
-        .shared_table()
-        .map_err(DaemonError::Config)?
-        .map(|name| {
-            let table = Table::new(dynamodb, name, metrics.clone(), Some(health.clone()));
-            Arc::new(table.with_lease(cfg.state.claim_lease()))
-        });
-    let sinks = SinkSet::from_config(&cfg, Some(sns), metrics.clone(), shared.clone())?;
+    let state = pipeline.state(Some(&sdk), &metrics, Some(health.clone()))?;
+    let sinks = pipeline.sinks(Some(&sdk), metrics.clone(), state.clone())?;
+    let shared_table = cfg.state.shared_table().ok().flatten();
     tracing::info!(
         queues = cfg.sqs.queue_urls.len(),
-        rules = rules.len(),
+        rules = pipeline.rules.len(),
         sinks = ?sinks.names(),
         metrics = %cfg.metrics.addr,
-        shared_state = shared.as_ref().map(|t| t.name()),
+        shared_state = shared_table,
         "trailwatch running"
     );
-    let mut state = stateful::Stateful::new(&rules, &cfg)?;
     let state_file = cfg.state_file();
-    match &state_file {
-        Some(path) => {
-            tracing::info!("state: {}", path.display());
-            match state.load(path) {
-                Ok((groups, delivered)) => {
-                    let delivered = sinks.restore_delivered(delivered);
-                    tracing::info!(path = %path.display(), groups, delivered, "state restored: correlation windows, suppression keys, delivered alert ids")
-                }
-                // Monitoring must not stop over a bad state file: start with empty windows.
-                Err(e) => {
-                    tracing::error!(error = %e, "state not restored; starting with empty windows")
-                }
-            }
-        }
-        None if shared.is_some() => {
-            tracing::info!("state: shared table; correlation windows not shared are in memory only (set state.file to keep them)")
-        }
-        None => tracing::warn!(
-            "state: memory only — a restart may resend alerts (set state.file, or run with $STATE_DIRECTORY)"
-        ),
-    }
-    let (posture, triggers) = match start_posture(&cfg, &sdk).await {
+    restore(&state_file, &*state, shared_table.is_some());
+    let (posture, triggers) = match start_posture(&pipeline, &sdk).await {
         Some((monitor, rx)) => (Some(monitor), Some(rx)),
         None => (None, None),
     };
@@ -137,70 +78,62 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
         Some(_) => posture::watch(),
         None => Default::default(),
     };
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let shared = Arc::new(Shared {
-        state_file,
         ctx: Context {
-            s3,
-            rules: RwLock::new(Arc::new(rules)),
+            s3: crate::source::s3::client(&sdk),
+            rules: RwLock::new(pipeline.rules.clone()),
             sinks,
             metrics,
             filters: cfg.filters.clone(),
-            // Validated with the configuration.
-            allowlist: Arc::new(
-                crate::correlate::allowlist::Allowlist::new(&cfg.exclusions)
-                    .map_err(crate::config::ConfigError::from)?,
-            ),
-            stateful: Mutex::new(state),
+            exclusions: pipeline.exclusions.clone(),
+            state,
             posture: posture.clone(),
             watch,
             budget: Arc::new(Semaphore::new(PENDING_BUDGET)),
-            shared,
             unrecognized: message::unrecognized_memory(),
         },
-        cfg,
+        state_file,
+        pipeline,
     });
-
-    let queues: Vec<Arc<SqsQueue>> = shared
-        .cfg
+    let cfg = &shared.pipeline.config;
+    let queues: Vec<Arc<SqsQueue>> = cfg
         .sqs
         .queue_urls
         .iter()
         .map(|url| Arc::new(SqsQueue::new(sqs.clone(), url)))
         .collect();
-    let dead_letters_stop = CancellationToken::new();
+    let background = CancellationToken::new();
     let dead_letters = tokio::spawn(dead_letters::watch(
         queues.clone(),
         sqs.clone(),
         shared.ctx.metrics.clone(),
-        Duration::from_secs(shared.cfg.sqs.dead_letter_check_secs),
-        dead_letters_stop.clone(),
+        Duration::from_secs(cfg.sqs.dead_letter_check_secs),
+        background.clone(),
     ));
     let shutdown = CancellationToken::new();
     let consuming = tokio::spawn(consumer::consume(
         queues,
         shared.clone(),
-        consumer::Settings::of(&shared.cfg),
+        consumer::Settings::of(cfg),
         shared.ctx.metrics.clone(),
         health,
         shutdown.clone(),
     ));
-    let posture_stop = CancellationToken::new();
     let posture_task = match (posture, triggers) {
         (Some(monitor), Some(rx)) => {
-            let (shared, stop) = (shared.clone(), posture_stop.clone());
+            let (shared, stop) = (shared.clone(), background.clone());
             Some(tokio::spawn(async move {
                 posture::run(monitor, rx, &shared.ctx.sinks, &shared.ctx.metrics, stop).await
             }))
         }
         _ => None,
     };
-
     let saver_stop = CancellationToken::new();
     let saver = tokio::spawn(save_periodically(shared.clone(), saver_stop.clone()));
 
-    wait_for_shutdown(&shared, &reload).await;
-    posture_stop.cancel();
-    dead_letters_stop.cancel();
+    wait_for_shutdown(&shared).await;
+    background.cancel();
     let _ = dead_letters.await;
     // Drain: stop receiving, give in-flight work the grace period, then stop it (a sink call
     // in flight finishes and what it delivered is remembered) and release it. Readers are
@@ -223,6 +156,30 @@ pub async fn run(cfg: Config, rules: RuleSet, reload: Reloader) -> Result<(), Da
     Ok(())
 }
 
+/// Says where the state is kept, and restores the state file when there is one.
+fn restore(path: &Option<std::path::PathBuf>, state: &dyn State, shared_table: bool) {
+    match path {
+        Some(path) => {
+            tracing::info!("state: {}", path.display());
+            match state_file::load(path, state) {
+                Ok((groups, delivered)) => {
+                    tracing::info!(path = %path.display(), groups, delivered, "state restored: correlation windows, suppression keys, delivered alert ids")
+                }
+                // Monitoring must not stop over a bad state file: start with empty windows.
+                Err(e) => {
+                    tracing::error!(error = %e, "state not restored; starting with empty windows")
+                }
+            }
+        }
+        None if shared_table => tracing::info!(
+            "state: shared table; correlation windows not shared are in memory only (set state.file to keep them)"
+        ),
+        None => tracing::warn!(
+            "state: memory only — a restart may resend alerts (set state.file, or run with $STATE_DIRECTORY)"
+        ),
+    }
+}
+
 /// Alerts and observations read but not yet delivered, over every message in flight: about
 /// 3 KB each in memory (the record travels with its alert), so about 12 MB at most, however
 /// dense the objects and however many are read at once.
@@ -232,20 +189,10 @@ const PENDING_BUDGET: usize = 4_000;
 /// this much of the sinks' delivered ids and of the correlation windows.
 const STATE_SAVE_EVERY: Duration = Duration::from_secs(30);
 
-/// Writes the state file, when one is configured: correlation windows, suppression keys and
-/// the sinks' delivered alert ids. Returns the open correlation groups written.
-fn save_state(shared: &Shared) -> Option<Result<usize, DaemonError>> {
+/// Writes the state file, when there is one. Returns the open correlation groups written.
+fn save_state(shared: &Shared) -> Option<Result<usize, state_file::FileError>> {
     let path = shared.state_file.as_ref()?;
-    let delivered = shared.ctx.sinks.delivered();
-    let (bytes, groups) = {
-        let state = shared.ctx.stateful.lock().expect("state lock");
-        (state.encode(delivered), state.open_groups())
-    };
-    Some(
-        bytes
-            .and_then(|b| state_file::write_atomic(path, &b))
-            .map(|()| groups),
-    )
+    Some(state_file::save(path, &*shared.ctx.state))
 }
 
 async fn save_periodically(shared: Arc<Shared>, stop: CancellationToken) {
@@ -263,13 +210,14 @@ async fn save_periodically(shared: Arc<Shared>, stop: CancellationToken) {
 /// The posture monitor for the accounts `[audit]` names (the daemon's own when none), or
 /// None when the audit is off or no account can be identified (detection goes on).
 async fn start_posture(
-    cfg: &Config,
+    pipeline: &Pipeline,
     sdk: &aws_config::SdkConfig,
 ) -> Option<(
     Arc<posture::PostureMonitor>,
     tokio::sync::mpsc::UnboundedReceiver<crate::audit::trigger::Trigger>,
 )> {
     use crate::audit::collect::Account;
+    let cfg = &pipeline.config;
     if !cfg.audit.enabled {
         return None;
     }
@@ -297,7 +245,7 @@ async fn start_posture(
 }
 
 /// Returns on SIGTERM or SIGINT; reloads rules on SIGHUP.
-async fn wait_for_shutdown(shared: &Shared, reload: &Reloader) {
+async fn wait_for_shutdown(shared: &Shared) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
@@ -306,17 +254,25 @@ async fn wait_for_shutdown(shared: &Shared, reload: &Reloader) {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: draining"); return }
             _ = int.recv() => { tracing::info!("SIGINT: draining"); return }
-            _ = hup.recv() => match reload().and_then(|rules| {
-                shared.ctx.stateful.lock().expect("state lock").reload(&rules, &shared.cfg)?;
-                Ok(rules)
-            }) {
-                Ok(rules) => {
-                    shared.ctx.metrics.rules_loaded.set(rules.len() as i64);
-                    tracing::info!(rules = rules.len(), "SIGHUP: rules reloaded");
-                    *shared.ctx.rules.write().expect("rules lock") = Arc::new(rules);
-                }
-                Err(e) => tracing::error!(error = %e, "SIGHUP: rules not reloaded, the running set stays"),
-            }
+            _ = hup.recv() => reload(shared),
         }
+    }
+}
+
+/// SIGHUP: the rules again, with the configuration read at start; on failure the running
+/// set stays.
+fn reload(shared: &Shared) {
+    let settings = shared.pipeline.state_settings();
+    let reloaded = shared.pipeline.reload_rules().and_then(|rules| {
+        shared.ctx.state.reload(&rules, &settings)?;
+        Ok(rules)
+    });
+    match reloaded {
+        Ok(rules) => {
+            shared.ctx.metrics.rules_loaded.set(rules.len() as i64);
+            tracing::info!(rules = rules.len(), "SIGHUP: rules reloaded");
+            *shared.ctx.rules.write().expect("rules lock") = Arc::new(rules);
+        }
+        Err(e) => tracing::error!(error = %e, "SIGHUP: rules not reloaded, the running set stays"),
     }
 }

@@ -56,7 +56,7 @@ impl PostureMonitor {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut state = StateFile::default();
         if let Some(path) = &settings.state_file {
-            match super::state_file::read(
+            match crate::state::file::read(
                 path,
                 "posture state file",
                 STATE_VERSION,
@@ -292,7 +292,7 @@ impl PostureMonitor {
             state.version = STATE_VERSION;
             serde_json::to_vec(&*state).expect("posture state serializes")
         };
-        if let Err(e) = super::state_file::write_atomic(path, &text) {
+        if let Err(e) = crate::state::file::write_atomic(path, &text) {
             tracing::error!(error = %e, "posture state not saved");
         }
     }

@@ -4,9 +4,8 @@
 //! each SNS topic (GetTopicAttributes), each webhook (a HEAD request: any HTTP answer
 //! proves it can be reached), the shared state table (DescribeTable).
 
-use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::sink::SinkSet;
+use crate::pipeline::Pipeline;
 use crate::source::queue::sqs::{depth, SqsQueue};
 use crate::state::Table;
 
@@ -19,7 +18,8 @@ pub struct Probe {
     pub answer: Result<String, String>,
 }
 
-pub async fn probe(cfg: &Config, sdk: &aws_config::SdkConfig) -> Vec<Probe> {
+pub async fn probe(pipeline: &Pipeline, sdk: &aws_config::SdkConfig) -> Vec<Probe> {
+    let cfg = &pipeline.config;
     let mut out = Vec::new();
     let sts = aws_sdk_sts::Client::new(sdk);
     out.push(Probe {
@@ -75,8 +75,11 @@ pub async fn probe(cfg: &Config, sdk: &aws_config::SdkConfig) -> Vec<Probe> {
             });
         }
     }
-    let sns = aws_sdk_sns::Client::new(sdk);
-    match SinkSet::from_config(cfg, Some(sns), Metrics::new(), None) {
+    // A state of its own: nothing is delivered.
+    let sinks = pipeline
+        .state(None, &Metrics::new(), None)
+        .and_then(|state| pipeline.sinks(Some(sdk), Metrics::new(), state));
+    match sinks {
         Ok(sinks) => {
             for p in sinks.probe().await {
                 out.push(Probe {

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::handover::{Batches, Reading, Watch};
 use crate::alert::Origin;
-use crate::correlate::allowlist::Allowlist;
-use crate::correlate::{self, Detector};
+use crate::detect::exclusions::Exclusions;
+use crate::detect::{self, Detector};
 use crate::rules::RuleSet;
 use crate::source::notification::ObjectRef;
 use crate::source::s3::{self, FetchError};
@@ -33,7 +33,7 @@ pub struct ObjectRead {
 #[derive(Clone)]
 pub struct Matching {
     pub rules: Arc<RuleSet>,
-    pub allowlist: Arc<Allowlist>,
+    pub exclusions: Arc<Exclusions>,
     pub watch: Watch,
 }
 
@@ -90,10 +90,10 @@ async fn read_once(
         let detector = Detector {
             rules: &matching.rules,
             origin: &origin,
-            allowlist: &matching.allowlist,
+            exclusions: &matching.exclusions,
         };
         let mut reading = Reading::handing_over(&matching.watch, &batches, &runtime);
-        let (stats, error) = correlate::scan(body, &detector, &mut reading);
+        let (stats, error) = detect::scan(body, &detector, &mut reading);
         reading.finish();
         let read = ObjectRead {
             stats,
@@ -142,10 +142,10 @@ pub async fn read_event(
     let detector = Detector {
         rules: &matching.rules,
         origin,
-        allowlist: &matching.allowlist,
+        exclusions: &matching.exclusions,
     };
     let mut reading = Reading::new(&matching.watch);
-    let (stats, err) = correlate::scan(body.as_bytes(), &detector, &mut reading);
+    let (stats, err) = detect::scan(body.as_bytes(), &detector, &mut reading);
     batches.send(reading.found).await;
     let read = ObjectRead {
         stats,

@@ -37,7 +37,7 @@ struct Entry {
 
 /// The compiled exclusions.
 #[derive(Debug, Clone, Default)]
-pub struct Allowlist {
+pub struct Exclusions {
     entries: Vec<Entry>,
 }
 
@@ -52,8 +52,8 @@ pub enum ExclusionError {
     NotANetwork { entry: usize, value: String },
 }
 
-impl Allowlist {
-    pub fn new(config: &[ExclusionConfig]) -> Result<Allowlist, ExclusionError> {
+impl Exclusions {
+    pub fn new(config: &[ExclusionConfig]) -> Result<Exclusions, ExclusionError> {
         let mut entries = Vec::new();
         for (i, c) in config.iter().enumerate() {
             if c.accounts.is_empty()
@@ -83,7 +83,7 @@ impl Allowlist {
                 user_agents: c.user_agents.clone(),
             });
         }
-        Ok(Allowlist { entries })
+        Ok(Exclusions { entries })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -120,13 +120,13 @@ mod tests {
     use super::*;
     use crate::alert::test_alert;
 
-    fn list(toml_text: &str) -> Result<Allowlist, ExclusionError> {
+    fn list(toml_text: &str) -> Result<Exclusions, ExclusionError> {
         #[derive(Deserialize)]
         struct Doc {
             exclusions: Vec<ExclusionConfig>,
         }
         let doc: Doc = toml::from_str(toml_text).unwrap();
-        Allowlist::new(&doc.exclusions)
+        Exclusions::new(&doc.exclusions)
     }
 
     fn alert(arn: &str, ip: &str, agent: &str) -> Alert {

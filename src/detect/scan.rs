@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use super::allowlist::Allowlist;
+use super::exclusions::Exclusions;
 use super::Outcomes;
 use crate::alert::Origin;
 use crate::rules::RuleSet;
@@ -25,7 +25,7 @@ pub trait Scan: Outcomes {
 pub struct Detector<'a> {
     pub rules: &'a RuleSet,
     pub origin: &'a Origin,
-    pub allowlist: &'a Allowlist,
+    pub exclusions: &'a Exclusions,
 }
 
 /// Reads `input` (JSON, JSON Lines or EventBridge events, gzipped or not) to its end or its
@@ -63,7 +63,7 @@ fn one(
     match rec {
         Ok(rec) => {
             if out.record(&rec) {
-                super::detect(with.rules, &rec, scratch, with.origin, with.allowlist, out);
+                super::detect(with.rules, &rec, scratch, with.origin, with.exclusions, out);
             }
         }
         Err(e) => out.unusable(e),

@@ -6,6 +6,7 @@
 
 mod pending;
 mod report;
+pub mod rule_tests;
 mod spill;
 mod split;
 mod store;
@@ -21,11 +22,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::alert::{table, Alert, Origin};
-use crate::correlate::{self, Detector, Limits, Observation, Outcomes, Scan};
+use crate::detect::exclusions::Exclusions;
+use crate::detect::{self, Detector, Observation, Outcomes, Scan};
+use crate::pipeline::Pipeline;
 use crate::rules::RuleSet;
 use crate::source::s3::BlockingOpener;
 use crate::source::{Input, Listing};
-use crate::suppress::{SuppressConfig, Suppressor};
+use crate::suppress::Suppressor;
 use crate::trail::{self, Record, TrailError};
 
 pub use crate::source::window::{parse_time, TimeWindow};
@@ -108,12 +111,6 @@ pub struct Options {
     pub s3: Option<BlockingOpener>,
     /// Keep the alerts (not only their text) for `Deliver`.
     pub to_sinks: bool,
-    /// Config-level exclusions (`--config`).
-    pub allowlist: crate::correlate::allowlist::Allowlist,
-    /// Config-level suppression (`--config`); rules' own policies apply in any case.
-    pub suppress: Vec<SuppressConfig>,
-    /// Caps on correlation state (lateness does not matter: replay feeds events in order).
-    pub limits: Limits,
     /// Memory for observations and suppressed-rule alerts waiting for the end of the replay
     /// before they spill to temporary files; None: 16 MiB.
     pub memory_budget: Option<usize>,
@@ -157,11 +154,12 @@ struct Batch {
     alerts: Vec<Alert>,
 }
 
-/// Replays the listed inputs, writing alerts to `out` (and through `deliver`, when given) and
-/// one line per problem to `on_error` as it happens. Returns the summary; I/O errors on
-/// `out` end the replay early.
+/// Replays the listed inputs through `pipeline` (its rules, exclusions, suppression and
+/// correlation caps; lateness does not matter, replay feeds events in order), writing alerts
+/// to `out` (and through `deliver`, when given) and one line per problem to `on_error` as it
+/// happens. Returns the summary; I/O errors on `out` end the replay early.
 pub fn run(
-    set: &RuleSet,
+    pipeline: &Pipeline,
     opts: &Options,
     listing: &Listing,
     out: &mut dyn Write,
@@ -169,7 +167,9 @@ pub fn run(
     on_error: &(dyn Fn(&str) + Sync),
 ) -> io::Result<Summary> {
     let started = Instant::now();
-    let mut suppressor = Suppressor::new(set, &opts.suppress).map_err(io::Error::other)?;
+    let set: &RuleSet = &pipeline.rules;
+    let mut suppressor =
+        Suppressor::new(set, &pipeline.config.suppress).map_err(io::Error::other)?;
     for e in &listing.errors {
         on_error(e);
     }
@@ -215,6 +215,7 @@ pub fn run(
                         let hold = |rule: &str| suppressor.applies(rule);
                         let ctx = Context {
                             set,
+                            exclusions: &pipeline.exclusions,
                             opts,
                             hold: &hold,
                             pending: &pending,
@@ -266,7 +267,7 @@ pub fn run(
     let mut to_deliver = Vec::new();
     let mut line = Vec::new();
     let (correlation_dropped, spilled) =
-        pending.decide(set, opts.limits, &mut suppressor, &mut |alert| {
+        pending.decide(set, pipeline.limits, &mut suppressor, &mut |alert| {
             *summary.alerts.entry(alert.rule.name.clone()).or_default() += 1;
             line.clear();
             opts.format.render(&alert, &mut line);
@@ -316,6 +317,7 @@ fn send(deliver: &mut Option<Deliver>, alerts: Vec<Alert>, on_error: &dyn Fn(&st
 /// What every input's reading shares.
 struct Context<'a> {
     set: &'a RuleSet,
+    exclusions: &'a Exclusions,
     opts: &'a Options,
     hold: &'a (dyn Fn(&str) -> bool + Sync),
     pending: &'a Pending,
@@ -462,14 +464,14 @@ fn replay_input(
     let detector = Detector {
         rules: ctx.set,
         origin: &origin,
-        allowlist: &ctx.opts.allowlist,
+        exclusions: ctx.exclusions,
     };
     let reader = bar.wrap_read(reader);
     let (mut report, first_bad, error) = if split::worth_it(input, ctx.unstarted) {
         split::scan(ctx, reader, &detector, send)
     } else {
         let mut outcomes = InputOutcomes::new(ctx, Some(&mut *send));
-        let (stats, error) = correlate::scan(reader, &detector, &mut outcomes);
+        let (stats, error) = detect::scan(reader, &detector, &mut outcomes);
         let (mut report, first_bad, rest) = outcomes.finish();
         send(rest);
         report.stats = stats;

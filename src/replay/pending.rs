@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::spill::{Spill, Spillable};
 use super::store::{AlertFile, LastOrigin};
 use crate::alert::Alert;
-use crate::correlate::{AlertStore, Base, Engine, EventKey, Limits, Observation, Slot};
+use crate::correlate::{Engine, Limits};
+use crate::detect::{AlertStore, Base, EventKey, Observation, Slot};
 use crate::rules::RuleSet;
 use crate::suppress::Suppressor;
 

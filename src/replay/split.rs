@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{pending, Batch, Context, FileReport, InputOutcomes};
-use crate::correlate::{self, Detector};
+use crate::detect::{self, Detector};
 use crate::source::Input;
 use crate::trail::{self, Chain, Part, PartEnd, Resume, TrailError, Verdict};
 
@@ -57,13 +57,10 @@ fn run(ctx: &Context, detector: &Detector, seq: u64, work: Work) -> Done {
     let mut outcomes = InputOutcomes::deferred(ctx);
     let (stats, part) = match work {
         Work::Part(part) => {
-            let end = correlate::scan_part(part, detector, &mut outcomes);
+            let end = detect::scan_part(part, detector, &mut outcomes);
             (end.stats, Some(end))
         }
-        Work::Framed(batch) => (
-            correlate::scan_framed(&batch, detector, &mut outcomes),
-            None,
-        ),
+        Work::Framed(batch) => (detect::scan_framed(&batch, detector, &mut outcomes), None),
     };
     let (mut report, first_bad, batch, local) = outcomes.into_parts();
     report.stats = stats;
@@ -77,7 +74,7 @@ fn run(ctx: &Context, detector: &Detector, seq: u64, work: Work) -> Done {
     }
 }
 
-/// Reads `input` as [`correlate::scan`] would, the records parsed in parallel. Returns what
+/// Reads `input` as [`detect::scan`] would, the records parsed in parallel. Returns what
 /// the input gave (its stats included), its first unusable record, and why it ended early.
 pub fn scan(
     ctx: &Context,

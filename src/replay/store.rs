@@ -14,7 +14,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
 use crate::alert::{Alert, Origin, RuleInfo};
-use crate::correlate::{AlertStore, Slot};
+use crate::detect::{AlertStore, Slot};
 use crate::trail::{FieldSet, Record};
 
 pub struct AlertFile {

@@ -6,6 +6,7 @@ pub mod link;
 pub mod loader;
 pub mod matcher;
 pub mod sigma;
+pub mod testing;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,5 +1,7 @@
 //! Rule tests: example events stored beside each rule (`NAME.tests.yml`) that must or must not
-//! raise an alert. `trailwatch rules test` runs them; so does the test suite for the pack.
+//! raise an alert, and the runner that judges them. `trailwatch rules test` runs them; so does
+//! the test suite for the pack. The events are replayed by the replay engine
+//! (`replay::rule_tests`).
 //!
 //! ```yaml
 //! rule: root-console-login
@@ -29,12 +31,8 @@
 use serde::Deserialize;
 use serde_yaml_ng::Value as Yaml;
 
-use crate::alert::{Alert, Origin};
-use crate::correlate::allowlist::Allowlist;
-use crate::correlate::{self, Detector, Engine, Limits, Observation, Outcomes, Scan};
-use crate::rules::sigma::timespan::timespan_ms;
-use crate::rules::{RuleError, RuleSet};
-use crate::trail::{Record, TrailError};
+use super::sigma::timespan::timespan_ms;
+use super::{RuleError, RuleSet};
 
 #[derive(Debug, Clone)]
 pub struct TestCase {
@@ -187,104 +185,34 @@ pub struct Outcome {
     pub failure: Option<String>,
 }
 
-/// One case's run: base rules are counted by their matches (a rule that only feeds
-/// correlations still has tests of its own), correlations by the alerts the engine raises
-/// from the observations, counted as they come.
-struct CaseRun<'a> {
-    set: &'a RuleSet,
-    rule: &'a str,
-    scratch: Vec<u32>,
-    base_matches: u64,
-    engine: Engine,
-    alerts: Vec<Alert>,
-    record_error: Option<String>,
-}
-
-impl Outcomes for CaseRun<'_> {
-    fn alert(&mut self, _alert: Alert) {}
-    fn observation(&mut self, o: Observation) {
-        self.engine.observe(o, &mut self.alerts);
-    }
-    fn excluded(&mut self, _rule: &str) {}
-}
-
-impl Scan for CaseRun<'_> {
-    fn record(&mut self, record: &Record) -> bool {
-        let (rule, mut n) = (self.rule, 0);
-        self.set.for_each_match(record, &mut self.scratch, |r| {
-            n += (r.meta.info.name == rule) as u64
-        });
-        self.base_matches += n;
-        true
-    }
-    fn unusable(&mut self, error: TrailError) {
-        self.record_error = Some(error.to_string());
-    }
-}
-
-/// Runs each case through the same reader, matcher and correlation engine as a replay, with
-/// events in the order the test gives them.
-pub fn run(set: &RuleSet, cases: Vec<TestCase>) -> Vec<Outcome> {
-    let origin = Origin::File {
-        file: "<test>".into(),
-    };
-    let allowlist = Allowlist::default();
-    let detector = Detector {
-        rules: set,
-        origin: &origin,
-        allowlist: &allowlist,
-    };
+/// Runs each case: `count` gives how many alerts of the case's rule its events raise (a
+/// replay of them, `replay::rule_tests::count`), or why they could not be read.
+pub fn run(
+    set: &RuleSet,
+    cases: Vec<TestCase>,
+    mut count: impl FnMut(&TestCase) -> Result<u64, String>,
+) -> Vec<Outcome> {
     cases
         .into_iter()
         .map(|case| {
-            if !set.has(&case.rule) {
-                return Outcome {
-                    failure: Some(format!("no rule named {:?} is loaded", case.rule)),
-                    case,
-                };
-            }
-            let mut run = CaseRun {
-                set,
-                rule: &case.rule,
-                scratch: Vec::new(),
-                base_matches: 0,
-                engine: Engine::new(set.correlations(), Limits::default()),
-                alerts: Vec::new(),
-                record_error: None,
-            };
-            let (_, err) = correlate::scan(case.events.as_bytes(), &detector, &mut run);
-            run.engine.flush(&mut run.alerts);
-            let CaseRun {
-                base_matches,
-                alerts,
-                record_error,
-                ..
-            } = run;
-            let is_base = set.rules().iter().any(|r| r.meta.info.name == case.rule);
-            let got = if is_base {
-                base_matches
+            let failure = if !set.has(&case.rule) {
+                Some(format!("no rule named {:?} is loaded", case.rule))
             } else {
-                // A redelivered event re-sends the alert it completed, under the same id; sinks
-                // deduplicate by id, so distinct ids are what a user receives.
-                let ids: std::collections::HashSet<&str> = alerts
-                    .iter()
-                    .filter(|a| a.rule.name == case.rule)
-                    .map(|a| a.alert_id.as_str())
-                    .collect();
-                ids.len() as u64
-            };
-            let failure = if let Some(e) = err.map(|e| e.to_string()).or(record_error) {
-                Some(format!("events could not be read: {e}"))
-            } else if got != case.expect {
-                Some(match (case.expect, got) {
-                    (0, n) => format!("expected no alert, but the rule fired {n} times"),
-                    (1, 0) => "expected an alert, got none".to_string(),
-                    (want, n) => format!("expected {want} alerts, got {n}"),
-                })
-            } else {
-                None
+                match count(&case) {
+                    Err(e) => Some(format!("events could not be read: {e}")),
+                    Ok(got) => judge(case.expect, got),
+                }
             };
             Outcome { case, failure }
         })
         .collect()
+}
+
+/// What is wrong when `got` alerts were raised and `expect` were wanted.
+fn judge(expect: u64, got: u64) -> Option<String> {
+    (got != expect).then(|| match (expect, got) {
+        (0, n) => format!("expected no alert, but the rule fired {n} times"),
+        (1, 0) => "expected an alert, got none".to_string(),
+        (want, n) => format!("expected {want} alerts, got {n}"),
+    })
 }

@@ -1,13 +1,12 @@
-//! The sink stage: fan alerts out to SNS, webhooks and JSONL files, each with its own filter
-//! and its own memory of what it already accepted (so redelivered messages never alert twice).
+//! The sink stage: fan alerts out to SNS, webhooks and JSONL files, each with its own filter.
+//! What each sink accepted is kept by the state stage ([`State::claim`], [`State::settle`]),
+//! so redelivered messages never alert twice, in this process or any replica.
 
-mod dedupe;
 mod jsonl;
 mod message;
 mod sns;
 mod webhook;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,18 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SinkFilter};
 use crate::metrics::Metrics;
-use crate::state::delivered::Claimed;
-use crate::state::{at_most, Table};
+use crate::state::State;
 
-use dedupe::Dedupe;
 use jsonl::JsonlSink;
 use message::Message;
 use sns::SnsSink;
 use webhook::WebhookSink;
-
-/// Per sink name, the alert ids it accepted with when (Unix ms): what the daemon's state file
-/// keeps so that a restart sends nothing twice.
-pub type Delivered = BTreeMap<String, Vec<(String, i64)>>;
 
 /// A sink gave up on some alerts after its retries. Names the sink, never its secrets.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -100,24 +93,17 @@ struct Entry {
     /// Where the configuration describes it (`sinks.webhook[1]`).
     key: String,
     filter: SinkFilter,
-    /// Alert ids this sink accepted recently, or is sending now.
-    dedupe: Dedupe,
-    /// Alert ids the sink accepted whose acceptance the shared table did not take (it was
-    /// failing); recorded before the next delivery to this sink.
-    unrecorded: std::sync::Mutex<Vec<String>>,
     /// False since a delivery this sink did not accept, until one it accepts.
     up: AtomicBool,
     kind: Kind,
 }
 
 impl Entry {
-    fn new(name: String, key: String, filter: SinkFilter, cfg: &Config, kind: Kind) -> Entry {
+    fn new(name: String, key: String, filter: SinkFilter, kind: Kind) -> Entry {
         Entry {
             name,
             key,
             filter,
-            dedupe: Dedupe::new(&cfg.dedupe),
-            unrecorded: Default::default(),
             up: AtomicBool::new(true),
             kind,
         }
@@ -129,18 +115,13 @@ pub struct SinkSet {
     /// Woken when a sink that was failing accepts again (see [`SinkSet::recovered`]).
     recovered: Notify,
     metrics: Metrics,
-    /// With `[state] backend = "dynamodb"`: what every replica's sinks accepted.
-    shared: Option<Arc<Table>>,
-    /// How long an accepted alert id is remembered (`dedupe.ttl_secs`).
-    window_ms: i64,
+    /// What each sink accepted, and what is being sent now.
+    state: Arc<dyn State>,
 }
 
 /// How long a delivery waits for alerts another replica is sending before it leaves them to
 /// the message's redelivery.
 const WAIT_FOR_OTHER_REPLICA: Duration = Duration::from_secs(20);
-
-/// Shared-state calls in flight per delivery.
-const CONCURRENT_CALLS: usize = 32;
 
 impl SinkFilter {
     /// By level, and by rule name (alerts) or check id (posture changes).
@@ -154,12 +135,12 @@ impl SinkFilter {
 
 impl SinkSet {
     /// Builds every configured sink. `sns` is only needed when SNS sinks are configured;
-    /// `shared` is the table of `[state] backend = "dynamodb"`.
+    /// `state` keeps what each sink accepted.
     pub fn from_config(
         cfg: &Config,
         sns: Option<aws_sdk_sns::Client>,
         metrics: Metrics,
-        shared: Option<Arc<Table>>,
+        state: Arc<dyn State>,
     ) -> Result<SinkSet, SinkSetupError> {
         let mut sinks = Vec::new();
         for (i, s) in cfg.sinks.sns.iter().enumerate() {
@@ -169,13 +150,13 @@ impl SinkSet {
                 .ok_or_else(|| SinkSetupError::NoSnsClient { sink: name.clone() })?;
             let kind = Kind::Sns(SnsSink::new(client, s.topic_arn.clone()));
             let key = format!("sinks.sns[{i}]");
-            sinks.push(Entry::new(name, key, s.filter.clone(), cfg, kind));
+            sinks.push(Entry::new(name, key, s.filter.clone(), kind));
         }
         for (i, w) in cfg.sinks.webhook.iter().enumerate() {
             let name = w.name.clone().unwrap_or_else(|| format!("webhook-{i}"));
             let kind = Kind::Webhook(WebhookSink::new(&name, w)?);
             let key = format!("sinks.webhook[{i}]");
-            sinks.push(Entry::new(name, key, w.filter.clone(), cfg, kind));
+            sinks.push(Entry::new(name, key, w.filter.clone(), kind));
         }
         for (i, j) in cfg.sinks.jsonl.iter().enumerate() {
             let name = j.name.clone().unwrap_or_else(|| format!("jsonl-{i}"));
@@ -185,13 +166,7 @@ impl SinkSet {
                 source,
             })?;
             let key = format!("sinks.jsonl[{i}]");
-            sinks.push(Entry::new(
-                name,
-                key,
-                j.filter.clone(),
-                cfg,
-                Kind::Jsonl(sink),
-            ));
+            sinks.push(Entry::new(name, key, j.filter.clone(), Kind::Jsonl(sink)));
         }
         let mut names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
         names.sort();
@@ -205,8 +180,7 @@ impl SinkSet {
             sinks,
             recovered: Notify::new(),
             metrics,
-            shared,
-            window_ms: (cfg.dedupe.ttl_secs as i64).saturating_mul(1000),
+            state,
         })
     }
 
@@ -241,58 +215,50 @@ impl SinkSet {
                 .map(|a| &**a)
                 .filter(|a| sink.filter.accepts(*a))
                 .collect();
-            if let Some(table) = &self.shared {
-                if let Err(e) = self.record_unrecorded(table, sink).await {
-                    errors.push(e);
-                    continue;
-                }
-            }
             let mut waited = Duration::ZERO;
             while !todo.is_empty() {
                 if stop.is_cancelled() {
                     errors.push(stopped(sink));
                     break;
                 }
-                let claim = sink.dedupe.claim(&todo, |m| m.id());
-                let (mine, elsewhere) = match &self.shared {
-                    None => (claim.mine, Vec::new()),
-                    Some(table) => match self.claim_shared(table, sink, claim.mine).await {
-                        Ok(split) => split,
-                        Err(e) => {
-                            errors.push(e);
-                            (Vec::new(), Vec::new())
-                        }
-                    },
-                };
-                if !mine.is_empty() {
+                let ids: Vec<&str> = todo.iter().map(|m| m.id()).collect();
+                let claims = self.state.claim(&sink.name, &ids).await;
+                if let Some(e) = claims.failure {
+                    errors.push(SinkError {
+                        sink: sink.name.clone(),
+                        message: e.to_string(),
+                    });
+                }
+                if !claims.mine.is_empty() {
+                    let mine: Vec<&M> = claims.mine.iter().map(|&i| todo[i]).collect();
                     if let Err(e) = self.send(sink, &mine, stop).await {
                         errors.push(e);
                     }
                 }
                 // Alerts another delivery was sending: once it is done, whatever it did not
                 // get accepted is this delivery's to send.
-                sink.dedupe.wait(&claim.busy, |m| m.id()).await;
-                todo = claim.busy.into_iter().map(|(m, _)| m).collect();
-                if elsewhere.is_empty() {
-                    continue;
+                self.state.wait(&sink.name, &claims.busy, &ids).await;
+                let mut next: Vec<&M> = claims.busy.iter().map(|(i, _)| todo[*i]).collect();
+                if !claims.elsewhere.is_empty() {
+                    // Another replica is sending these: ask again shortly, and after a while
+                    // leave them to the message's redelivery rather than hold it.
+                    if waited >= WAIT_FOR_OTHER_REPLICA {
+                        errors.push(SinkError {
+                            sink: sink.name.clone(),
+                            message: format!(
+                                "{} alert(s) still being sent by another replica after {}s",
+                                claims.elsewhere.len(),
+                                waited.as_secs()
+                            ),
+                        });
+                    } else {
+                        let pause = Duration::from_millis(250).max(waited / 2);
+                        tokio::time::sleep(pause).await;
+                        waited += pause;
+                        next.extend(claims.elsewhere.iter().map(|&i| todo[i]));
+                    }
                 }
-                // Another replica is sending these: ask again shortly, and after a while
-                // leave them to the message's redelivery rather than hold it.
-                if waited >= WAIT_FOR_OTHER_REPLICA {
-                    errors.push(SinkError {
-                        sink: sink.name.clone(),
-                        message: format!(
-                            "{} alert(s) still being sent by another replica after {}s",
-                            elsewhere.len(),
-                            waited.as_secs()
-                        ),
-                    });
-                } else {
-                    let pause = Duration::from_millis(250).max(waited / 2);
-                    tokio::time::sleep(pause).await;
-                    waited += pause;
-                    todo.extend(elsewhere);
-                }
+                todo = next;
             }
         }
         if errors.is_empty() {
@@ -300,116 +266,6 @@ impl SinkSet {
         } else {
             Err(errors)
         }
-    }
-
-    /// Claims in the shared table the alerts this process reserved for a sink. Returns those
-    /// this replica sends and those another replica is sending; alerts the sink accepted
-    /// before are remembered here and dropped. On a failed call every reservation ends.
-    async fn claim_shared<'a, M: Message>(
-        &self,
-        table: &Table,
-        sink: &Entry,
-        reserved: Vec<&'a M>,
-    ) -> Result<(Vec<&'a M>, Vec<&'a M>), SinkError> {
-        let claims = at_most(
-            CONCURRENT_CALLS,
-            reserved.into_iter().map(|m| async move {
-                (
-                    m,
-                    table
-                        .claim_delivery(&sink.name, m.id(), self.window_ms)
-                        .await,
-                )
-            }),
-        )
-        .await;
-        let (mut mine, mut elsewhere, mut failure) = (Vec::new(), Vec::new(), None);
-        for (m, claimed) in claims {
-            match claimed {
-                Ok(Claimed::Mine) => mine.push(m),
-                Ok(Claimed::Accepted) => sink.dedupe.release(m.id(), true),
-                Ok(Claimed::Elsewhere) => {
-                    sink.dedupe.release(m.id(), false);
-                    elsewhere.push(m);
-                }
-                Err(e) => {
-                    sink.dedupe.release(m.id(), false);
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        let Some(e) = failure else {
-            return Ok((mine, elsewhere));
-        };
-        // Nothing is sent in this attempt: give back the claims taken.
-        self.end_claims(table, sink, &mine, &vec![false; mine.len()])
-            .await;
-        Err(SinkError {
-            sink: sink.name.clone(),
-            message: e.to_string(),
-        })
-    }
-
-    /// Records the acceptances an earlier delivery could not record.
-    async fn record_unrecorded(&self, table: &Table, sink: &Entry) -> Result<(), SinkError> {
-        let ids = std::mem::take(&mut *sink.unrecorded.lock().expect("unrecorded lock"));
-        self.record(table, sink, &ids).await.map_err(|e| SinkError {
-            sink: sink.name.clone(),
-            message: format!("accepted alerts not yet recorded in the shared state: {e}"),
-        })
-    }
-
-    /// Records acceptances in the shared table; what could not be recorded is kept for the
-    /// next delivery to this sink.
-    async fn record(
-        &self,
-        table: &Table,
-        sink: &Entry,
-        ids: &[String],
-    ) -> Result<(), crate::state::StateError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let recorded = table
-            .record_deliveries(&sink.name, ids, self.window_ms)
-            .await;
-        recorded.map_err(|(unrecorded, e)| {
-            sink.unrecorded
-                .lock()
-                .expect("unrecorded lock")
-                .extend(unrecorded);
-            e
-        })
-    }
-
-    /// Ends this process's reservations and this replica's shared claims: records what the
-    /// sink accepted (or keeps it to record later), drops the rest. The first failed call is
-    /// returned.
-    async fn end_claims<M: Message>(
-        &self,
-        table: &Table,
-        sink: &Entry,
-        sent: &[&M],
-        accepted: &[bool],
-    ) -> Option<crate::state::StateError> {
-        let mut ok = Vec::new();
-        let mut failed = Vec::new();
-        for (m, &accepted) in sent.iter().zip(accepted) {
-            sink.dedupe.release(m.id(), accepted);
-            match accepted {
-                true => ok.push(m.id().to_string()),
-                false => failed.push(m.id()),
-            }
-        }
-        let recorded = self.record(table, sink, &ok).await.err();
-        let dropped = at_most(
-            CONCURRENT_CALLS,
-            failed
-                .into_iter()
-                .map(|id| table.drop_claim(&sink.name, id)),
-        )
-        .await;
-        recorded.or_else(|| dropped.into_iter().find_map(Result::err))
     }
 
     /// One attempt at the alerts reserved for a sink; every reservation ends.
@@ -434,15 +290,8 @@ impl SinkSet {
         };
         let mut ok = vec![false; pending.len()];
         accepted.iter().for_each(|&i| ok[i] = true);
-        let unrecorded = match &self.shared {
-            Some(table) => self.end_claims(table, sink, pending, &ok).await,
-            None => {
-                for (m, ok) in pending.iter().zip(ok) {
-                    sink.dedupe.release(m.id(), ok);
-                }
-                None
-            }
-        };
+        let sent: Vec<(&str, bool)> = pending.iter().map(|m| m.id()).zip(ok).collect();
+        let unrecorded = self.state.settle(&sink.name, &sent).await.err();
         let counter = |result: &str, n: usize| {
             self.metrics
                 .sink_deliveries_total
@@ -515,23 +364,6 @@ impl SinkSet {
             });
         }
         out
-    }
-
-    /// Per sink, the alert ids it accepted within the dedupe window (for the state file).
-    pub fn delivered(&self) -> Delivered {
-        self.sinks
-            .iter()
-            .map(|s| (s.name.clone(), s.dedupe.snapshot()))
-            .collect()
-    }
-
-    /// Restores [`SinkSet::delivered`] from before a restart; sinks no longer configured are
-    /// skipped. Returns how many ids were restored.
-    pub fn restore_delivered(&self, mut saved: Delivered) -> usize {
-        self.sinks
-            .iter()
-            .filter_map(|s| Some(s.dedupe.restore(saved.remove(&s.name)?)))
-            .sum()
     }
 
     /// Makes sure everything accepted is written out (files are flushed).

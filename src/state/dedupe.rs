@@ -14,8 +14,6 @@ use std::time::Duration;
 use moka::sync::Cache;
 use tokio::sync::Notify;
 
-use crate::config::DedupeConfig;
-
 pub struct Dedupe {
     /// Alert ids this sink accepted recently, with when (Unix milliseconds), so the memory
     /// can be saved and restored with its age. Ids are UUIDs, kept as 16 bytes (see [`key`]):
@@ -26,43 +24,43 @@ pub struct Dedupe {
     sending: Mutex<HashMap<u128, Arc<Notify>>>,
 }
 
-/// The outcome of [`Dedupe::claim`]: what this delivery must send now, and what it must wait
-/// for before trying again.
-pub struct Claim<'a, T> {
-    pub mine: Vec<&'a T>,
-    pub busy: Vec<(&'a T, Arc<Notify>)>,
+/// The outcome of [`Dedupe::claim`], by index into the ids offered: what this delivery must
+/// send now, and what it must wait for before trying again. Ids accepted before are in
+/// neither.
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub mine: Vec<usize>,
+    pub busy: Vec<(usize, Arc<Notify>)>,
 }
 
 impl Dedupe {
-    pub fn new(cfg: &DedupeConfig) -> Dedupe {
+    /// Remembers `capacity` accepted ids, each for `ttl`.
+    pub fn new(capacity: u64, ttl: Duration) -> Dedupe {
         Dedupe {
             seen: Cache::builder()
-                .max_capacity(cfg.capacity)
-                .time_to_live(Duration::from_secs(cfg.ttl_secs))
+                .max_capacity(capacity)
+                .time_to_live(ttl)
                 .build(),
-            ttl_ms: (cfg.ttl_secs as i64).saturating_mul(1000),
+            ttl_ms: ttl.as_millis() as i64,
             sending: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Reserves every item whose id was neither accepted before nor is being sent; items
-    /// being sent by another delivery come back as busy; accepted ones are dropped.
-    pub fn claim<'a, T>(&self, items: &[&'a T], id: impl Fn(&T) -> &str) -> Claim<'a, T> {
+    /// Reserves every id that was neither accepted before nor is being sent; ids being sent
+    /// by another delivery come back as busy; accepted ones are left out.
+    pub fn claim(&self, ids: &[&str]) -> Claim {
         let mut sending = self.sending.lock().expect("dedupe lock");
-        let mut claim = Claim {
-            mine: Vec::new(),
-            busy: Vec::new(),
-        };
-        for &item in items {
-            let key = key(id(item));
+        let mut claim = Claim::default();
+        for (i, id) in ids.iter().enumerate() {
+            let key = key(id);
             if self.seen.contains_key(&key) {
                 continue;
             }
             match sending.get(&key) {
-                Some(done) => claim.busy.push((item, done.clone())),
+                Some(done) => claim.busy.push((i, done.clone())),
                 None => {
                     sending.insert(key, Arc::new(Notify::new()));
-                    claim.mine.push(item);
+                    claim.mine.push(i);
                 }
             }
         }
@@ -105,21 +103,19 @@ impl Dedupe {
         n
     }
 
-    /// Waits until the reservations of `busy` have ended.
-    pub async fn wait<T>(&self, busy: &[(&T, Arc<Notify>)], id: impl Fn(&T) -> &str) {
-        for (item, done) in busy {
-            // `notify_waiters` wakes the futures that exist when it is called: create ours
-            // first, then look whether the reservation is still held.
-            let notified = done.notified();
-            let held = self
-                .sending
-                .lock()
-                .expect("dedupe lock")
-                .get(&key(id(item)))
-                .is_some_and(|n| Arc::ptr_eq(n, done));
-            if held {
-                notified.await;
-            }
+    /// Waits until the reservation of `id` that `done` belongs to has ended.
+    pub async fn wait(&self, id: &str, done: &Arc<Notify>) {
+        // `notify_waiters` wakes the futures that exist when it is called: create ours
+        // first, then look whether the reservation is still held.
+        let notified = done.notified();
+        let held = self
+            .sending
+            .lock()
+            .expect("dedupe lock")
+            .get(&key(id))
+            .is_some_and(|n| Arc::ptr_eq(n, done));
+        if held {
+            notified.await;
         }
     }
 }
@@ -146,24 +142,23 @@ mod tests {
     use super::*;
 
     fn dedupe() -> Dedupe {
-        Dedupe::new(&DedupeConfig::default())
+        Dedupe::new(100_000, Duration::from_secs(24 * 3600))
     }
 
     #[test]
     fn an_id_is_claimed_once_until_released() {
         let d = dedupe();
         let ids = ["a", "b"];
-        let refs: Vec<&&str> = ids.iter().collect();
-        let first = d.claim(&refs, |s| s);
-        assert_eq!(first.mine.len(), 2);
-        let second = d.claim(&refs, |s| s);
+        let first = d.claim(&ids);
+        assert_eq!(first.mine, [0, 1]);
+        let second = d.claim(&ids);
         assert!(second.mine.is_empty());
         assert_eq!(second.busy.len(), 2);
         // "a" accepted, "b" failed: only "b" can be claimed again.
         d.release("a", true);
         d.release("b", false);
-        let third = d.claim(&refs, |s| s);
-        assert_eq!(third.mine.iter().map(|s| **s).collect::<Vec<_>>(), ["b"]);
+        let third = d.claim(&ids);
+        assert_eq!(third.mine, [1]);
         assert!(third.busy.is_empty());
     }
 
@@ -173,9 +168,7 @@ mod tests {
         const B: &str = "0d1e2f3a-4b5c-5d6e-8f70-8192a3b4c5d6";
         const OLD: &str = "11111111-2222-5333-8444-555555555555";
         let d = dedupe();
-        let ids = [A, B];
-        let refs: Vec<&&str> = ids.iter().collect();
-        d.claim(&refs, |s| s);
+        d.claim(&[A, B]);
         d.release(A, true);
         d.release(B, false);
         let saved = d.snapshot();
@@ -188,8 +181,8 @@ mod tests {
         let mut old = saved.clone();
         old.push((OLD.to_string(), long_ago));
         assert_eq!(restarted.restore(old), 1);
-        let claim = restarted.claim(&[&A, &OLD], |s| s);
-        assert_eq!(claim.mine.iter().map(|s| **s).collect::<Vec<_>>(), [OLD]);
+        let claim = restarted.claim(&[A, OLD]);
+        assert_eq!(claim.mine, [1]);
     }
 
     #[test]
@@ -205,20 +198,16 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_delivery_wakes_when_the_sender_finishes() {
         let d = Arc::new(dedupe());
-        let ids = ["a"];
-        let refs: Vec<&&str> = ids.iter().collect();
-        let mine = d.claim(&refs, |s| s);
+        let mine = d.claim(&["a"]);
         assert_eq!(mine.mine.len(), 1);
         let waiter = {
             let d = d.clone();
             tokio::spawn(async move {
-                let ids = ["a"];
-                let refs: Vec<&&str> = ids.iter().collect();
-                let claim = d.claim(&refs, |s| s);
+                let claim = d.claim(&["a"]);
                 assert_eq!(claim.busy.len(), 1);
-                d.wait(&claim.busy, |s| s).await;
+                d.wait("a", &claim.busy[0].1).await;
                 // The sender's attempt failed: now this delivery owns the id.
-                d.claim(&refs, |s| s).mine.len()
+                d.claim(&["a"]).mine.len()
             })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,180 +1,161 @@
-//! The daemon's state between messages: correlation windows and suppression keys. Both are
-//! decided under one lock, per batch of a message, in event-time order; both survive a rule
-//! reload and, with `correlation.state_file`, a restart. The state file also carries the
-//! sinks' memory of delivered alert ids, so a restart does not send them again.
+//! [`State`] in this process alone: one replica. Correlation windows and suppression keys
+//! are decided under one lock per batch; each sink's accepted ids live in its [`Dedupe`]
+//! memory. All of it survives a rule reload and, through the state file, a restart.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
+use futures_util::future::BoxFuture;
 
-use crate::alert::Alert;
-use crate::config::Config;
-use crate::config::StateBackend;
-use crate::correlate::state::Snapshot;
-use crate::correlate::{Engine, Observation};
-use crate::metrics::events::{AlertsSuppressed, CorrelationDropped, InternalEvent};
-use crate::metrics::Metrics;
+use super::{Batch, Claims, Decided, Deliveries, Local, Settings, State, StateError};
 use crate::rules::RuleSet;
-use crate::sink::Delivered;
-use crate::suppress::{KeyState, Keyed, Suppressor};
+use crate::suppress::SuppressError;
 
-use super::DaemonError;
-
-pub struct Stateful {
-    engine: Engine,
-    /// The suppression policies; decides too, unless the windows are shared.
-    suppressor: Suppressor,
-    /// `[state] backend = "dynamodb"`: suppression, and correlations decided per event, are
-    /// decided against the shared table.
-    shared: bool,
+pub struct MemoryState {
+    local: Mutex<Local>,
+    deliveries: Deliveries,
 }
 
-/// A batch after the local state: the alerts decided here and, with the shared state, the
-/// observations for the shared correlation groups and the alerts for the shared suppression
-/// windows.
-pub struct Decided {
-    pub send: Vec<Alert>,
-    pub to_correlate: Vec<Observation>,
-    pub to_suppress: Vec<(Alert, Keyed)>,
-}
-
-/// What the state file holds.
-#[derive(Serialize, Deserialize)]
-struct StateFile {
-    version: u32,
-    saved_at: String,
-    correlation: Snapshot,
-    suppression: HashMap<String, KeyState>,
-    /// Per sink, the alert ids it accepted within the dedupe window, with when.
-    #[serde(default)]
-    delivered: Delivered,
-}
-
-const STATE_VERSION: u32 = 1;
-
-impl Stateful {
-    pub fn new(set: &RuleSet, cfg: &Config) -> Result<Stateful, DaemonError> {
-        Ok(Stateful {
-            engine: Engine::new(set.correlations(), cfg.correlation.limits()?),
-            suppressor: Suppressor::new(set, &cfg.suppress)?,
-            shared: cfg.state.backend == StateBackend::Dynamodb,
+impl MemoryState {
+    pub fn new(rules: &RuleSet, settings: &Settings) -> Result<MemoryState, SuppressError> {
+        Ok(MemoryState {
+            local: Mutex::new(Local::new(rules, settings)?),
+            deliveries: Deliveries::new(settings),
         })
     }
 
-    /// Correlates the observations, then passes every alert (base and correlation) through
-    /// suppression, here or (shared windows) by the caller.
-    pub fn decide(
-        &mut self,
-        mut alerts: Vec<Alert>,
-        mut observations: Vec<Observation>,
-        metrics: &Metrics,
-    ) -> Decided {
-        let horizon = crate::correlate::horizon_ms();
-        let before = observations.len();
-        observations.retain(|o| o.time_ms <= horizon);
-        if observations.len() < before {
-            tracing::warn!(
-                events = before - observations.len(),
-                "events dated more than an hour ahead of the clock were not correlated"
-            );
+    /// The decisions of one batch, made here and now (also the shared state's local part).
+    pub fn decide_now(&self, batch: Batch) -> Decided {
+        let Batch {
+            mut alerts,
+            mut observations,
+            ..
+        } = batch;
+        Local::trusted(&mut observations);
+        let mut d = Decided::default();
+        let mut local = self.local.lock().expect("state lock");
+        local.correlate(observations, &mut alerts, &mut d);
+        d.send = local.suppressor.decide_all(alerts);
+        d.suppressed = local.suppressor.take_counts();
+        d
+    }
+}
+
+impl State for MemoryState {
+    fn local(&self) -> &Mutex<Local> {
+        &self.local
+    }
+
+    fn deliveries(&self) -> &Deliveries {
+        &self.deliveries
+    }
+
+    fn decide(&self, batch: Batch) -> BoxFuture<'_, Decided> {
+        let decided = self.decide_now(batch);
+        Box::pin(std::future::ready(decided))
+    }
+
+    fn claim<'a>(&'a self, sink: &'a str, ids: &'a [&'a str]) -> BoxFuture<'a, Claims> {
+        let claim = self.deliveries.of(sink).claim(ids);
+        Box::pin(std::future::ready(Claims {
+            mine: claim.mine,
+            busy: claim.busy,
+            ..Claims::default()
+        }))
+    }
+
+    fn settle<'a>(
+        &'a self,
+        sink: &'a str,
+        sent: &'a [(&'a str, bool)],
+    ) -> BoxFuture<'a, Result<(), StateError>> {
+        let dedupe = self.deliveries.of(sink);
+        for (id, accepted) in sent {
+            dedupe.release(id, *accepted);
         }
-        let to_correlate = if self.shared {
-            let (shared, local) = observations.into_iter().partition(|o| {
-                self.engine
-                    .correlation(o.correlation)
-                    .is_some_and(crate::correlate::shared::decided_per_event)
-            });
-            observations = local;
-            shared
-        } else {
-            Vec::new()
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::test_alert;
+    use crate::rules::sigma::timespan::Timespan;
+    use crate::suppress::SuppressConfig;
+
+    fn settings(suppress: Vec<SuppressConfig>) -> Settings {
+        Settings {
+            suppress,
+            limits: Default::default(),
+            dedupe_capacity: 1000,
+            dedupe_ttl: std::time::Duration::from_secs(3600),
+        }
+    }
+
+    fn rules() -> RuleSet {
+        test_alert::rules()
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_suppressed_in_event_time_order_and_decided_the_same_again() {
+        let set = rules();
+        let cfg = vec![SuppressConfig {
+            rules: vec!["t".into()],
+            window: Timespan::minutes(10),
+            by: vec![],
+        }];
+        let state = MemoryState::new(&set, &settings(cfg)).unwrap();
+        let at = |i: usize, minute: u32| {
+            test_alert::alert_on(&format!(
+                r#"{{"eventName":"CreateUser","eventSource":"iam.amazonaws.com","eventID":"e{i}","eventTime":"2026-11-20T09:{minute:02}:00Z","recipientAccountId":"111122223333"}}"#
+            ))
         };
-        self.engine.observe_all(observations, &mut alerts);
-        for (rule, s) in self.engine.take_stats() {
-            CorrelationDropped {
-                correlation: &rule,
-                late: s.late,
-                evicted: s.evicted_groups + s.dropped_events,
-            }
-            .emit(metrics);
-        }
-        metrics
-            .correlation_groups
-            .set(self.engine.open_groups() as i64);
-        if self.shared {
-            let (send, to_suppress) = self.keyed(alerts);
-            return Decided {
-                send,
-                to_correlate,
-                to_suppress,
-            };
-        }
-        let send = self.suppressor.decide_all(alerts);
-        for (rule, count) in self.suppressor.take_counts() {
-            AlertsSuppressed { rule: &rule, count }.emit(metrics);
-        }
-        Decided {
-            send,
-            to_correlate,
-            to_suppress: Vec::new(),
-        }
-    }
-
-    /// Splits alerts into those no suppression policy covers and those under one.
-    pub fn keyed(&self, alerts: Vec<Alert>) -> (Vec<Alert>, Vec<(Alert, Keyed)>) {
-        let mut free = Vec::new();
-        let mut keyed = Vec::new();
-        for alert in alerts {
-            match self.suppressor.keyed(&alert) {
-                Some(k) => keyed.push((alert, k)),
-                None => free.push(alert),
-            }
-        }
-        (free, keyed)
-    }
-
-    /// The correlation limits (lateness, caps), which the shared groups apply too.
-    pub fn limits(&self) -> crate::correlate::Limits {
-        self.engine.limits()
-    }
-
-    /// A new rule set (SIGHUP): windows of correlations still loaded, and suppression keys,
-    /// carry over.
-    pub fn reload(&mut self, set: &RuleSet, cfg: &Config) -> Result<(), DaemonError> {
-        let mut next = Stateful::new(set, cfg)?;
-        next.engine.restore(self.engine.snapshot());
-        next.suppressor.restore(self.suppressor.snapshot());
-        *self = next;
-        Ok(())
-    }
-
-    /// The state file's contents: open windows, suppression keys and the sinks' delivered
-    /// ids. Taken under the state lock; written with [`write`] outside it.
-    pub fn encode(&self, delivered: Delivered) -> Result<Vec<u8>, DaemonError> {
-        let file = StateFile {
-            version: STATE_VERSION,
-            saved_at: chrono::Utc::now().to_rfc3339(),
-            correlation: self.engine.snapshot(),
-            suppression: self.suppressor.snapshot(),
-            delivered,
+        let set = std::sync::Arc::new(set);
+        let batch = || Batch {
+            alerts: vec![at(2, 5), at(1, 0), at(3, 8)],
+            observations: vec![],
+            rules: set.clone(),
         };
-        serde_json::to_vec(&file).map_err(DaemonError::StateEncode)
-    }
-
-    pub fn open_groups(&self) -> usize {
-        self.engine.open_groups()
-    }
-
-    /// Restores a state file, if there is one; returns the groups restored and the sinks'
-    /// delivered ids.
-    pub fn load(&mut self, path: &Path) -> Result<(usize, Delivered), DaemonError> {
-        let read =
-            super::state_file::read(path, "state file", STATE_VERSION, |f: &StateFile| f.version)?;
-        let Some(file) = read else {
-            return Ok((0, Delivered::new()));
+        let first = state.decide(batch()).await;
+        let sent = |d: &Decided| {
+            d.send
+                .iter()
+                .map(|a| a.alert_id.clone())
+                .collect::<Vec<_>>()
         };
-        self.suppressor.restore(file.suppression);
-        Ok((self.engine.restore(file.correlation), file.delivered))
+        assert_eq!(
+            sent(&first),
+            [at(1, 0).alert_id],
+            "the earliest of the window is sent, whatever the order they came in"
+        );
+        assert_eq!(first.suppressed.get("t"), Some(&2));
+        assert!(first.failure.is_none());
+        let again = state.decide(batch()).await;
+        assert_eq!(sent(&again), sent(&first), "the same decisions");
+        assert!(again.suppressed.is_empty(), "held once, counted once");
+    }
+
+    #[tokio::test]
+    async fn a_sink_claims_an_alert_once_until_it_is_settled() {
+        let state = MemoryState::new(&rules(), &settings(vec![])).unwrap();
+        let ids = ["a", "b"];
+        let first = state.claim("hook", &ids).await;
+        assert_eq!(first.mine, [0, 1]);
+        assert_eq!(state.claim("hook", &ids).await.busy.len(), 2);
+        assert_eq!(
+            state.claim("other", &ids).await.mine,
+            [0, 1],
+            "sinks are apart"
+        );
+        state
+            .settle("hook", &[("a", true), ("b", false)])
+            .await
+            .unwrap();
+        assert_eq!(state.claim("hook", &ids).await.mine, [1]);
+        // Saved and restored: a restart does not send "a" again.
+        let (saved, delivered) = state.save();
+        let restarted = MemoryState::new(&rules(), &settings(vec![])).unwrap();
+        assert_eq!(restarted.restore(saved, delivered).1, 1);
+        assert_eq!(restarted.claim("hook", &ids).await.mine, [1]);
     }
 }

@@ -8,6 +8,7 @@
 //! the first time still gets the alert that was sent.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -36,13 +37,85 @@ const MAX_HELD_IDS: usize = 10_000;
 /// Keys whose window ended this long ago are forgotten.
 pub const KEEP_AFTER_WINDOW_MS: i64 = 24 * 3_600_000;
 
-/// An alert under a suppression policy: the rule and key it is counted under, the policy's
-/// window, and its event time.
+/// What alerts are counted under: the rule, and the values of the policy's `by` fields (none:
+/// one key per rule).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SuppressionKey {
+    pub rule: String,
+    pub values: Option<Vec<String>>,
+}
+
+impl SuppressionKey {
+    /// The key as one string, as state files and the shared table store it: the rule, then
+    /// (with values) a line break and the values separated by U+001F, which neither a rule
+    /// name nor a field value of a CloudTrail record holds.
+    pub fn encoded(&self) -> String {
+        match &self.values {
+            Some(values) => format!("{}\n{}", self.rule, values.join("\u{1f}")),
+            None => self.rule.clone(),
+        }
+    }
+
+    /// The key [`SuppressionKey::encoded`] gave.
+    pub fn decode(text: &str) -> SuppressionKey {
+        match text.split_once('\n') {
+            Some((rule, values)) => SuppressionKey {
+                rule: rule.to_string(),
+                values: Some(values.split('\u{1f}').map(str::to_string).collect()),
+            },
+            None => SuppressionKey {
+                rule: text.to_string(),
+                values: None,
+            },
+        }
+    }
+}
+
+/// An alert under a suppression policy: the key it is counted under, the policy's window,
+/// and its event time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keyed {
-    pub key: String,
+    pub key: SuppressionKey,
     pub window_ms: i64,
     pub time_ms: i64,
+}
+
+/// Every rule's suppression policy, by rule name; shared, so a caller can place alerts
+/// under their keys without holding the suppressor.
+#[derive(Debug, Clone, Default)]
+pub struct Policies(Arc<HashMap<String, Suppress>>);
+
+impl Policies {
+    /// Whether alerts of this rule go through suppression.
+    pub fn applies(&self, rule: &str) -> bool {
+        self.0.contains_key(rule)
+    }
+
+    /// Where an alert stands under its rule's policy, or None when its rule has none.
+    pub fn keyed(&self, alert: &Alert) -> Option<Keyed> {
+        let policy = self.0.get(&alert.rule.name)?;
+        Some(Keyed {
+            key: SuppressionKey {
+                rule: alert.rule.name.clone(),
+                values: alert.suppression_key.clone(),
+            },
+            window_ms: policy.window_ms,
+            time_ms: event_time(alert),
+        })
+    }
+
+    /// Splits alerts into those no policy covers and those under one.
+    pub fn split(&self, alerts: Vec<Alert>) -> (Vec<Alert>, Vec<(Alert, Keyed)>) {
+        let mut free = Vec::new();
+        let mut keyed = Vec::new();
+        for alert in alerts {
+            match self.keyed(&alert) {
+                Some(k) => keyed.push((alert, k)),
+                None => free.push(alert),
+            }
+        }
+        (free, keyed)
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, Deserialize)]
@@ -60,8 +133,8 @@ pub struct KeyState {
 
 #[derive(Debug, Default)]
 pub struct Suppressor {
-    policies: HashMap<String, Suppress>,
-    keys: HashMap<String, KeyState>,
+    policies: Policies,
+    keys: HashMap<SuppressionKey, KeyState>,
     newest: i64,
     counted: BTreeMap<String, u64>,
 }
@@ -128,14 +201,19 @@ impl Suppressor {
     /// The suppressor for a rule set [`prepare`]d with the same configuration.
     pub fn new(set: &RuleSet, config: &[SuppressConfig]) -> Result<Suppressor, SuppressError> {
         Ok(Suppressor {
-            policies: policies(set, config)?,
+            policies: Policies(Arc::new(policies(set, config)?)),
             ..Suppressor::default()
         })
     }
 
+    /// The policies, to place alerts under their keys elsewhere.
+    pub fn policies(&self) -> Policies {
+        self.policies.clone()
+    }
+
     /// Whether alerts of this rule go through suppression.
     pub fn applies(&self, rule: &str) -> bool {
-        self.policies.contains_key(rule)
+        self.policies.applies(rule)
     }
 
     /// Suppressed alerts per rule since the last call.
@@ -150,20 +228,6 @@ impl Suppressor {
         alerts.into_iter().filter_map(|a| self.decide(a)).collect()
     }
 
-    /// Where an alert stands under its rule's policy, or None when its rule has none.
-    pub fn keyed(&self, alert: &Alert) -> Option<Keyed> {
-        let policy = self.policies.get(&alert.rule.name)?;
-        let key = match &alert.suppression_key {
-            Some(values) => format!("{}\n{}", alert.rule.name, values.join("\u{1f}")),
-            None => alert.rule.name.clone(),
-        };
-        Some(Keyed {
-            key,
-            window_ms: policy.window_ms,
-            time_ms: event_time(alert),
-        })
-    }
-
     /// The alert to send (with `suppressed` set when it closes a window that held some back),
     /// or None when it is suppressed.
     pub fn decide(&mut self, mut alert: Alert) -> Option<Alert> {
@@ -171,7 +235,7 @@ impl Suppressor {
             key,
             window_ms: window,
             time_ms: t,
-        }) = self.keyed(&alert)
+        }) = self.policies.keyed(&alert)
         else {
             return Some(alert);
         };
@@ -224,14 +288,20 @@ impl Suppressor {
             .retain(|_, s| s.start + s.window + KEEP_AFTER_WINDOW_MS >= newest);
     }
 
-    /// The open keys, for the daemon's state file.
+    /// The open keys, encoded, for the daemon's state file.
     pub fn snapshot(&self) -> HashMap<String, KeyState> {
-        self.keys.clone()
+        self.keys
+            .iter()
+            .map(|(k, v)| (k.encoded(), v.clone()))
+            .collect()
     }
 
     pub fn restore(&mut self, keys: HashMap<String, KeyState>) {
         self.newest = keys.values().map(|s| s.start).max().unwrap_or(0);
-        self.keys = keys;
+        self.keys = keys
+            .into_iter()
+            .map(|(k, v)| (SuppressionKey::decode(&k), v))
+            .collect();
     }
 }
 
@@ -240,4 +310,37 @@ pub fn event_time(alert: &Alert) -> i64 {
     alert
         .event_time_ms()
         .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_stored_as_the_text_older_state_files_hold() {
+        for key in [
+            SuppressionKey {
+                rule: "console-login-failure".into(),
+                values: Some(vec!["alice".into(), "203.0.113.9".into()]),
+            },
+            SuppressionKey {
+                rule: "root-activity".into(),
+                values: None,
+            },
+            SuppressionKey {
+                rule: "r".into(),
+                values: Some(vec![String::new()]),
+            },
+        ] {
+            assert_eq!(SuppressionKey::decode(&key.encoded()), key);
+        }
+        let key = SuppressionKey {
+            rule: "console-login-failure".into(),
+            values: Some(vec!["alice".into(), "203.0.113.9".into()]),
+        };
+        assert_eq!(
+            key.encoded(),
+            "console-login-failure\nalice\u{1f}203.0.113.9"
+        );
+    }
 }

@@ -319,8 +319,9 @@ correlation:
 mod engine {
     use super::{at, failure};
     use trailwatch::alert::Origin;
-    use trailwatch::correlate::allowlist::Allowlist;
-    use trailwatch::correlate::{scan, Detector, Engine, Limits, Observation, Outcomes, Scan};
+    use trailwatch::correlate::{Engine, Limits};
+    use trailwatch::detect::exclusions::Exclusions;
+    use trailwatch::detect::{scan, Detector, Observation, Outcomes, Scan};
     use trailwatch::rules::RuleSet;
 
     const RULES: &str = r#"title: Failure
@@ -355,11 +356,11 @@ correlation:
         let text = serde_json::json!({ "Records": events }).to_string();
         let mut out = Obs::default();
         let origin = Origin::File { file: "t".into() };
-        let allow = Allowlist::default();
+        let allow = Exclusions::default();
         let detector = Detector {
             rules: set,
             origin: &origin,
-            allowlist: &allow,
+            exclusions: &allow,
         };
         let (_, error) = scan(text.as_bytes(), &detector, &mut out);
         assert!(error.is_none(), "{error:?}");

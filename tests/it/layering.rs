@@ -4,22 +4,24 @@
 use std::path::Path;
 
 /// Each stage with its layer; a stage may use stages of lower layers only.
-const LAYERS: [(&str, u8); 15] = [
+const LAYERS: [(&str, u8); 17] = [
     ("trail", 0),
     ("metrics", 0),
     ("synth", 0),
     ("rules", 1),
     ("audit", 2),
     ("alert", 3),
-    ("correlate", 4),
-    ("suppress", 5),
-    ("config", 6),
-    ("state", 6),
-    ("source", 7),
-    ("sink", 7),
-    ("replay", 8),
-    ("daemon", 8),
-    ("cli", 9),
+    ("detect", 4),
+    ("correlate", 5),
+    ("suppress", 6),
+    ("config", 7),
+    ("state", 7),
+    ("source", 8),
+    ("sink", 8),
+    ("pipeline", 9),
+    ("replay", 10),
+    ("daemon", 10),
+    ("cli", 11),
 ];
 
 fn layer(stage: &str) -> Option<u8> {

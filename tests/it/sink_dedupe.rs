@@ -11,7 +11,15 @@ use common::{alerts, samples, stderr, trailwatch};
 use trailwatch::alert::Alert;
 use trailwatch::config::Config;
 use trailwatch::metrics::Metrics;
+use trailwatch::pipeline::{Pipeline, Use};
 use trailwatch::sink::SinkSet;
+
+/// The sinks of `cfg`, over the state in memory, as a replay to sinks builds them.
+fn sinks_of(cfg: Config) -> SinkSet {
+    let pipeline = Pipeline::build(cfg, Use::ReplayToSinks).unwrap();
+    let state = pipeline.state(None, &Metrics::new(), None).unwrap();
+    pipeline.sinks(None, Metrics::new(), state).unwrap()
+}
 
 /// The alerts of one sample log file, as the daemon would deliver them.
 fn sample_alerts() -> Vec<Arc<Alert>> {
@@ -27,7 +35,7 @@ fn sample_alerts() -> Vec<Arc<Alert>> {
 async fn three_concurrent_deliveries_of_the_same_alerts_send_each_once() {
     let (hook, url) = Webhook::start(0).await;
     let cfg = Config::parse("c", &format!("[[sinks.webhook]]\nurl = {url:?}\n")).unwrap();
-    let sinks = Arc::new(SinkSet::from_config(&cfg, None, Metrics::new(), None).unwrap());
+    let sinks = Arc::new(sinks_of(cfg));
     let batch = sample_alerts();
     assert!(batch.len() > 50, "{} alerts", batch.len());
     let tasks: Vec<_> = (0..3)
@@ -57,7 +65,7 @@ async fn a_failed_attempt_leaves_the_alerts_to_the_delivery_that_waited() {
         &format!("[[sinks.webhook]]\nurl = {url:?}\nmax_retries = 0\n"),
     )
     .unwrap();
-    let sinks = Arc::new(SinkSet::from_config(&cfg, None, Metrics::new(), None).unwrap());
+    let sinks = Arc::new(sinks_of(cfg));
     let batch: Vec<Arc<Alert>> = sample_alerts().into_iter().take(5).collect();
     let tasks: Vec<_> = (0..2)
         .map(|_| {

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use trailwatch::alert::Origin;
-use trailwatch::correlate::allowlist::Allowlist;
-use trailwatch::correlate::{scan, Detector, Engine, Limits, Observation, Outcomes, Scan};
+use trailwatch::correlate::{Engine, Limits};
+use trailwatch::detect::exclusions::Exclusions;
+use trailwatch::detect::{scan, Detector, Observation, Outcomes, Scan};
 use trailwatch::rules::loader::{load, RuleSources};
 use trailwatch::rules::RuleSet;
 use trailwatch::synth::{generate, Plan};
@@ -70,11 +71,11 @@ fn tally(set: &RuleSet, density: f64) -> Tally<'_> {
         ..Tally::default()
     };
     let origin = Origin::File { file: "x".into() };
-    let allowlist = Allowlist::default();
+    let exclusions = Exclusions::default();
     let with = Detector {
         rules: set,
         origin: &origin,
-        allowlist: &allowlist,
+        exclusions: &exclusions,
     };
     let mut files: Vec<_> = walkdir::WalkDir::new(dir.path())
         .into_iter()

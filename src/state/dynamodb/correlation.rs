@@ -11,8 +11,9 @@
 use std::collections::BTreeMap;
 
 use crate::alert::Alert;
-use crate::correlate::shared::{group_key, SharedGroup};
-use crate::correlate::{Limits, Observation};
+use crate::correlate::stored::{group_key, SharedGroup};
+use crate::correlate::Limits;
+use crate::detect::Observation;
 use crate::rules::Correlation;
 
 use super::{expires_in, key, n, number, s, string, StateError, Table};

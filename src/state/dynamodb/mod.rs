@@ -1,4 +1,5 @@
-//! State shared by every replica, in one DynamoDB table (`[state] backend = "dynamodb"`): which
+//! The DynamoDB table every replica shares (`[state] backend = "dynamodb"`), and
+//! [`SharedState`], the [`crate::state::State`] decided in it. The table holds which
 //! alerts each sink accepted, the suppression windows, and the groups of threshold
 //! correlations. With it, replicas consuming one queue send an alert to a sink once, hold back
 //! a rule's repeats once and count a burst once, across the fleet, restarts and kill -9.
@@ -21,7 +22,10 @@
 
 pub mod correlation;
 pub mod delivered;
+mod shared;
 pub mod suppression;
+
+pub use shared::SharedState;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::alert::Alert;
-use crate::suppress::{Keyed, KEEP_AFTER_WINDOW_MS};
+use crate::suppress::{Keyed, SuppressionKey, KEEP_AFTER_WINDOW_MS};
 
 use super::{expires_in, key, n, number, s, string, Item, StateError, Table};
 
@@ -48,7 +48,7 @@ impl Table {
     pub async fn suppress_all(&self, mut alerts: Vec<(Alert, Keyed)>) -> Decided {
         alerts
             .sort_by(|(a, ka), (b, kb)| (ka.time_ms, &a.alert_id).cmp(&(kb.time_ms, &b.alert_id)));
-        let mut by_key: BTreeMap<String, Vec<(Alert, Keyed)>> = BTreeMap::new();
+        let mut by_key: BTreeMap<SuppressionKey, Vec<(Alert, Keyed)>> = BTreeMap::new();
         for (alert, keyed) in alerts {
             by_key
                 .entry(keyed.key.clone())
@@ -104,7 +104,7 @@ impl Table {
     }
 
     async fn suppress(&self, mut alert: Alert, keyed: &Keyed) -> Result<Decision, StateError> {
-        let pk = key("suppress", &[&keyed.key]);
+        let pk = key("suppress", &[&keyed.key.encoded()]);
         let (t, window) = (keyed.time_ms, keyed.window_ms);
         for _ in 0..TRIES {
             let item = self.get(&pk).await?;
