@@ -4,7 +4,7 @@
 //! group held at its cap), its second rule alone, a brute force alerting every ten events,
 //! and a value_count group at its cap with one distinct value.
 //!
-//! `cargo bench --bench correlation`. Prints a small table; numbers are in the README.
+//! `cargo bench --bench correlation`. Prints a small table; numbers are in docs/performance.md.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

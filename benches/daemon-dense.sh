@@ -3,7 +3,7 @@
 # RECORDS records each, a third of which alert (security group changes and new IAM users,
 # rules that feed no correlation), all queued at once; the daemon drains them into a JSONL
 # sink on /dev/null while its peak resident memory (VmHWM) is read from /proc. Numbers go in
-# the README.
+# docs/performance.md.
 #
 #   benches/daemon-dense.sh [OBJECTS] [RECORDS]     (default 1 500000; try 16 60000)
 #   TRAILWATCH_BIN=target/debug/trailwatch benches/daemon-dense.sh   (skip the release build)

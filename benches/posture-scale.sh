@@ -2,7 +2,7 @@
 # The posture audit on a large account: moto server seeded with USERS IAM users (a third with
 # console passwords, half with access keys, some in groups, some with inline policies) and
 # ROLES roles, then `trailwatch audit` timed, with the API calls it made counted from moto's
-# request log. Numbers go in the README.
+# request log. Numbers go in docs/performance.md.
 #
 #   benches/posture-scale.sh [USERS] [ROLES]      (default 5000 2000)
 #   TRAILWATCH_BIN=target/debug/trailwatch benches/posture-scale.sh   (skip the release build)

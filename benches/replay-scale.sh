@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Replay at archive scale, every number from one run on the same files (the README's
+# Replay at archive scale, every number from one run on the same files (docs/performance.md's
 # "Replay at archive scale" table):
 #   - a 1 GB single-file trail, a third of its records matching a built-in rule: zcat alone,
 #     replay with six simple rules and with the full pack, on one thread and on all, the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Full replay vs decompression alone on the same synthetic archive, plus peak memory on one
-# 1 GB single-line log file. Numbers go in the README.
+# 1 GB single-line log file. Numbers go in docs/performance.md.
 #
 #   benches/replay-vs-zcat.sh [SIZE_MB]      (default 500)
 set -euo pipefail

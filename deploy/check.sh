@@ -11,7 +11,7 @@ step() { printf '== %s\n' "$*"; }
 step "cfn-lint: CloudFormation"
 cfn-lint deploy/cloudformation/trailwatch.yaml
 
-step "python-hcl2: Terraform parses; CloudFormation, Terraform and README agree"
+step "python-hcl2: Terraform parses; CloudFormation, Terraform and docs/deployment.md agree"
 python3 deploy/consistency.py
 
 # Every finding is either fixed or skipped beside the resource with its reason.

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The two infrastructure definitions, the README and the code say the same thing.
+"""The two infrastructure definitions, the documentation and the code say the same thing.
 
 deploy/cloudformation/trailwatch.yaml and deploy/terraform/ are written by hand in two
 languages; this keeps them one design: the same inputs, the same outputs, and the daemon's
-IAM policy with the same statements and actions, which are also the policy the README prints;
+IAM policy with the same statements and actions, which are also the policy docs/deployment.md
+prints;
 and its AuditPosture statement grants exactly the permissions the posture audit's calls need.
 Parses the template with cfn-lint's loader and the module with python-hcl2.
 """
@@ -18,7 +19,7 @@ from cfnlint.decode import decode
 
 TEMPLATE = "deploy/cloudformation/trailwatch.yaml"
 MODULE = "deploy/terraform"
-README = "README.md"
+POLICY_DOC = "docs/deployment.md"
 AUDIT_SOURCES = "src/audit/collect"
 
 # Terraform-only: the name prefix (CloudFormation takes it from the stack).
@@ -110,10 +111,10 @@ def terraform():
 
 
 def readme():
-    text = open(README).read()
+    text = open(POLICY_DOC).read()
     m = re.search(r"<!-- daemon-iam-policy -->\s*```json\n(.*?)```", text, re.S)
     if not m:
-        sys.exit(f"{README}: no ```json block after <!-- daemon-iam-policy -->")
+        sys.exit(f"{POLICY_DOC}: no ```json block after <!-- daemon-iam-policy -->")
     policy = json.loads(m.group(1))
     return {s["Sid"]: set(flat(s["Action"])) for s in policy["Statement"]}
 
@@ -148,7 +149,7 @@ def main():
             f"outputs differ: only in CloudFormation {sorted(cfn_outputs - tf_outputs - CLOUDFORMATION_ONLY_OUTPUTS)}, "
             f"only in Terraform {sorted(tf_outputs - cfn_outputs)}"
         )
-    for name, policy in [("Terraform", tf_policy), ("README", readme_policy)]:
+    for name, policy in [("Terraform", tf_policy), ("docs/deployment.md", readme_policy)]:
         if policy != cfn_policy:
             problems.append(f"daemon policy: CloudFormation {cfn_policy} but {name} {policy}")
 

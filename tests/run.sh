@@ -43,16 +43,14 @@ deploy/tools.sh
 phase "format: cargo fmt --check"
 cargo fmt --all -- --check
 
-# One build of the AWS SDK serves the lints and the tests: clippy-driver compiles trailwatch's
-# own targets (what `cargo clippy` does, but producing code instead of only checking it), so
-# the dependencies are built once, not once for clippy's check mode and again for the tests.
+# One build serves the lints, the tests and the local demo (tests/build.sh).
+phase "build + lint: every target, clippy -D warnings (the first build of the AWS SDK takes minutes)"
+tests/build.sh
+
+phase "tests: cargo test (unit, property, moto, Prometheus)"
 export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
 CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
-phase "build + lint: every target, clippy -D warnings (the first build of the AWS SDK takes minutes)"
-cargo test --locked --all-targets --no-run
-
-phase "tests: cargo test (unit, property, moto, Prometheus)"
 cargo test --locked
 
 # The binary the integration tests just built: `cargo run` would rebuild the AWS crates

@@ -17,9 +17,9 @@ cd "$(dirname "$0")/../.."
 say() { printf '\n==== %s\n' "$*"; }
 say "tools: moto server at its pinned version (deploy/tools.sh --demo)"
 deploy/tools.sh --demo
-say "build: cargo build (the first build compiles the AWS SDK: several minutes on 2 cores)"
+say "build: tests/build.sh, the build tests/run.sh uses too (the first one compiles the AWS SDK: 10 to 20 minutes on 2 cores)"
 build_start=$SECONDS
-cargo build
+tests/build.sh
 say "build: done in $((SECONDS - build_start))s"
 port=${MOTO_PORT:-4566}
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks deploy/systemd/trailwatch.service with systemd-analyze: `verify` (syntax, directives,
-# the binary it starts) and `security` (the exposure score quoted in the README). The unit is
+# the binary it starts) and `security` (the exposure score quoted in docs/deployment.md). The unit is
 # checked as shipped except for ExecStart, which points at the binary the tests just built.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,7 +1,7 @@
 //! The alert stage: what fired, on which event, for whom — one JSON document per alert.
 //!
 //! The same document is written by `replay` and sent by the daemon's sinks, so its shape is
-//! part of trailwatch's interface (see the README's "Alert schema").
+//! part of trailwatch's interface (see docs/alerts.md).
 
 mod summary;
 pub mod table;

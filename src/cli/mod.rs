@@ -30,7 +30,7 @@ use trailwatch::config::{Config, RulesConfig};
 use trailwatch::pipeline::{Pipeline, PipelineError, Use};
 use trailwatch::rules::RuleError;
 
-/// Exit statuses, as documented in the README.
+/// Exit statuses, as documented in docs/cli.md.
 pub mod exit {
     pub const OK: u8 = 0;
     /// Some input could not be read (the rest was processed).

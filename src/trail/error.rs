@@ -41,13 +41,6 @@ pub enum TrailError {
 }
 
 impl TrailError {
-    /// True when the error is about one record only, so reading can go on with the next one.
-    /// Structural errors (I/O, gzip, JSON framing) end the input.
-    pub fn is_record_level(&self) -> bool {
-        matches!(self, TrailError::NotCloudTrail { .. })
-            || matches!(self, TrailError::Json { at, .. } if at.record.is_some())
-    }
-
     /// True when retrying the same read may succeed (network or I/O trouble, not bad content).
     pub fn is_retryable(&self) -> bool {
         match self {

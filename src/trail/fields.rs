@@ -241,15 +241,6 @@ impl Value<'_> {
         }
     }
 
-    /// Lower-cased text, for case-insensitive matching.
-    pub fn lower_text(&self) -> Option<Cow<'_, str>> {
-        match self {
-            Value::Str(t) => Some(Cow::Borrowed(t.lower())),
-            Value::Raw(r) => Some(Cow::Owned(r.to_lowercase())),
-            other => other.text().map(Cow::Borrowed),
-        }
-    }
-
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Num(n) => n.parse().ok(),

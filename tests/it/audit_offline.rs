@@ -287,17 +287,17 @@ fn csv_ocsf_and_table_formats() {
 }
 
 #[test]
-fn the_readme_documents_every_check() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let table = &readme[readme
+fn the_posture_page_documents_every_check() {
+    let page =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/posture.md")).unwrap();
+    let table = &page[page
         .find("| check | severity |")
         .expect("the posture table")..];
     let listed = stdout(&trailwatch(&["audit", "--list-checks"]));
     for id in listed.lines().map(|l| l.split_whitespace().next().unwrap()) {
         assert!(
             table.contains(&format!("`{id}`")),
-            "README's posture table lacks {id}"
+            "docs/posture.md's table lacks {id}"
         );
     }
 }

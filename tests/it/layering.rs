@@ -1,5 +1,5 @@
 //! The stages import one way: each folder of `src/` may use only the stages below it (the
-//! README's architecture paragraph draws the same order). A new folder must be placed here.
+//! drawing in docs/architecture.md shows the same order). A new folder must be placed here.
 
 use std::path::Path;
 
