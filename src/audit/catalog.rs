@@ -121,6 +121,25 @@ catalogue! {
         "Create a multi-region trail with log file validation and make sure it is logging.";
     SupportRole = "support-role", Low, ["1.17"], "A support role exists",
         "Attach AWSSupportAccess to a role (or group) that handles incidents with AWS Support.";
+    // Permissions: who can do what (src/audit/permissions).
+    AdminAccess = "admin-access", High, ["1.16"], "Principals do not hold full administrative rights (mute the admins you count)",
+        "Grant least privilege instead of * on *; keep full rights to the few admins you count (and mute them here), with MFA.";
+    AdminWithoutMfa = "admin-without-mfa", High, [], "Admins have MFA",
+        "Enable MFA for the user, or take its administrative rights away.";
+    PrivilegeEscalation = "privilege-escalation", High, [], "Principals cannot make themselves admin",
+        "Remove the permissions the reason names, or narrow them to the principal's own resources (e.g. arn:aws:iam::*:user/${aws:username}), or deny them explicitly.";
+    PassroleAnyRole = "passrole-any-role", Medium, [], "iam:PassRole is granted on named roles only",
+        "Grant iam:PassRole on the roles the principal must pass (Resource: the role ARNs), or add a condition on iam:PassedToService.";
+    RoleTrustPublic = "role-trust-public", Critical, [], "No role can be assumed by anyone",
+        "Name the principals in the trust policy, or add a condition that narrows it (aws:PrincipalOrgID, aws:PrincipalAccount, sts:ExternalId, aws:PrincipalArn).";
+    RoleTrustCrossAccount = "role-trust-cross-account", Medium, [], "Other accounts assume roles only with an external id or MFA",
+        "Add an sts:ExternalId (third parties) or aws:MultiFactorAuthPresent condition to the trust policy, or list the account in audit.trusted_accounts if it is yours.";
+    GroupInlinePolicies = "group-inline-policies", Low, [], "Groups have no inline policies",
+        "Replace the group's inline policies with managed policies, which are versioned and reviewable.";
+    UsersAssumeRolesOnly = "users-assume-roles-only", Low, [], "Users hold nothing but sts:AssumeRole and their own credentials",
+        "Move the user's permissions to roles it assumes; leave it sts:AssumeRole and the management of its own password, MFA and keys.";
+    UnusedPermissions = "unused-permissions", Low, [], "Principals use the permissions they are granted",
+        "Remove the actions the principal has not used (trailwatch audit --suggest-policy ARN --usage FILE prints a policy of what it used).";
     FullAdminPolicies = "full-admin-policies", High, ["1.16"], "No attached customer policy allows * on *",
         "Detach the policy and grant least privilege instead; keep full access to AdministratorAccess holders you count.";
     CloudshellFullAccess = "cloudshell-full-access", Low, ["1.22"], "AWSCloudShellFullAccess is not attached",

@@ -33,6 +33,9 @@ pub struct Inventory {
     pub service_activity: Read<Vec<ServiceActivity>>,
     pub trails: Read<Vec<Trail>>,
     pub regions: Vec<RegionalInventory>,
+    /// What each principal used, from the trail (`--usage FILE`, or the daemon's record);
+    /// None when there is no record.
+    pub usage: Option<super::permissions::usage::Usage>,
 }
 
 #[derive(Debug, Default)]
@@ -56,13 +59,30 @@ pub struct AccountSummary {
 }
 
 /// GetAccountAuthorizationDetails: every user, group and role with its policies, and the
-/// customer managed policies with their default versions.
-#[derive(Debug, Clone, Default)]
+/// customer managed policies with their default versions; and the AWS managed policies they
+/// use (GetPolicy, GetPolicyVersion), read only when attached or used as a boundary.
+#[derive(Debug, Clone)]
 pub struct Authorization {
     pub users: Vec<User>,
     pub groups: Vec<Group>,
     pub roles: Vec<Role>,
     pub policies: Vec<ManagedPolicy>,
+    /// The AWS managed policies attached anywhere or used as a boundary, with their default
+    /// document; the failed call when one could not be read (the permission checks of the
+    /// principals that use it are then ERROR).
+    pub aws_policies: Result<Vec<ManagedPolicy>, ApiError>,
+}
+
+impl Default for Authorization {
+    fn default() -> Self {
+        Authorization {
+            users: Vec::new(),
+            groups: Vec::new(),
+            roles: Vec::new(),
+            policies: Vec::new(),
+            aws_policies: Ok(Vec::new()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -76,11 +96,16 @@ pub struct InlinePolicy {
 pub struct User {
     pub name: String,
     pub arn: String,
+    /// The unique id (`aws:userid`).
+    pub id: String,
     pub inline: Vec<InlinePolicy>,
     /// ARNs of the managed policies attached to the user itself.
     pub attached: Vec<String>,
     /// Names of the groups the user is in.
     pub groups: Vec<String>,
+    /// The managed policy that bounds its permissions.
+    pub boundary: Option<String>,
+    pub tags: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -95,7 +120,12 @@ pub struct Group {
 pub struct Role {
     pub name: String,
     pub arn: String,
+    pub id: String,
     pub path: String,
+    /// The trust policy (who may assume it), URL-decoded.
+    pub trust: Option<String>,
+    pub boundary: Option<String>,
+    pub tags: Vec<(String, String)>,
     pub created: Option<DateTime<Utc>>,
     pub last_used: Option<DateTime<Utc>>,
     pub inline: Vec<InlinePolicy>,

@@ -14,6 +14,7 @@ pub mod credential_report;
 pub mod finding;
 pub mod inventory;
 pub mod output;
+pub mod permissions;
 pub mod policy;
 pub mod principal;
 pub mod settings;

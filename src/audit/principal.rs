@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::checks::principals::admin_arns;
 use super::finding::{Finding, Status};
 use super::inventory::Inventory;
+use super::permissions::escalation::Analysis;
+use super::permissions::{Kind, Principals};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrincipalPosture {
@@ -19,6 +20,9 @@ pub struct PrincipalPosture {
     /// Users: MFA device active.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mfa: Option<bool>,
+    /// How it could make itself an admin (escalation method ids), when it can.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub escalation: Vec<String>,
     /// Users: the age in days of each active access key.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub access_key_ages_days: Vec<i64>,
@@ -56,14 +60,17 @@ pub fn facts(inv: &Inventory, now: DateTime<Utc>) -> BTreeMap<String, PrincipalP
         }
     }
     if let Some(Ok(auth)) = &inv.authorization {
-        let admins = admin_arns(auth);
-        for arn in auth
-            .users
-            .iter()
-            .map(|u| &u.arn)
-            .chain(auth.roles.iter().map(|r| &r.arn))
-        {
-            entry(&mut out, arn, &at).admin = Some(admins.contains(arn.as_str()));
+        let principals = Principals::of(auth, &inv.account);
+        let analysis = Analysis::of(&principals);
+        for p in principals.all.iter().filter(|p| p.kind != Kind::Group) {
+            let e = entry(&mut out, &p.arn, &at);
+            e.admin = Some(analysis.is_admin(&p.arn));
+            e.escalation = analysis
+                .escalations(p)
+                .into_iter()
+                .filter(|x| !x.conditional)
+                .map(|x| x.method.to_string())
+                .collect();
         }
     }
     out

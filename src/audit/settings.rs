@@ -30,6 +30,14 @@ pub struct AuditConfig {
     pub service_inactivity_days: i64,
     pub min_admins: usize,
     pub max_admins: usize,
+    /// Accounts whose principals may assume roles here without an external id or MFA
+    /// condition (`role-trust-cross-account`): the organization's own accounts.
+    pub trusted_accounts: Vec<String>,
+    /// Opt-in `users-assume-roles-only`: users hold nothing but sts:AssumeRole and the
+    /// management of their own password, MFA and keys.
+    pub users_assume_roles_only: bool,
+    /// Granted actions not used within this many days fail `unused-permissions`.
+    pub usage_days: i64,
     pub password_policy: PasswordPolicyConfig,
     /// How long to wait for IAM to generate the credential report.
     #[serde(deserialize_with = "duration")]
@@ -60,6 +68,9 @@ impl Default for AuditConfig {
             service_inactivity_days: 90,
             min_admins: 2,
             max_admins: 5,
+            trusted_accounts: vec![],
+            users_assume_roles_only: false,
+            usage_days: 90,
             password_policy: PasswordPolicyConfig::default(),
             credential_report_timeout: Duration::from_secs(120),
             concurrency: 8,
@@ -154,6 +165,7 @@ impl AuditConfig {
             ("root_recent_use_days", self.root_recent_use_days),
             ("certificate_expiry_days", self.certificate_expiry_days),
             ("service_inactivity_days", self.service_inactivity_days),
+            ("usage_days", self.usage_days),
         ];
         for (key, v) in days {
             if !(1..=3650).contains(&v) {
@@ -189,6 +201,14 @@ impl AuditConfig {
                         "no check is named {:?} (see `trailwatch audit --list-checks`)",
                         m.check
                     ),
+                );
+            }
+        }
+        for (i, a) in self.trusted_accounts.iter().enumerate() {
+            if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return invalid(
+                    format!("audit.trusted_accounts[{i}]"),
+                    format!("{a:?} is not an account id (12 digits)"),
                 );
             }
         }

@@ -6,6 +6,7 @@ use crate::audit::catalog::CheckId;
 use serde_json::Value;
 
 use super::change::TriggerInfo;
+use super::checks::permissions::CHECKS as PERMISSION_CHECKS;
 use super::checks::principals::CHECKS as PRINCIPAL_CHECKS;
 use super::checks::users::CHECKS as USER_CHECKS;
 use super::finding::Finding;
@@ -64,6 +65,11 @@ const PRINCIPAL_EVENTS: &[&str] = &[
     "CreatePolicyVersion",
     "DeletePolicyVersion",
     "SetDefaultPolicyVersion",
+    "UpdateAssumeRolePolicy",
+    "PutRolePermissionsBoundary",
+    "DeleteRolePermissionsBoundary",
+    "PutUserPermissionsBoundary",
+    "DeleteUserPermissionsBoundary",
 ];
 const PASSWORD_EVENTS: &[&str] = &["UpdateAccountPasswordPolicy", "DeleteAccountPasswordPolicy"];
 const REGION_EVENTS: &[&str] = &[
@@ -189,7 +195,13 @@ impl Scope {
                     && f.resource.contains(":user/")
                     && f.resource.rsplit('/').next() == Some(name.as_str())
             }
-            Scope::Principals => PRINCIPAL_CHECKS.contains(&check),
+            // Admins without MFA need the credential report, unused permissions the usage
+            // record: the daily audit reads them.
+            Scope::Principals => {
+                PRINCIPAL_CHECKS.contains(&check)
+                    || (PERMISSION_CHECKS.contains(&check)
+                        && !matches!(check, CheckId::AdminWithoutMfa | CheckId::UnusedPermissions))
+            }
             Scope::PasswordPolicy => check == CheckId::PasswordPolicy,
             Scope::Region(r) => {
                 REGION_CHECKS.contains(&check) && f.region.as_deref() == Some(r.as_str())

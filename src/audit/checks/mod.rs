@@ -3,10 +3,13 @@
 
 mod account;
 mod certificates;
+pub mod permissions;
 pub mod principals;
 mod root;
 pub mod users;
 
+#[cfg(test)]
+mod permissions_tests;
 #[cfg(test)]
 mod tests;
 
@@ -97,6 +100,7 @@ pub fn evaluate(inv: &Inventory, settings: &AuditConfig, now: DateTime<Utc>) -> 
     root::evaluate(&mut ev, inv);
     users::evaluate(&mut ev, inv);
     principals::evaluate(&mut ev, inv);
+    permissions::evaluate(&mut ev, inv);
     certificates::evaluate(&mut ev, inv);
     account::evaluate(&mut ev, inv);
     let mut findings = ev.finish();

@@ -8,9 +8,9 @@ use std::collections::{HashMap, HashSet};
 use super::{ago, Eval};
 use crate::audit::finding::Status;
 use crate::audit::inventory::{Authorization, Inventory, ServiceActivity};
-use crate::audit::policy::{
-    allows_everything, ADMINISTRATOR_ACCESS, CLOUDSHELL_FULL_ACCESS, SUPPORT_ACCESS,
-};
+use crate::audit::permissions::escalation::Analysis;
+use crate::audit::permissions::{Kind, Principals};
+use crate::audit::policy::{allows_everything, CLOUDSHELL_FULL_ACCESS, SUPPORT_ACCESS};
 
 /// The checks of this family (a re-audit after an event replaces their findings).
 pub const CHECKS: &[CheckId] = &[
@@ -51,39 +51,26 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
     }
 }
 
-/// ARNs of the users and roles with full administrative rights, from any source.
-pub fn admin_arns(auth: &Authorization) -> HashSet<&str> {
-    let admin_policies: HashSet<&str> = auth
-        .policies
-        .iter()
-        .filter(|p| p.default_document.as_deref().is_some_and(allows_everything))
-        .map(|p| p.arn.as_str())
-        .chain([ADMINISTRATOR_ACCESS])
-        .collect();
-    let grants = |attached: &[String], inline: &[crate::audit::inventory::InlinePolicy]| {
-        attached.iter().any(|a| admin_policies.contains(a.as_str()))
-            || inline.iter().any(|p| allows_everything(&p.document))
-    };
-    let admin_groups: HashSet<&str> = auth
-        .groups
-        .iter()
-        .filter(|g| grants(&g.attached, &g.inline))
-        .map(|g| g.name.as_str())
-        .collect();
-    let users = auth
+/// ARNs of the users and roles with full administrative rights (unconditional `*` on `*`,
+/// from any source: AdministratorAccess, a customer or inline policy, a group), as the
+/// permissions evaluator decides it.
+pub fn admin_arns(auth: &Authorization) -> HashSet<String> {
+    let account = auth
         .users
         .iter()
-        .filter(|u| {
-            grants(&u.attached, &u.inline)
-                || u.groups.iter().any(|g| admin_groups.contains(g.as_str()))
-        })
-        .map(|u| u.arn.as_str());
-    let roles = auth
-        .roles
+        .map(|u| u.arn.as_str())
+        .chain(auth.roles.iter().map(|r| r.arn.as_str()))
+        .find_map(crate::audit::permissions::exposure::account_of)
+        .unwrap_or_default()
+        .to_string();
+    let principals = Principals::of(auth, &account);
+    let analysis = Analysis::of(&principals);
+    principals
+        .all
         .iter()
-        .filter(|r| grants(&r.attached, &r.inline))
-        .map(|r| r.arn.as_str());
-    users.chain(roles).collect()
+        .filter(|p| p.kind != Kind::Group && analysis.is_admin(&p.arn))
+        .map(|p| p.arn.clone())
+        .collect()
 }
 
 /// Names of the IAM users with full administrative rights, sorted.

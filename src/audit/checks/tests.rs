@@ -101,9 +101,9 @@ fn user(name: &str, attached: &[&str], groups: &[&str]) -> User {
     User {
         name: name.into(),
         arn: format!("arn:aws:iam::111122223333:user/{name}"),
-        inline: vec![],
         attached: attached.iter().map(|s| s.to_string()).collect(),
         groups: groups.iter().map(|s| s.to_string()).collect(),
+        ..User::default()
     }
 }
 
@@ -154,8 +154,7 @@ fn roles_last_used_service_linked_and_inline() {
         path: path.into(),
         created: days_ago(created),
         last_used: used.and_then(days_ago),
-        inline: vec![],
-        attached: vec![],
+        ..Role::default()
     };
     let mut inv = inventory();
     inv.authorization = Some(Ok(Authorization {
@@ -342,7 +341,15 @@ fn a_failed_call_is_an_error_for_each_check_that_needed_it() {
             "group-empty",
             "full-admin-policies",
             "support-role",
-            "cloudshell-full-access"
+            "cloudshell-full-access",
+            "admin-access",
+            "admin-without-mfa",
+            "privilege-escalation",
+            "passrole-any-role",
+            "role-trust-public",
+            "role-trust-cross-account",
+            "group-inline-policies",
+            "unused-permissions"
         ]
     );
     assert_eq!(

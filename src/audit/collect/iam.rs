@@ -60,6 +60,16 @@ fn inline(list: &[aws_sdk_iam::types::PolicyDetail]) -> Vec<InlinePolicy> {
         .collect()
 }
 
+fn boundary(b: Option<&aws_sdk_iam::types::AttachedPermissionsBoundary>) -> Option<String> {
+    b.and_then(|b| b.permissions_boundary_arn().map(str::to_string))
+}
+
+fn tags(list: &[aws_sdk_iam::types::Tag]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
 fn attached(list: &[aws_sdk_iam::types::AttachedPolicy]) -> Vec<String> {
     list.iter()
         .filter_map(|p| p.policy_arn().map(str::to_string))
@@ -85,9 +95,12 @@ pub async fn authorization(iam: &Client) -> Result<Authorization, ApiError> {
             .extend(page.user_detail_list().iter().map(|u| User {
                 name: u.user_name().unwrap_or_default().to_string(),
                 arn: u.arn().unwrap_or_default().to_string(),
+                id: u.user_id().unwrap_or_default().to_string(),
                 inline: inline(u.user_policy_list()),
                 attached: attached(u.attached_managed_policies()),
                 groups: u.group_list().to_vec(),
+                boundary: boundary(u.permissions_boundary()),
+                tags: tags(u.tags()),
             }));
         auth.groups
             .extend(page.group_detail_list().iter().map(|g| Group {
@@ -100,7 +113,11 @@ pub async fn authorization(iam: &Client) -> Result<Authorization, ApiError> {
             .extend(page.role_detail_list().iter().map(|r| Role {
                 name: r.role_name().unwrap_or_default().to_string(),
                 arn: r.arn().unwrap_or_default().to_string(),
+                id: r.role_id().unwrap_or_default().to_string(),
                 path: r.path().unwrap_or("/").to_string(),
+                trust: r.assume_role_policy_document().map(decode_document),
+                boundary: boundary(r.permissions_boundary()),
+                tags: tags(r.tags()),
                 created: time(r.create_date()),
                 last_used: time(r.role_last_used().and_then(|u| u.last_used_date())),
                 inline: inline(r.role_policy_list()),
@@ -120,7 +137,66 @@ pub async fn authorization(iam: &Client) -> Result<Authorization, ApiError> {
             }
         }));
     }
+    auth.aws_policies = aws_policies(iam, &auth).await;
     Ok(auth)
+}
+
+/// The AWS managed policies the account uses (attached, or as a boundary), with their
+/// default documents: two calls each (GetPolicy for the default version, GetPolicyVersion
+/// for its document), eight at a time. GetAccountAuthorizationDetails could return every AWS
+/// managed policy instead, over a thousand documents, nearly all unused.
+async fn aws_policies(iam: &Client, auth: &Authorization) -> Result<Vec<ManagedPolicy>, ApiError> {
+    let mut arns: Vec<String> = auth
+        .users
+        .iter()
+        .flat_map(|u| u.attached.iter().chain(&u.boundary))
+        .chain(auth.groups.iter().flat_map(|g| &g.attached))
+        .chain(
+            auth.roles
+                .iter()
+                .flat_map(|r| r.attached.iter().chain(&r.boundary)),
+        )
+        .filter(|a| crate::audit::permissions::is_aws_managed(a))
+        .cloned()
+        .collect();
+    arns.sort();
+    arns.dedup();
+    futures_util::stream::iter(arns)
+        .map(|arn| aws_policy(iam, arn))
+        .buffer_unordered(8)
+        .try_collect()
+        .await
+}
+
+async fn aws_policy(iam: &Client, arn: String) -> Result<ManagedPolicy, ApiError> {
+    let policy = iam
+        .get_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| api_error("iam:GetPolicy", &e))?
+        .policy;
+    let version = policy
+        .as_ref()
+        .and_then(|p| p.default_version_id())
+        .unwrap_or("v1")
+        .to_string();
+    let document = iam
+        .get_policy_version()
+        .policy_arn(&arn)
+        .version_id(&version)
+        .send()
+        .await
+        .map_err(|e| api_error("iam:GetPolicyVersion", &e))?
+        .policy_version
+        .and_then(|v| v.document)
+        .map(|d| decode_document(&d));
+    Ok(ManagedPolicy {
+        name: arn.rsplit('/').next().unwrap_or_default().to_string(),
+        attachment_count: policy.and_then(|p| p.attachment_count()).unwrap_or(0),
+        arn,
+        default_document: document,
+    })
 }
 
 /// Whether a virtual MFA device is assigned to the root user.

@@ -114,6 +114,7 @@ pub async fn inventory(account: &Account, settings: &AuditConfig) -> Inventory {
         service_activity: Some(activity),
         trails: Some(trails),
         regions: regional,
+        usage: None,
     }
 }
 
