@@ -35,7 +35,7 @@ pub struct Inventory {
     pub regions: Vec<RegionalInventory>,
     /// What each principal used, from the trail (`--usage FILE`, or the daemon's record);
     /// None when there is no record.
-    pub usage: Option<super::permissions::usage::Usage>,
+    pub usage: Read<std::sync::Arc<super::permissions::usage::Usage>>,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +106,7 @@ pub struct User {
     /// The managed policy that bounds its permissions.
     pub boundary: Option<String>,
     pub tags: Vec<(String, String)>,
+    pub created: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default)]

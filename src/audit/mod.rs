@@ -31,6 +31,9 @@ pub use principal::PrincipalPosture;
 pub struct Report {
     pub findings: Vec<Finding>,
     pub principals: std::collections::BTreeMap<String, PrincipalPosture>,
+    /// The principals and policies read, when they were: what a policy change on the trail
+    /// is judged against until the next audit.
+    pub authorization: Option<std::sync::Arc<inventory::Authorization>>,
 }
 
 impl Report {
@@ -42,7 +45,17 @@ impl Report {
         Report {
             findings,
             principals,
+            authorization: None,
         }
+    }
+
+    /// Keeps the principals and policies the inventory read.
+    fn keeping_authorization(mut self, inventory: inventory::Inventory) -> Report {
+        self.authorization = inventory
+            .authorization
+            .and_then(Result::ok)
+            .map(std::sync::Arc::new);
+        self
     }
 }
 
@@ -50,10 +63,12 @@ impl Report {
 pub async fn audit(
     account: &collect::Account,
     settings: &AuditConfig,
+    usage: inventory::Read<std::sync::Arc<permissions::usage::Usage>>,
     now: DateTime<Utc>,
 ) -> Report {
-    let inventory = collect::inventory(account, settings).await;
-    Report::of(&inventory, settings, now)
+    let mut inventory = collect::inventory(account, settings).await;
+    inventory.usage = usage;
+    Report::of(&inventory, settings, now).keeping_authorization(inventory)
 }
 
 /// The credential-report checks alone, on a report read from a file.
@@ -79,7 +94,7 @@ pub async fn reaudit(
     now: DateTime<Utc>,
 ) -> (Report, std::collections::BTreeSet<catalog::CheckId>) {
     let inventory = collect::scoped_inventory(account, settings, scope).await;
-    let mut report = Report::of(&inventory, settings, now);
+    let mut report = Report::of(&inventory, settings, now).keeping_authorization(inventory);
     let failed = report
         .findings
         .iter()

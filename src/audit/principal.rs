@@ -30,6 +30,10 @@ pub struct PrincipalPosture {
     pub failing: Vec<String>,
     /// When what this says was read.
     pub audited_at: String,
+    /// On the alert of a policy change: the principals the change touched, as it leaves
+    /// them (judged on the last audit's policies with the change applied).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub targets: Vec<super::permissions::change::Touched>,
 }
 
 /// Facts per principal ARN from what an audit read (`failing` is filled by [`with_failing`]).

@@ -1,7 +1,8 @@
 //! `trailwatch audit`: the IAM posture of one or more accounts, now.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::Args;
@@ -9,6 +10,7 @@ use clap::Args;
 use super::exit;
 use trailwatch::audit::catalog::{self, CheckId};
 use trailwatch::audit::output::{self, Format};
+use trailwatch::audit::permissions::{unused, usage::Usage};
 use trailwatch::audit::{self, collect, AuditConfig, Finding, Severity, Status};
 use trailwatch::config::Config;
 
@@ -50,6 +52,15 @@ pub struct AuditArgs {
     /// Print every check id with its severity and CIS section, and exit.
     #[arg(long = "list-checks")]
     list_checks: bool,
+    /// What each principal used (written by `trailwatch replay --usage FILE`): the
+    /// unused-permissions check compares it with what is granted (not with
+    /// --credential-report, which holds no policies).
+    #[arg(long, value_name = "FILE")]
+    usage: Option<PathBuf>,
+    /// Print a least-privilege policy for this user or role ARN, made of what --usage FILE
+    /// records it using, and exit (AWS is not called).
+    #[arg(long = "suggest-policy", value_name = "ARN", requires = "usage")]
+    suggest_policy: Option<String>,
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -83,6 +94,16 @@ pub fn run(args: AuditArgs) -> u8 {
         }
         return exit::OK;
     }
+    let usage = match args.usage.as_deref().map(Usage::load).transpose() {
+        Ok(u) => u.map(Arc::new),
+        Err(e) => {
+            say!("error: --usage {e}");
+            return exit::USAGE;
+        }
+    };
+    if let (Some(arn), Some(usage)) = (&args.suggest_policy, &usage) {
+        return suggest_policy(arn, usage, args.usage.as_deref().unwrap_or(Path::new("-")));
+    }
     let settings = match settings(&args) {
         Ok(s) => s,
         Err(e) => {
@@ -105,7 +126,7 @@ pub fn run(args: AuditArgs) -> u8 {
                 }
             },
         },
-        None => online(&args, &settings, now),
+        None => online(&args, &settings, usage, now),
     };
     findings.retain(|f| {
         (args.checks.is_empty() || args.checks.contains(&f.check))
@@ -134,8 +155,39 @@ pub fn run(args: AuditArgs) -> u8 {
     }
 }
 
+/// `--suggest-policy`: the policy of what `arn` used, on stdout.
+fn suggest_policy(arn: &str, usage: &Usage, file: &Path) -> u8 {
+    let Some(used) = usage.of_principal(arn) else {
+        say!(
+            "error: {}: no use by {arn} recorded (the record holds {} principals, {} to {})",
+            file.display(),
+            usage.principals.len(),
+            usage.since.as_deref().unwrap_or("-"),
+            usage.until.as_deref().unwrap_or("-")
+        );
+        return exit::USAGE;
+    };
+    let policy = unused::suggest(used);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&policy).expect("a policy serializes")
+    );
+    say!(
+        "{} actions {arn} used from {} to {}",
+        used.actions.len(),
+        usage.since.as_deref().unwrap_or("-"),
+        usage.until.as_deref().unwrap_or("-")
+    );
+    exit::OK
+}
+
 /// Audits every account; the bool says some account could not be reached at all.
-fn online(args: &AuditArgs, settings: &AuditConfig, now: DateTime<Utc>) -> (Vec<Finding>, bool) {
+fn online(
+    args: &AuditArgs,
+    settings: &AuditConfig,
+    usage: Option<Arc<Usage>>,
+    now: DateTime<Utc>,
+) -> (Vec<Finding>, bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -175,7 +227,9 @@ fn online(args: &AuditArgs, settings: &AuditConfig, now: DateTime<Utc>) -> (Vec<
         for (name, account) in accounts {
             match account {
                 Ok(account) => {
-                    findings.extend(audit::audit(&account, settings, now).await.findings)
+                    let usage = usage.clone().map(Ok);
+                    let report = audit::audit(&account, settings, usage, now).await;
+                    findings.extend(report.findings)
                 }
                 Err(e) => {
                     say!("error: {name}: {e}");

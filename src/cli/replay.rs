@@ -2,12 +2,13 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 
 use super::{exit, RuleArgs};
+use trailwatch::audit::permissions::usage::Usage;
 use trailwatch::config::Config;
 use trailwatch::metrics::Metrics;
 use trailwatch::pipeline::{Pipeline, Use};
@@ -28,7 +29,8 @@ const S3_PARALLELISM: usize = 8;
     trailwatch replay --rule root-console-login --rule console-login-without-mfa logs.json.gz\n  \
     trailwatch replay --to-sinks --config trailwatch.toml s3://trail-bucket/AWSLogs/\n  \
     trailwatch replay --since 2026-10-01 --enqueue https://sqs.us-east-1.amazonaws.com/111122223333/trailwatch s3://trail-bucket/\n  \
-    trailwatch replay --add-rules my-rules/ --output alerts.jsonl /archive")]
+    trailwatch replay --add-rules my-rules/ --output alerts.jsonl /archive\n  \
+    trailwatch replay --since 90d --usage usage.json s3://trail-bucket/AWSLogs/ > /dev/null")]
 pub struct ReplayArgs {
     /// Files or directories (walked recursively) of CloudTrail logs, or s3://bucket/prefix.
     #[arg(required = true, value_name = "PATH|S3_URL")]
@@ -70,6 +72,11 @@ pub struct ReplayArgs {
     /// Also send the alerts through the sinks of the --config file (SNS, webhooks, JSONL).
     #[arg(long, requires = "config")]
     to_sinks: bool,
+    /// Record what each IAM user and role used (each action called with success, first and
+    /// last use, the resources the records name) into FILE, merged with what FILE holds,
+    /// for `trailwatch audit --usage FILE`.
+    #[arg(long, value_name = "FILE", conflicts_with = "enqueue")]
+    usage: Option<PathBuf>,
     /// Daemon configuration: its [rules], [[exclusions]], [[suppress]] and [correlation]
     /// apply, and --to-sinks uses its sinks and [state].
     #[arg(long, short, value_name = "FILE")]
@@ -156,7 +163,7 @@ pub fn run(args: ReplayArgs) -> u8 {
     }
     // The configuration, read once: its rules, exclusions, suppression, correlation caps and,
     // with --to-sinks, its sinks and state.
-    let config = match &args.config {
+    let mut config = match &args.config {
         None => Config::default(),
         Some(path) => match Config::load(path) {
             Ok(c) => c,
@@ -166,6 +173,15 @@ pub fn run(args: ReplayArgs) -> u8 {
             }
         },
     };
+    // Read before the archives are, so a file that is not a usage record stops nothing late.
+    let mut usage = match args.usage.as_deref().map(Usage::load).transpose() {
+        Ok(u) => u,
+        Err(e) => {
+            say!("error: --usage {e}");
+            return exit::USAGE;
+        }
+    };
+    config.usage.record = usage.is_some();
     let used = if args.to_sinks {
         Use::ReplayToSinks
     } else {
@@ -240,6 +256,7 @@ pub fn run(args: ReplayArgs) -> u8 {
         s3,
         to_sinks: sinks.is_some(),
         memory_budget: Some(args.memory_budget as usize * 1_048_576),
+        usage: usage.is_some(),
     };
     let mut deliver = |alerts: Vec<trailwatch::alert::Alert>| {
         let (Some(rt), Some(sinks)) = (&runtime, &sinks) else {
@@ -269,11 +286,37 @@ pub fn run(args: ReplayArgs) -> u8 {
         }
     };
     let _ = write!(io::stderr(), "{summary}");
-    if summary.failed_inputs > 0 || summary.undelivered > 0 {
+    let mut saved = true;
+    if let (Some(usage), Some(path), Some(new)) = (usage.as_mut(), &args.usage, summary.usage) {
+        usage.merge(new);
+        saved = save_usage(usage, path);
+    }
+    if summary.failed_inputs > 0 || summary.undelivered > 0 || !saved {
         exit::INPUT_FAILED
     } else {
         exit::OK
     }
+}
+
+/// Writes the merged usage record and says what it holds.
+fn save_usage(usage: &Usage, path: &Path) -> bool {
+    if let Err(e) = usage.save(path) {
+        say!("error: --usage {e}");
+        return false;
+    }
+    let actions: usize = usage.principals.values().map(|a| a.actions.len()).sum();
+    say!(
+        "  usage: {} principals, {actions} actions, trail from {} to {}{} -> {}",
+        usage.principals.len(),
+        usage.since.as_deref().unwrap_or("-"),
+        usage.until.as_deref().unwrap_or("-"),
+        match usage.dropped {
+            0 => String::new(),
+            n => format!(" ({n} uses over the caps not kept)"),
+        },
+        path.display()
+    );
+    true
 }
 
 /// Whether --to-sinks talks to AWS: an SNS sink, or the shared state table.

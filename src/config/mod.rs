@@ -63,6 +63,23 @@ pub struct Config {
     /// Where delivered alert ids and suppression windows live: this process, or a DynamoDB
     /// table every replica shares.
     pub state: StateConfig,
+    /// What each principal uses, recorded from the trail for the audit.
+    pub usage: UsageConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageConfig {
+    /// Record, per IAM user and role, each action it used with success, from every event
+    /// read: kept in the state (the state file, or the shared table) for the posture audit's
+    /// `unused-permissions`.
+    pub record: bool,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig { record: true }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -10,6 +10,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::alert::Alert;
+use crate::audit::permissions::usage::{Usage, UseReader};
 use crate::detect::{Observation, Outcomes, Scan};
 use crate::trail::{self, Record, TrailError};
 
@@ -25,6 +26,8 @@ pub struct Found {
     /// Records whose eventName is in the reader's watch list, as read (the daemon re-audits
     /// the posture they change).
     pub watched: Vec<String>,
+    /// What the records' principals used, when the daemon records it.
+    pub usage: Usage,
 }
 
 impl Found {
@@ -34,7 +37,10 @@ impl Found {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.size() == 0 && self.excluded.is_empty() && self.watched.is_empty()
+        self.size() == 0
+            && self.excluded.is_empty()
+            && self.watched.is_empty()
+            && self.usage.is_empty()
     }
 }
 
@@ -47,6 +53,7 @@ pub struct Reading<'a> {
     pub found: Found,
     pub first_bad: Option<String>,
     watch: &'a Watch,
+    uses: Option<UseReader>,
     hand_over: Option<HandOver<'a>>,
 }
 
@@ -59,12 +66,14 @@ struct HandOver<'a> {
 }
 
 impl<'a> Reading<'a> {
-    /// A reading that keeps everything until the caller takes it.
-    pub fn new(watch: &'a Watch) -> Reading<'a> {
+    /// A reading that keeps everything until the caller takes it; it records uses with
+    /// `uses`, when given.
+    pub fn new(watch: &'a Watch, uses: Option<UseReader>) -> Reading<'a> {
         Reading {
             found: Found::default(),
             first_bad: None,
             watch,
+            uses,
             hand_over: None,
         }
     }
@@ -73,6 +82,7 @@ impl<'a> Reading<'a> {
     /// (waiting while the budget is spent).
     pub fn handing_over(
         watch: &'a Watch,
+        uses: Option<UseReader>,
         batches: &'a Batches,
         runtime: &'a Handle,
     ) -> Reading<'a> {
@@ -82,7 +92,7 @@ impl<'a> Reading<'a> {
                 batches,
                 runtime,
             }),
-            ..Reading::new(watch)
+            ..Reading::new(watch, uses)
         }
     }
 
@@ -127,6 +137,9 @@ impl Scan for Reading<'_> {
         let name = record.fields.str(trail::fields::well_known::EVENT_NAME);
         if name.is_some_and(|n| self.watch.contains(n)) {
             self.found.watched.push(record.raw.to_string());
+        }
+        if let Some(used) = self.uses.and_then(|r| r.read(record)) {
+            self.found.usage.record(&used);
         }
         true
     }

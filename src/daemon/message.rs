@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, Origin};
+use crate::audit::permissions::usage::UseReader;
 use crate::config::Filters;
 use crate::metrics::events::{
     AlertExcluded, AlertRaised, AlertsNotDelivered, AlertsSuppressed, CorrelationDropped,
@@ -42,6 +43,8 @@ pub struct Context {
     pub posture: Option<Arc<PostureMonitor>>,
     /// The events the readers keep for the posture monitor (none without it).
     pub watch: Watch,
+    /// `[usage] record`: readers record what each principal used, kept in `state`.
+    pub record_usage: bool,
     /// Alerts and observations read but not yet delivered, over every message in flight (see
     /// [`Batches`]).
     pub budget: Arc<Semaphore>,
@@ -103,6 +106,7 @@ pub async fn handle(ctx: &Context, message: &Received, stop: &CancellationToken)
     // The observations index this rule set's correlations, whatever a reload does meanwhile.
     let read_with = rules.clone();
     let matching = Matching {
+        uses: ctx.record_usage.then(|| UseReader::new(rules.fields())),
         rules,
         exclusions: ctx.exclusions.clone(),
         watch: ctx.watch.clone(),
@@ -245,6 +249,7 @@ async fn deliver(
     if let Some(posture) = &ctx.posture {
         found.watched.iter().for_each(|r| posture.observe(r));
     }
+    let usage = found.usage;
     let decided = ctx
         .state
         .decide(Batch {
@@ -291,20 +296,23 @@ async fn deliver(
         .emit(&ctx.metrics);
     }
     let alerts: Vec<Arc<Alert>> = alerts.into_iter().map(Arc::new).collect();
-    ctx.sinks
-        .deliver_until(&alerts, stop)
-        .await
-        .map_err(|errors| {
-            if stop.is_cancelled() {
-                return Reason::Released;
-            }
-            let sinks: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
-            AlertsNotDelivered {
-                message_id: &receipt.message_id,
-                sinks: &sinks,
-                first_error: &errors[0],
-            }
-            .emit(&ctx.metrics);
-            Reason::SinkFailed
-        })
+    let delivered = ctx.sinks.deliver_until(&alerts, stop).await;
+    // Recorded once the batch is handled, so a held message (read again later) is mostly
+    // not counted twice; a use counted twice changes a count, never first or last use.
+    if delivered.is_ok() {
+        ctx.state.record_usage(usage);
+    }
+    delivered.map_err(|errors| {
+        if stop.is_cancelled() {
+            return Reason::Released;
+        }
+        let sinks: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
+        AlertsNotDelivered {
+            message_id: &receipt.message_id,
+            sinks: &sinks,
+            first_error: &errors[0],
+        }
+        .emit(&ctx.metrics);
+        Reason::SinkFailed
+    })
 }

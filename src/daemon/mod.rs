@@ -70,7 +70,7 @@ pub async fn run(pipeline: Pipeline) -> Result<(), DaemonError> {
     );
     let state_file = cfg.state_file();
     restore(&state_file, &*state, shared_table.is_some());
-    let (posture, triggers) = match start_posture(&pipeline, &sdk).await {
+    let (posture, triggers) = match start_posture(&pipeline, &sdk, &state).await {
         Some((monitor, rx)) => (Some(monitor), Some(rx)),
         None => (None, None),
     };
@@ -90,6 +90,7 @@ pub async fn run(pipeline: Pipeline) -> Result<(), DaemonError> {
             state,
             posture: posture.clone(),
             watch,
+            record_usage: pipeline.record_usage,
             budget: Arc::new(Semaphore::new(PENDING_BUDGET)),
             unrecognized: message::unrecognized_memory(),
         },
@@ -146,6 +147,7 @@ pub async fn run(pipeline: Pipeline) -> Result<(), DaemonError> {
     shared.ctx.sinks.flush().await;
     saver_stop.cancel();
     let _ = saver.await;
+    flush_usage(&shared).await;
     match save_state(&shared) {
         Some(Ok(groups)) => tracing::info!(groups, "state saved"),
         Some(Err(e)) => tracing::error!(error = %e, "state not saved"),
@@ -186,7 +188,8 @@ fn restore(path: &Option<std::path::PathBuf>, state: &dyn State, shared_table: b
 const PENDING_BUDGET: usize = 4_000;
 
 /// How often the state file is written while running, so a crash loses (and re-sends) at most
-/// this much of the sinks' delivered ids and of the correlation windows.
+/// this much of the sinks' delivered ids and of the correlation windows (and the shared
+/// table is given the usage recorded meanwhile).
 const STATE_SAVE_EVERY: Duration = Duration::from_secs(30);
 
 /// Writes the state file, when there is one. Returns the open correlation groups written.
@@ -204,6 +207,14 @@ async fn save_periodically(shared: Arc<Shared>, stop: CancellationToken) {
         if let Some(Err(e)) = tokio::task::block_in_place(|| save_state(&shared)) {
             tracing::warn!(error = %e, "state not saved");
         }
+        flush_usage(&shared).await;
+    }
+}
+
+/// Writes the usage recorded since the last time to the shared table, if there is one.
+async fn flush_usage(shared: &Shared) {
+    if let Err(e) = shared.ctx.state.flush_usage().await {
+        tracing::warn!(error = %e, "usage record not written; kept for the next attempt");
     }
 }
 
@@ -212,6 +223,7 @@ async fn save_periodically(shared: Arc<Shared>, stop: CancellationToken) {
 async fn start_posture(
     pipeline: &Pipeline,
     sdk: &aws_config::SdkConfig,
+    state: &Arc<dyn State>,
 ) -> Option<(
     Arc<posture::PostureMonitor>,
     tokio::sync::mpsc::UnboundedReceiver<crate::audit::trigger::Trigger>,
@@ -241,7 +253,8 @@ async fn start_posture(
     tracing::info!(accounts = ?accounts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), interval = ?cfg.audit.interval, "posture audit on");
     let mut settings = cfg.audit.clone();
     settings.state_file = cfg.posture_state_file();
-    Some(posture::PostureMonitor::new(accounts, settings))
+    let usage = pipeline.record_usage.then(|| state.clone());
+    Some(posture::PostureMonitor::new(accounts, settings, usage))
 }
 
 /// Returns on SIGTERM or SIGINT; reloads rules on SIGHUP.

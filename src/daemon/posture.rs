@@ -16,11 +16,15 @@ use tokio_util::sync::CancellationToken;
 use crate::alert::Alert;
 use crate::audit::change::{Posture, PostureChange};
 use crate::audit::collect::Account;
+use crate::audit::inventory::{ApiError, Authorization, Read};
+use crate::audit::permissions::change;
+use crate::audit::permissions::usage::Usage;
 use crate::audit::trigger::{Scope, Trigger};
 use crate::audit::{self, AuditConfig, PrincipalPosture, Status};
 use crate::metrics::events::{InternalEvent, PostureAudited};
 use crate::metrics::Metrics;
 use crate::sink::SinkSet;
+use crate::state::State;
 
 const STATE_VERSION: u32 = 1;
 
@@ -40,6 +44,12 @@ pub struct PostureMonitor {
     state: Mutex<StateFile>,
     principals: RwLock<HashMap<String, PrincipalPosture>>,
     triggers: mpsc::UnboundedSender<Trigger>,
+    /// Where the daemon records what principals use (`[usage] record`), for
+    /// unused-permissions in the full audits.
+    usage: Option<Arc<dyn State>>,
+    /// Per account, the principals and policies the last audit read, with when: what a
+    /// policy change's alert is judged against.
+    authorizations: RwLock<HashMap<String, (Arc<Authorization>, String)>>,
 }
 
 /// The events a reader must keep for the posture monitor.
@@ -52,6 +62,7 @@ impl PostureMonitor {
     pub fn new(
         accounts: Vec<Account>,
         settings: AuditConfig,
+        usage: Option<Arc<dyn State>>,
     ) -> (Arc<PostureMonitor>, mpsc::UnboundedReceiver<Trigger>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut state = StateFile::default();
@@ -83,6 +94,8 @@ impl PostureMonitor {
             state: Mutex::new(state),
             principals: RwLock::new(principals),
             triggers: tx,
+            usage,
+            authorizations: RwLock::default(),
         };
         (Arc::new(monitor), rx)
     }
@@ -96,16 +109,70 @@ impl PostureMonitor {
         }
     }
 
-    /// Adds the actor's posture to alerts about an audited IAM user or role.
+    /// Adds the actor's posture to alerts about an audited IAM user or role, and to the
+    /// alert of a policy change what it makes of the principals it touches.
     pub fn enrich(&self, alerts: &mut [Alert]) {
-        let principals = self.principals.read().expect("principals lock");
-        if principals.is_empty() {
-            return;
+        {
+            let principals = self.principals.read().expect("principals lock");
+            for a in alerts.iter_mut() {
+                if let Some(arn) = a.event.actor.arn.as_deref().and_then(iam_arn) {
+                    a.posture = principals.get(&arn).cloned();
+                }
+            }
         }
         for a in alerts {
-            if let Some(arn) = a.event.actor.arn.as_deref().and_then(iam_arn) {
-                a.posture = principals.get(&arn).cloned();
+            let change = a
+                .event
+                .name
+                .as_deref()
+                .is_some_and(|n| change::EVENTS.contains(&n));
+            if change && a.event.error_code.is_none() {
+                self.judge_change(a);
             }
+        }
+    }
+
+    /// The principals a policy change touched, judged on the last audit of its account.
+    fn judge_change(&self, alert: &mut Alert) {
+        let Some(account) = alert.event.account.as_deref() else {
+            return;
+        };
+        let Some((auth, audited_at)) = self
+            .authorizations
+            .read()
+            .expect("authorizations lock")
+            .get(account)
+            .cloned()
+        else {
+            return;
+        };
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(alert.record.get()) else {
+            return;
+        };
+        let targets = change::touched(&auth, account, &record);
+        if targets.is_empty() {
+            return;
+        }
+        let posture = alert.posture.get_or_insert_with(|| PrincipalPosture {
+            arn: alert
+                .event
+                .actor
+                .arn
+                .as_deref()
+                .unwrap_or_default()
+                .to_string(),
+            audited_at,
+            ..PrincipalPosture::default()
+        });
+        posture.targets = targets;
+    }
+
+    fn keep_authorization(&self, account: &str, report: &audit::Report, at: &str) {
+        if let Some(auth) = &report.authorization {
+            self.authorizations
+                .write()
+                .expect("authorizations lock")
+                .insert(account.to_string(), (auth.clone(), at.to_string()));
         }
     }
 
@@ -116,17 +183,28 @@ impl PostureMonitor {
         }
     }
 
+    /// The usage record, read once for every account's audit.
+    async fn usage(&self) -> Read<Arc<Usage>> {
+        let state = self.usage.as_ref()?;
+        Some(state.usage().await.map(Arc::new).map_err(|e| ApiError {
+            call: "dynamodb:Query",
+            message: e.to_string(),
+        }))
+    }
+
     async fn full_audit(&self, sinks: &SinkSet, metrics: &Metrics) {
+        let usage = self.usage().await;
         for account in &self.accounts {
             let started = Instant::now();
             let now = chrono::Utc::now();
-            let report = audit::audit(account, &self.settings, now).await;
+            let report = audit::audit(account, &self.settings, usage.clone(), now).await;
             let errors = report
                 .findings
                 .iter()
                 .filter(|f| f.status == Status::Error)
                 .count();
             let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            self.keep_authorization(&account.id, &report, &at);
             let changes = {
                 let mut state = self.state.lock().expect("posture lock");
                 let changes = state.posture.apply(
@@ -184,6 +262,7 @@ impl PostureMonitor {
             let now = chrono::Utc::now();
             let (report, failed) = audit::reaudit(account, &self.settings, &scope, now).await;
             let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            self.keep_authorization(&account_id, &report, &at);
             let mut changes = {
                 let mut state = self.state.lock().expect("posture lock");
                 let changes = state.posture.apply(
@@ -200,6 +279,7 @@ impl PostureMonitor {
                     }
                     if p.admin.is_some() {
                         entry.admin = p.admin;
+                        entry.escalation = p.escalation;
                     }
                     entry.audited_at = p.audited_at;
                 }

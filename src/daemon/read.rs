@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handover::{Batches, Reading, Watch};
 use crate::alert::Origin;
+use crate::audit::permissions::usage::UseReader;
 use crate::detect::exclusions::Exclusions;
 use crate::detect::{self, Detector};
 use crate::rules::RuleSet;
@@ -35,6 +36,8 @@ pub struct Matching {
     pub rules: Arc<RuleSet>,
     pub exclusions: Arc<Exclusions>,
     pub watch: Watch,
+    /// Reads what each record used, when the daemon records usage.
+    pub uses: Option<UseReader>,
 }
 
 /// Reads and matches one object, handing its matches to `batches` as it goes. Transient
@@ -92,7 +95,7 @@ async fn read_once(
             origin: &origin,
             exclusions: &matching.exclusions,
         };
-        let mut reading = Reading::handing_over(&matching.watch, &batches, &runtime);
+        let mut reading = Reading::handing_over(&matching.watch, matching.uses, &batches, &runtime);
         let (stats, error) = detect::scan(body, &detector, &mut reading);
         reading.finish();
         let read = ObjectRead {
@@ -144,7 +147,7 @@ pub async fn read_event(
         origin,
         exclusions: &matching.exclusions,
     };
-    let mut reading = Reading::new(&matching.watch);
+    let mut reading = Reading::new(&matching.watch, matching.uses);
     let (stats, err) = detect::scan(body.as_bytes(), &detector, &mut reading);
     batches.send(reading.found).await;
     let read = ObjectRead {

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::permissions::usage::RESOURCES_FIELD;
 use crate::config::{Config, ConfigError};
 use crate::correlate::Limits;
 use crate::detect::exclusions::Exclusions;
@@ -48,6 +49,9 @@ pub struct Pipeline {
     pub notes: Vec<String>,
     pub exclusions: Arc<Exclusions>,
     pub limits: Limits,
+    /// `[usage] record`: readers record each principal's uses; the rules then also extract
+    /// the field that names the resources used.
+    pub record_usage: bool,
 }
 
 /// Which parts of the configuration a command uses, and so must be valid.
@@ -72,15 +76,20 @@ impl Pipeline {
                 config.validate_sinks()?;
             }
         }
-        let (rules, notes) = load_rules(&config)?;
+        let (mut rules, notes) = load_rules(&config)?;
         let exclusions = Arc::new(Exclusions::new(&config.exclusions).map_err(ConfigError::from)?);
         let limits = config.correlation.limits()?;
+        let record_usage = config.usage.record;
+        if record_usage {
+            rules.extract(RESOURCES_FIELD);
+        }
         Ok(Pipeline {
             config,
             rules: Arc::new(rules),
             notes,
             exclusions,
             limits,
+            record_usage,
         })
     }
 
@@ -94,12 +103,17 @@ impl Pipeline {
             rules: Arc::new(rules),
             notes: Vec::new(),
             exclusions: Arc::default(),
+            record_usage: false,
         }
     }
 
     /// The rules again (SIGHUP), checked as at start.
     pub fn reload_rules(&self) -> Result<RuleSet, PipelineError> {
-        load_rules(&self.config).map(|(rules, _)| rules)
+        let (mut rules, _) = load_rules(&self.config)?;
+        if self.record_usage {
+            rules.extract(RESOURCES_FIELD);
+        }
+        Ok(rules)
     }
 
     /// How the state stage is set up.

@@ -15,13 +15,14 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::alert::{table, Alert, Origin};
+use crate::audit::permissions::usage::{Usage, UseReader};
 use crate::detect::exclusions::Exclusions;
 use crate::detect::{self, Detector, Observation, Outcomes, Scan};
 use crate::pipeline::Pipeline;
@@ -114,6 +115,9 @@ pub struct Options {
     /// Memory for observations and suppressed-rule alerts waiting for the end of the replay
     /// before they spill to temporary files; None: 16 MiB.
     pub memory_budget: Option<usize>,
+    /// Record what each principal used (in [`Summary::usage`]), from the records inside
+    /// the window.
+    pub usage: bool,
 }
 
 /// What one input gave.
@@ -126,6 +130,8 @@ struct FileReport {
     excluded: BTreeMap<String, u64>,
     /// Set when the input could not be read to its end, or had unusable records.
     error: Option<InputError>,
+    /// What the principals used, with [`Options::usage`].
+    usage: Usage,
 }
 
 impl FileReport {
@@ -143,6 +149,7 @@ impl FileReport {
         for (rule, n) in part.excluded {
             *self.excluded.entry(rule).or_default() += n;
         }
+        self.usage.merge(part.usage);
     }
 }
 
@@ -202,6 +209,10 @@ pub fn run(
     let unstarted = AtomicUsize::new(listing.inputs.len());
 
     let pending = Pending::new(opts.memory_budget.unwrap_or(pending::DEFAULT_BUDGET), set)?;
+    // Each input's uses join the whole replay's as the input ends, so only the inputs being
+    // read hold their own.
+    let usage = Mutex::new(Usage::new());
+    let uses = opts.usage.then(|| UseReader::new(set.fields()));
     let (reports, written, undelivered) = std::thread::scope(|scope| {
         let workers = scope.spawn(|| {
             pool.install(|| {
@@ -221,12 +232,17 @@ pub fn run(
                             pending: &pending,
                             stop: &stop,
                             unstarted: unstarted.fetch_sub(1, Ordering::Relaxed) - 1,
+                            uses,
                         };
-                        let report = replay_input(&ctx, input, &bar, &mut |batch| {
+                        let mut report = replay_input(&ctx, input, &bar, &mut |batch| {
                             if !batch.text.is_empty() && tx.send(batch).is_err() {
                                 stop.store(true, Ordering::Relaxed);
                             }
                         });
+                        if opts.usage {
+                            let used = std::mem::take(&mut report.usage);
+                            usage.lock().expect("usage lock").merge(used);
+                        }
                         if let Some(e) = &report.error {
                             report_error(&e.to_string());
                         }
@@ -292,6 +308,7 @@ pub fn run(
             *summary.excluded.entry(rule).or_default() += n;
         }
     }
+    summary.usage = opts.usage.then(|| usage.into_inner().expect("usage lock"));
     summary.elapsed = started.elapsed();
     summary.peak_rss = report::peak_rss();
     Ok(summary)
@@ -325,6 +342,8 @@ struct Context<'a> {
     stop: &'a AtomicBool,
     /// Inputs not yet started when this one was.
     unstarted: usize,
+    /// Set when the replay records what principals used.
+    uses: Option<UseReader>,
 }
 
 /// What matching records gives, sorted for the replay: alerts rendered into `batch` in
@@ -340,6 +359,7 @@ struct InputOutcomes<'a> {
     to_sinks: bool,
     batch: Batch,
     flush: Option<&'a mut dyn FnMut(Batch)>,
+    uses: Option<UseReader>,
 }
 
 impl<'a> InputOutcomes<'a> {
@@ -355,6 +375,7 @@ impl<'a> InputOutcomes<'a> {
             to_sinks: ctx.opts.to_sinks,
             batch: Batch::default(),
             flush,
+            uses: ctx.uses,
         }
     }
 
@@ -399,6 +420,9 @@ impl Scan for InputOutcomes<'_> {
     fn record(&mut self, record: &Record) -> bool {
         let inside = self.window.admits(record);
         self.report.outside_window += u64::from(!inside);
+        if let Some(u) = self.uses.filter(|_| inside).and_then(|r| r.read(record)) {
+            self.report.usage.record(&u);
+        }
         inside
     }
     fn unusable(&mut self, error: TrailError) {

@@ -32,6 +32,8 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Peak resident memory of the process, where the platform tells it.
     pub peak_rss: Option<u64>,
+    /// What each principal used, when the replay recorded it.
+    pub usage: Option<crate::audit::permissions::usage::Usage>,
 }
 
 /// The process's peak resident set size (Linux: `VmHWM` in /proc/self/status).

@@ -93,6 +93,12 @@ impl RuleSet {
         &self.fields
     }
 
+    /// Has records read with one more field (a reader that needs a field no rule asks for),
+    /// and returns its id.
+    pub fn extract(&mut self, path: &str) -> crate::trail::FieldId {
+        self.fields.intern(path)
+    }
+
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }

@@ -7,12 +7,14 @@ use std::sync::Mutex;
 use futures_util::future::BoxFuture;
 
 use super::{Batch, Claims, Decided, Deliveries, Local, Settings, State, StateError};
+use crate::audit::permissions::usage::Usage;
 use crate::rules::RuleSet;
 use crate::suppress::SuppressError;
 
 pub struct MemoryState {
     local: Mutex<Local>,
     deliveries: Deliveries,
+    usage: Mutex<Usage>,
 }
 
 impl MemoryState {
@@ -20,6 +22,7 @@ impl MemoryState {
         Ok(MemoryState {
             local: Mutex::new(Local::new(rules, settings)?),
             deliveries: Deliveries::new(settings),
+            usage: Mutex::new(Usage::new()),
         })
     }
 
@@ -47,6 +50,10 @@ impl State for MemoryState {
 
     fn deliveries(&self) -> &Deliveries {
         &self.deliveries
+    }
+
+    fn recorded(&self) -> &Mutex<Usage> {
+        &self.usage
     }
 
     fn decide(&self, batch: Batch) -> BoxFuture<'_, Decided> {

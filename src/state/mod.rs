@@ -21,6 +21,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 
 use crate::alert::Alert;
+use crate::audit::permissions::usage::Usage;
 use crate::correlate::snapshot::Snapshot;
 use crate::correlate::{Engine, Limits};
 use crate::detect::Observation;
@@ -125,11 +126,14 @@ impl Local {
     }
 }
 
-/// The state file's part of a process's state: open windows and suppression keys.
+/// The state file's part of a process's state: open windows, suppression keys, and (for one
+/// replica) what each principal used.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Saved {
     pub correlation: Snapshot,
     pub suppression: HashMap<String, KeyState>,
+    #[serde(default, skip_serializing_if = "Usage::is_empty")]
+    pub usage: Usage,
 }
 
 /// Per sink name, the alert ids it accepted with when (Unix ms): what the state file keeps
@@ -205,6 +209,34 @@ pub trait State: Send + Sync + 'static {
         sent: &'a [(&'a str, bool)],
     ) -> BoxFuture<'a, Result<(), StateError>>;
 
+    /// What delivered batches' records used (`[usage] record`): this process's whole record,
+    /// or with the shared table what this replica has not written there yet.
+    fn recorded(&self) -> &Mutex<Usage>;
+
+    /// Whether the state file keeps the usage record (the shared table keeps its own).
+    fn file_keeps_usage(&self) -> bool {
+        true
+    }
+
+    /// Takes in what a batch's records used.
+    fn record_usage(&self, used: Usage) {
+        if !used.is_empty() {
+            self.recorded().lock().expect("usage lock").merge(used);
+        }
+    }
+
+    /// Everything recorded, for the posture audit: this process's record, or every
+    /// replica's from the shared table.
+    fn usage(&self) -> BoxFuture<'_, Result<Usage, StateError>> {
+        let usage = self.recorded().lock().expect("usage lock").clone();
+        Box::pin(std::future::ready(Ok(usage)))
+    }
+
+    /// Writes what was recorded to where replicas share it (nothing to do for one).
+    fn flush_usage(&self) -> BoxFuture<'_, Result<(), StateError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// A new rule set (SIGHUP): windows of correlations still loaded, and suppression keys,
     /// carry over.
     fn reload(&self, rules: &RuleSet, settings: &Settings) -> Result<(), SuppressError> {
@@ -231,18 +263,27 @@ pub trait State: Send + Sync + 'static {
         })
     }
 
-    /// Open windows, suppression keys and each sink's accepted ids, for the state file.
+    /// Open windows, suppression keys, the usage record and each sink's accepted ids, for
+    /// the state file.
     fn save(&self) -> (Saved, Delivered) {
+        let usage = match self.file_keeps_usage() {
+            true => self.recorded().lock().expect("usage lock").clone(),
+            false => Usage::default(),
+        };
         let local = self.local().lock().expect("state lock");
         let saved = Saved {
             correlation: local.engine.snapshot(),
             suppression: local.suppressor.snapshot(),
+            usage,
         };
         (saved, self.deliveries().delivered())
     }
 
     /// Takes back what [`State::save`] gave; returns the groups and ids restored.
     fn restore(&self, saved: Saved, delivered: Delivered) -> (usize, usize) {
+        if self.file_keeps_usage() {
+            self.record_usage(saved.usage);
+        }
         let groups = {
             let mut local = self.local().lock().expect("state lock");
             local.suppressor.restore(saved.suppression);

@@ -122,6 +122,19 @@ impl FieldSet {
         id
     }
 
+    /// The id of a registered path, without registering it.
+    pub fn find(&self, path: &str) -> Option<FieldId> {
+        let mut node = 0usize;
+        for key in path.split('.') {
+            node = self.nodes[node]
+                .children
+                .iter()
+                .find(|(k, _)| &**k == key)
+                .map(|(_, n)| *n as usize)?;
+        }
+        self.nodes[node].slot
+    }
+
     pub fn len(&self) -> usize {
         self.paths.len()
     }

@@ -31,8 +31,14 @@ fn short(resource: &str) -> String {
 fn seeded_account_gives_exact_findings() {
     let moto = Moto::start_with_managed_policies();
     let seeded = seed(&moto);
+    // The opt-in check is on, so every check of the catalogue reports.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("audit.toml");
+    std::fs::write(&config, "[audit]\nusers_assume_roles_only = true\n").unwrap();
     let out = moto.trailwatch(&[
         "audit",
+        "--config",
+        config.to_str().unwrap(),
         "--format",
         "json",
         "--region",
@@ -106,6 +112,33 @@ fn seeded_account_gives_exact_findings() {
         f("role-inline-policies", "app-role", "", "FAIL"),
         f("group-empty", "empty-group", "", "FAIL"),
         f("full-admin-policies", "full-star", "", "FAIL"),
+        f("user-inline-policies", "launcher", "", "FAIL"),
+        f("user-inline-policies", "self-attacher", "", "FAIL"),
+        f("user-inline-policies", "self-service", "", "FAIL"),
+        // Permissions: admins by every route, groups included; escalation; wide trust.
+        f("admin-access", "admin-alice", "", "FAIL"),
+        f("admin-access", "admin-bob", "", "FAIL"),
+        f("admin-access", "ops-frank", "", "FAIL"),
+        f("admin-access", "ops", "", "FAIL"),
+        f("admin-access", "ops-admins", "", "FAIL"),
+        f("admin-access", "ec2-admin", "", "FAIL"),
+        f("admin-without-mfa", "admin-alice", "", "FAIL"),
+        f("admin-without-mfa", "admin-bob", "", "FAIL"),
+        f("admin-without-mfa", "ops-frank", "", "FAIL"),
+        f("group-inline-policies", "ops", "", "FAIL"),
+        f("privilege-escalation", "self-attacher", "", "FAIL"),
+        f("privilege-escalation", "launcher", "", "FAIL"),
+        f("passrole-any-role", "launcher", "", "FAIL"),
+        f("role-trust-public", "open-role", "", "FAIL"),
+        f("role-trust-cross-account", "partner-role", "", "FAIL"),
+        f("users-assume-roles-only", "admin-alice", "", "FAIL"),
+        f("users-assume-roles-only", "admin-bob", "", "FAIL"),
+        f("users-assume-roles-only", "ops-frank", "", "FAIL"),
+        f("users-assume-roles-only", "dev-carol", "", "FAIL"),
+        f("users-assume-roles-only", "launcher", "", "FAIL"),
+        f("users-assume-roles-only", "self-attacher", "", "FAIL"),
+        // No usage record was given.
+        f("unused-permissions", "root", "", "MANUAL"),
         // moto does not implement service last accessed data or IAM Access Analyzer.
         f("user-service-inactivity", "root", "", "ERROR"),
         f("role-service-inactivity", "root", "", "ERROR"),
@@ -155,9 +188,42 @@ fn seeded_account_gives_exact_findings() {
     // Who the administrators are, and where their rights come from.
     assert_eq!(
         find("admins-minimum", ":root")["reason"],
-        "2 IAM user(s) with full administrative rights (minimum 2): admin-alice, admin-bob"
+        "3 IAM user(s) with full administrative rights (minimum 2): admin-alice, admin-bob, ops-frank"
     );
     assert_eq!(find("admins-maximum", ":root")["status"], "PASS");
+    // Each permission finding names its route, method or statement.
+    assert_eq!(
+        find("admin-access", "user/ops-frank")["reason"],
+        "* on * through via group ops: inline policy everything (statement 1)"
+    );
+    assert_eq!(
+        find("privilege-escalation", "user/self-attacher")["reason"],
+        "can make itself admin: attach-user-policy (attach any managed policy (AdministratorAccess) to itself; target arn:aws:iam::123456789012:user/self-attacher; allowed by inline policy attach (statement 1))"
+    );
+    let launcher = find("privilege-escalation", "user/launcher")["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        launcher.starts_with("can make itself admin: passrole-ec2 (launch an instance with an admin role (iam:PassRole, ec2:RunInstances); target arn:aws:iam::123456789012:role/ec2-admin;"),
+        "{launcher}"
+    );
+    assert_eq!(
+        find("privilege-escalation", "user/self-service")["status"],
+        "PASS",
+        "its own keys only"
+    );
+    assert_eq!(
+        find("role-trust-public", "role/open-role")["reason"],
+        r#"statement 1 lets {"AWS":"*"} assume it without a narrowing condition"#
+    );
+    assert_eq!(
+        find("role-trust-cross-account", "role/partner-role")["reason"],
+        "statement 1 lets account(s) 999988887777 assume it without sts:ExternalId or MFA"
+    );
+    assert_eq!(
+        find("role-trust-cross-account", "role/vendor-role")["status"],
+        "PASS"
+    );
     assert_eq!(
         find("full-admin-policies", "/unused-star")["status"],
         "PASS"
@@ -339,4 +405,204 @@ fn role_arn_audits_the_assumed_account() {
     assert!(findings
         .iter()
         .all(|f| f["resource"] == "arn:aws:iam::444455556666:root"));
+}
+
+/// One CloudTrail record of `who` (a user, or `role:NAME` for a session of the role).
+fn call(
+    who: &str,
+    source: &str,
+    name: &str,
+    time: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let account = "123456789012";
+    let identity = match who.strip_prefix("role:") {
+        Some(role) => serde_json::json!({
+            "type": "AssumedRole", "accountId": account,
+            "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/i-0abc"),
+            "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role,
+                "arn": format!("arn:aws:iam::{account}:role/{role}")}}
+        }),
+        None => serde_json::json!({
+            "type": "IAMUser", "accountId": account, "userName": who,
+            "arn": format!("arn:aws:iam::{account}:user/{who}")
+        }),
+    };
+    let mut r = serde_json::json!({
+        "eventVersion": "1.09", "userIdentity": identity, "eventTime": time,
+        "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+        "eventID": format!("{who}-{name}-{time}"), "recipientAccountId": account
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        r[k] = v.clone();
+    }
+    r
+}
+
+#[test]
+fn usage_replayed_from_the_trail_against_what_is_granted() {
+    let moto = Moto::start_with_managed_policies();
+    seed(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let none = serde_json::json!({});
+    // The audit runs as of 2027-06-01, months after the seed made every principal.
+    let records = vec![
+        call(
+            "dev-carol",
+            "s3.amazonaws.com",
+            "GetObject",
+            "2027-02-20T08:00:00Z",
+            none.clone(),
+        ),
+        call(
+            "dev-carol",
+            "s3.amazonaws.com",
+            "ListObjects",
+            "2027-05-30T08:00:00Z",
+            none.clone(),
+        ),
+        call(
+            "launcher",
+            "ec2.amazonaws.com",
+            "RunInstances",
+            "2027-05-31T08:00:00Z",
+            serde_json::json!({"resources": [{"ARN": "arn:aws:ec2:us-east-1:123456789012:instance/i-1"}]}),
+        ),
+        call(
+            "role:app-role",
+            "s3.amazonaws.com",
+            "GetObject",
+            "2027-05-29T08:00:00Z",
+            none.clone(),
+        ),
+        // Refused: no permission was used.
+        call(
+            "self-attacher",
+            "iam.amazonaws.com",
+            "AttachUserPolicy",
+            "2027-05-31T09:00:00Z",
+            serde_json::json!({"errorCode": "AccessDenied"}),
+        ),
+    ];
+    let trail = dir.path().join("trail.json");
+    std::fs::write(
+        &trail,
+        serde_json::json!({ "Records": records }).to_string(),
+    )
+    .unwrap();
+    let usage = dir.path().join("usage.json");
+    let usage_arg = usage.to_str().unwrap();
+
+    let out = common::trailwatch(&["replay", "--usage", usage_arg, trail.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("usage: 3 principals, 4 actions, trail from 2027-02-20T08:00:00Z to 2027-05-31T08:00:00Z"),
+        "{}",
+        stderr(&out)
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&usage).unwrap()).unwrap();
+    assert_eq!(
+        record["principals"]["arn:aws:iam::123456789012:user/launcher"]["actions"]
+            ["ec2:RunInstances"],
+        serde_json::json!({"first": "2027-05-31T08:00:00Z", "last": "2027-05-31T08:00:00Z", "count": 1,
+            "resources": ["arn:aws:ec2:us-east-1:123456789012:instance/i-1"]})
+    );
+    // Replaying more merges into the file: counts add up, first and last widen.
+    let more = dir.path().join("more.json");
+    let again = call(
+        "dev-carol",
+        "s3.amazonaws.com",
+        "ListObjects",
+        "2027-05-31T10:00:00Z",
+        none,
+    );
+    std::fs::write(&more, serde_json::json!({ "Records": [again] }).to_string()).unwrap();
+    let out = common::trailwatch(&["replay", "--usage", usage_arg, more.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&usage).unwrap()).unwrap();
+    assert_eq!(
+        record["principals"]["arn:aws:iam::123456789012:user/dev-carol"]["actions"]
+            ["s3:ListBucket"],
+        serde_json::json!({"first": "2027-05-30T08:00:00Z", "last": "2027-05-31T10:00:00Z", "count": 2})
+    );
+
+    let out = moto.trailwatch(&[
+        "audit",
+        "--format",
+        "json",
+        "--region",
+        "us-east-1",
+        "--checks",
+        "unused-permissions",
+        "--now",
+        "2027-06-01T00:00:00Z",
+        "--usage",
+        usage_arg,
+    ]);
+    let findings: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |who: &str| {
+        let f = findings
+            .iter()
+            .find(|f| f["resource"].as_str().unwrap().ends_with(who))
+            .unwrap_or_else(|| panic!("no finding for {who}: {findings:#?}"));
+        (
+            f["status"].as_str().unwrap().to_string(),
+            f["reason"].as_str().unwrap().to_string(),
+        )
+    };
+    let fail = |reason: &str| ("FAIL".to_string(), reason.to_string());
+    assert_eq!(
+        of("user/launcher"),
+        fail("granted but not used within 90 days: iam:PassRole (inline policy launch); used: ec2:RunInstances")
+    );
+    // Used, but longer ago than the 90 days.
+    assert_eq!(
+        of("user/dev-carol"),
+        fail("granted but not used within 90 days: s3:GetObject (inline policy s3-read); used: s3:ListBucket")
+    );
+    // A role's sessions count for the role.
+    assert_eq!(
+        of("role/app-role"),
+        fail("granted but not used within 90 days: s3:ListBucket (inline policy inline-s3); used: s3:GetObject")
+    );
+    assert!(of("user/self-attacher").1.ends_with("; used: nothing"));
+    // Principals granted nothing are not judged.
+    assert!(findings
+        .iter()
+        .all(|f| !f["resource"].as_str().unwrap().ends_with("user/ci-dave")));
+
+    // The least-privilege policy of what dev-carol used: valid IAM JSON, no AWS call.
+    let out = common::trailwatch(&[
+        "audit",
+        "--suggest-policy",
+        "arn:aws:iam::123456789012:user/dev-carol",
+        "--usage",
+        usage_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let policy: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        policy,
+        serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "S3Used", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}
+        ]})
+    );
+    let out = common::trailwatch(&[
+        "audit",
+        "--suggest-policy",
+        "arn:aws:iam::123456789012:user/nobody",
+        "--usage",
+        usage_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("usage.json: no use by arn:aws:iam::123456789012:user/nobody recorded (the record holds 3 principals, 2027-02-20T08:00:00Z to 2027-05-31T10:00:00Z)"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -223,6 +223,47 @@ async fn iam_change_on_the_trail_gives_the_changed_finding_within_seconds() {
         1.0
     );
     assert!(daemon.metric("trailwatch_posture_audits_total{kind=\"event\",result=\"ok\"}") >= 2.0);
+
+    // ops makes carol an admin: the change's own alert says so at once, and the re-audit
+    // brings the admin-access FAIL seconds later.
+    iam.attach_user_policy()
+        .user_name("carol")
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await
+        .unwrap();
+    upload(
+        &aws,
+        "attach",
+        trail_file(
+            "ev-attach",
+            "AttachUserPolicy",
+            r#"{"userName":"carol","policyArn":"arn:aws:iam::aws:policy/AdministratorAccess"}"#,
+        ),
+    )
+    .await;
+    let got = collect(&aws, &setup.alerts_queue, Duration::from_secs(30), |m| {
+        m.iter()
+            .any(|x| x["rule"]["name"] == "admin-policy-attached")
+            && !posture(m, "admin-access", "user/carol").is_empty()
+    })
+    .await;
+    let alert = got
+        .iter()
+        .find(|x| x["rule"]["name"] == "admin-policy-attached")
+        .expect("the alert");
+    assert_eq!(
+        alert["posture"]["targets"],
+        serde_json::json!([{"arn": format!("arn:aws:iam::{ACCOUNT}:user/carol"), "admin": true}])
+    );
+    let admin = posture(&got, "admin-access", "user/carol");
+    assert_eq!(admin.len(), 1, "{got:#?}");
+    assert_eq!(admin[0]["change"], "failed");
+    assert_eq!(admin[0]["trigger"]["event_name"], "AttachUserPolicy");
+    assert_eq!(
+        admin[0]["finding"]["reason"],
+        "* on * through managed policy arn:aws:iam::aws:policy/AdministratorAccess (statement 1)"
+    );
     assert_eq!(
         daemon.metric(
             "trailwatch_posture_findings{check=\"user-mfa\",severity=\"high\",status=\"PASS\"}"

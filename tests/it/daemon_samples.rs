@@ -1,6 +1,7 @@
 //! The daemon on the sample trails, delivered as CloudTrail delivers them: one file after the
 //! other in delivery-time order. It must raise exactly the alerts `replay` raises on the same
-//! files — the correlation across files included — and call no event late.
+//! files — the correlation across files included — call no event late, and record what each
+//! principal used as `replay --usage` does.
 
 use crate::common;
 
@@ -18,10 +19,15 @@ async fn samples_delivered_in_order_give_the_alerts_replay_gives() {
     let setup = provision(&aws).await;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("daemon.log");
-    let daemon = tokio::task::block_in_place(|| {
+    let state = dir.path().join("state.json");
+    let config = format!(
+        "[sqs]\nwait_time_secs = 1\n[state]\nfile = \"{}\"\n",
+        state.display()
+    );
+    let mut daemon = tokio::task::block_in_place(|| {
         start(
             &moto,
-            "[sqs]\nwait_time_secs = 1\n",
+            &config,
             &[
                 "--queue-url",
                 &setup.events_queue,
@@ -81,4 +87,22 @@ async fn samples_delivered_in_order_give_the_alerts_replay_gives() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(got, expected, "{text}");
     assert!(!text.contains("older than correlation.lateness"), "{text}");
+
+    // What each principal used, in the state file once the daemon stops: the record replay
+    // builds from the same files.
+    assert!(tokio::task::block_in_place(|| daemon.stop()).success());
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let usage = dir.path().join("usage.json");
+    let out = trailwatch(&[
+        "replay",
+        "--usage",
+        usage.to_str().unwrap(),
+        root.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let replayed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&usage).unwrap()).unwrap();
+    assert_eq!(replayed["principals"].as_object().unwrap().len(), 4);
+    assert_eq!(saved["usage"], replayed);
 }

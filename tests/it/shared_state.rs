@@ -569,3 +569,97 @@ async fn a_backfill_to_sinks_shares_the_record_of_deliveries() {
     assert_eq!(common::sorted_ids(&second), common::sorted_ids(&first));
     assert_eq!(hook.alert_ids().len(), first.len(), "nothing sent again");
 }
+
+/// Two replicas record what principals used and write it to the table at once: the table
+/// holds the merge (counts added, first and last use widened, resources joined), and a
+/// record the table does not take stays with its replica for the next attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_merge_what_principals_used_in_the_table() {
+    use trailwatch::audit::permissions::usage::{Usage, Use};
+    use trailwatch::config::Config;
+    use trailwatch::metrics::Metrics;
+    use trailwatch::pipeline::{Pipeline, Use as Purpose};
+
+    let moto = Moto::start();
+    let aws = aws(&moto.url).await;
+    aws.state_table(TABLE).await;
+    let replica = |table: &str| {
+        let text = format!("[state]\nbackend = \"dynamodb\"\ntable = \"{table}\"\n");
+        let config = Config::parse("trailwatch.toml", &text).unwrap();
+        let pipeline = Pipeline::build(config, Purpose::Replay).unwrap();
+        pipeline
+            .state(Some(&aws.sdk), &Metrics::new(), None)
+            .unwrap()
+    };
+    let (a, b) = (replica(TABLE), replica(TABLE));
+    let alice = "arn:aws:iam::111122223333:user/alice";
+    let used = |who: &str, action: &str, time: &str, resources: &[&str]| {
+        let mut u = Usage::new();
+        u.record(&Use {
+            principal: who.into(),
+            action: action.into(),
+            time: time.into(),
+            resources: resources.iter().map(|r| r.to_string()).collect(),
+        });
+        u
+    };
+    a.record_usage(used(
+        alice,
+        "s3:GetObject",
+        "2026-11-20T09:00:00Z",
+        &["arn:aws:s3:::a/1"],
+    ));
+    a.record_usage(used(alice, "iam:GetUser", "2026-11-21T09:00:00Z", &[]));
+    b.record_usage(used(
+        alice,
+        "s3:GetObject",
+        "2026-11-25T09:00:00Z",
+        &["arn:aws:s3:::b/2"],
+    ));
+    b.record_usage(used(
+        "arn:aws:iam::111122223333:role/deploy",
+        "ec2:RunInstances",
+        "2026-11-22T09:00:00Z",
+        &[],
+    ));
+    let (fa, fb) = tokio::join!(a.flush_usage(), b.flush_usage());
+    fa.unwrap();
+    fb.unwrap();
+    assert!(a.recorded().lock().unwrap().is_empty(), "written, not kept");
+
+    let shared = b.usage().await.unwrap();
+    assert_eq!(
+        (shared.since.as_deref(), shared.until.as_deref()),
+        (Some("2026-11-20T09:00:00Z"), Some("2026-11-25T09:00:00Z"))
+    );
+    assert_eq!(shared.principals.len(), 2);
+    let get = &shared.principals[alice].actions["s3:GetObject"];
+    let mut resources = get.resources.clone();
+    resources.sort();
+    assert_eq!(
+        (get.first.as_str(), get.last.as_str(), get.count, resources),
+        (
+            "2026-11-20T09:00:00Z",
+            "2026-11-25T09:00:00Z",
+            2,
+            vec![
+                "arn:aws:s3:::a/1".to_string(),
+                "arn:aws:s3:::b/2".to_string()
+            ]
+        )
+    );
+    assert_eq!(shared.principals[alice].actions["iam:GetUser"].count, 1);
+    assert_eq!(
+        a.usage().await.unwrap(),
+        shared,
+        "every replica reads the same record"
+    );
+
+    // A table that is not there: the record stays with the replica.
+    let lost = replica("no-such-table");
+    lost.record_usage(used(alice, "s3:PutObject", "2026-11-26T09:00:00Z", &[]));
+    let e = lost.flush_usage().await.unwrap_err().to_string();
+    assert!(e.contains("on table no-such-table"), "{e}");
+    let kept = lost.recorded().lock().unwrap().clone();
+    assert_eq!(kept.principals[alice].actions["s3:PutObject"].count, 1);
+}

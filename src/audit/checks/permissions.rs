@@ -357,52 +357,72 @@ fn assume_roles_only(ev: &mut Eval, principals: &Principals) {
     }
 }
 
+/// A usage record that ended more than this many days before the audit is stale: what was
+/// used since is unknown, and judging on it would report as unused what is in use.
+const USAGE_STALE_DAYS: i64 = 2;
+
 fn usage(ev: &mut Eval, inv: &Inventory, principals: &Principals) {
     let days = ev.settings.usage_days;
     let arn = ev.root_arn();
-    let Some(usage) = &inv.usage else {
-        ev.push(
-            CheckId::UnusedPermissions,
-            Status::Manual,
-            &arn,
-            "no usage record: give one with --usage FILE (trailwatch replay --usage FILE builds it from archives), or run the audit in the daemon, which records what it reads".into(),
-        );
-        return;
+    let usage = match &inv.usage {
+        Some(Ok(usage)) => usage,
+        Some(Err(e)) => return ev.error(&[CheckId::UnusedPermissions], &arn, e),
+        None => {
+            ev.push(
+                CheckId::UnusedPermissions,
+                Status::Manual,
+                &arn,
+                "no usage record: give one with --usage FILE (trailwatch replay --usage FILE builds it from archives), or run the audit in the daemon with [usage] record on".into(),
+            );
+            return;
+        }
     };
-    let coverage = usage
-        .since
-        .as_deref()
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map(|s| ev.days_since(s.to_utc()));
-    if coverage.is_none_or(|c| c < days) {
-        ev.push(
-            CheckId::UnusedPermissions,
-            Status::Manual,
-            &arn,
-            format!(
-                "the usage record covers {} of the {days} days needed (since {}, until {})",
-                coverage.map_or("none".to_string(), |c| format!("{c} days")),
-                usage.since.as_deref().unwrap_or("-"),
-                usage.until.as_deref().unwrap_or("-")
-            ),
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| ev.days_since(t.to_utc()))
+    };
+    let (covered, ended) = (time(&usage.since), time(&usage.until));
+    let span = format!(
+        "since {}, until {}",
+        usage.since.as_deref().unwrap_or("-"),
+        usage.until.as_deref().unwrap_or("-")
+    );
+    if covered.is_none_or(|c| c < days) {
+        let have = covered.map_or("none".to_string(), |c| format!("{c} days"));
+        let reason = format!("the usage record covers {have} of the {days} days needed ({span})");
+        ev.push(CheckId::UnusedPermissions, Status::Manual, &arn, reason);
+        return;
+    }
+    if let Some(ended) = ended.filter(|e| *e > USAGE_STALE_DAYS) {
+        let reason = format!(
+            "the usage record ends {ended} days before this audit ({span}): what was used since is unknown"
         );
+        ev.push(CheckId::UnusedPermissions, Status::Manual, &arn, reason);
         return;
     }
     let since =
         (ev.now - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for p in principals.all.iter().filter(|p| p.kind != Kind::Group) {
         let granted = grants(&p.policies);
-        if granted.is_empty() {
+        if granted.is_empty() || p.unreadable.is_some() {
+            continue;
+        }
+        if let Some(age) = p.created.map(|c| ev.days_since(c)).filter(|a| *a < days) {
+            let reason = format!(
+                "made {age} days ago: judged once it has had the {days} days to use what it holds"
+            );
+            ev.push(CheckId::UnusedPermissions, Status::Manual, &p.arn, reason);
             continue;
         }
         let used = usage.of_principal(&p.arn);
         let idle = unused(&granted, used, &since);
-        let used_list: Vec<String> = used
+        let used_list: Vec<&str> = used
             .map(|u| {
                 u.actions
                     .iter()
                     .filter(|(_, a)| a.last.as_str() >= since.as_str())
-                    .map(|(action, _)| action.clone())
+                    .map(|(action, _)| action.as_str())
                     .collect()
             })
             .unwrap_or_default();

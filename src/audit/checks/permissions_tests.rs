@@ -3,6 +3,8 @@
 //! who may pass roles and run instances, a role anyone may assume), their narrowed forms, and
 //! usage against grants.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::evaluate;
@@ -310,20 +312,47 @@ fn unused_permissions_from_the_usage_record() {
         "2026-11-20T09:00:00Z",
     ));
     // Too little trail: MANUAL with the coverage.
-    inv.usage = Some(usage.clone());
+    inv.usage = Some(Ok(Arc::new(usage.clone())));
     let f = evaluate(&inv, &settings(), now());
     let manual = of(&f, "unused-permissions");
     assert_eq!(manual.len(), 1);
     assert_eq!(manual[0].1, Status::Manual);
     assert_eq!(manual[0].2, "the usage record covers 5 days of the 90 days needed (since 2026-11-20T09:00:00Z, until 2026-11-20T09:00:00Z)");
-    // A hundred days of trail: judged per principal.
+    // A hundred days of trail, but ending five days before the audit: what was used since is
+    // unknown, so MANUAL again.
     usage.record(&used(
         "self-attacher",
         "iam:AttachUserPolicy",
         "2026-08-01T09:00:00Z",
     ));
-    inv.usage = Some(usage);
+    inv.usage = Some(Ok(Arc::new(usage.clone())));
     let f = evaluate(&inv, &settings(), now());
+    let manual = of(&f, "unused-permissions");
+    assert_eq!(manual.len(), 1);
+    assert_eq!(manual[0].2, "the usage record ends 5 days before this audit (since 2026-08-01T09:00:00Z, until 2026-11-20T09:00:00Z): what was used since is unknown");
+    // Up to date: judged per principal, except one made within the window.
+    usage.record(&used("ops-frank", "s3:ListBucket", "2026-11-25T11:00:00Z"));
+    if let Some(Ok(auth)) = &mut inv.authorization {
+        let new = auth
+            .users
+            .iter_mut()
+            .find(|u| u.name == "self-service")
+            .unwrap();
+        new.created = Some(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
+    }
+    inv.usage = Some(Ok(Arc::new(usage)));
+    let f = evaluate(&inv, &settings(), now());
+    let young = of(&f, "unused-permissions")
+        .into_iter()
+        .find(|x| x.0 == "self-service")
+        .unwrap();
+    assert_eq!(
+        (young.1, young.2),
+        (
+            Status::Manual,
+            "made 24 days ago: judged once it has had the 90 days to use what it holds"
+        )
+    );
     let launcher = of(&f, "unused-permissions")
         .into_iter()
         .find(|x| x.0 == "launcher")

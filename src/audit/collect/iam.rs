@@ -101,6 +101,7 @@ pub async fn authorization(iam: &Client) -> Result<Authorization, ApiError> {
                 groups: u.group_list().to_vec(),
                 boundary: boundary(u.permissions_boundary()),
                 tags: tags(u.tags()),
+                created: time(u.create_date()),
             }));
         auth.groups
             .extend(page.group_detail_list().iter().map(|g| Group {

@@ -53,6 +53,8 @@ pub struct Principal {
     /// Why its permissions cannot be judged in full (a policy that could not be read or
     /// parsed): the permission checks are then ERROR for it.
     pub unreadable: Option<String>,
+    /// Users and roles: when it was made.
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The account's principals.
@@ -143,6 +145,7 @@ impl Principals {
                 customer_policies: customer(&g.attached),
                 trust: None,
                 unreadable: bad,
+                created: None,
             });
         }
         let groups: HashMap<String, Principal> =
@@ -197,6 +200,7 @@ impl Principals {
                 customer_policies: customer,
                 trust: None,
                 unreadable: bad,
+                created: u.created,
             });
         }
         for r in &auth.roles {
@@ -228,6 +232,7 @@ impl Principals {
                 customer_policies: customer(&r.attached),
                 trust,
                 unreadable: bad,
+                created: r.created,
             });
         }
         Principals {

@@ -15,11 +15,14 @@ pub const MAX_PRINCIPALS: usize = 20_000;
 pub const MAX_ACTIONS: usize = 5_000;
 /// Resource ARNs kept per action.
 pub const MAX_RESOURCES: usize = 20;
+/// Actions kept over all principals (about 100 bytes each in memory).
+pub const MAX_TOTAL_ACTIONS: usize = 500_000;
 
 pub const VERSION: u32 = 1;
 
 /// The usage record (the file `replay --usage` writes and `audit --usage` reads).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct Usage {
     pub version: u32,
     /// Event times of the oldest and newest event recorded (`eventTime` as CloudTrail writes
@@ -31,9 +34,38 @@ pub struct Usage {
     /// By principal ARN: a user's ARN, or for an assumed-role session the role's
     /// (`arn:aws:iam::ACCOUNT:role/NAME`, without the role's path).
     pub principals: BTreeMap<String, Actions>,
+    /// Actions kept over all principals.
+    #[serde(skip)]
+    total: usize,
     /// Uses not kept because a cap was reached.
     #[serde(skip_serializing_if = "is_zero", default)]
     pub dropped: u64,
+}
+
+/// A record as stored: [`Usage`] counts its actions when read.
+#[derive(Deserialize)]
+struct Stored {
+    version: u32,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    principals: BTreeMap<String, Actions>,
+    #[serde(default)]
+    dropped: u64,
+}
+
+impl From<Stored> for Usage {
+    fn from(s: Stored) -> Usage {
+        Usage {
+            total: s.principals.values().map(|a| a.actions.len()).sum(),
+            version: s.version,
+            since: s.since,
+            until: s.until,
+            principals: s.principals,
+            dropped: s.dropped,
+        }
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -115,7 +147,100 @@ impl Use {
     }
 }
 
+/// A usage file that could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a trailwatch usage record: {source}", path.display())]
+    Decode {
+        path: std::path::PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+/// The field that names the resources an event used; readers that record usage have the
+/// rules extract it.
+pub const RESOURCES_FIELD: &str = "resources.ARN";
+
+/// Reads uses from records extracted with a rule set's fields.
+#[derive(Debug, Clone, Copy)]
+pub struct UseReader {
+    /// [`RESOURCES_FIELD`], when the rules extract it.
+    resources: Option<crate::trail::FieldId>,
+}
+
+impl UseReader {
+    pub fn new(fields: &crate::trail::FieldSet) -> UseReader {
+        UseReader {
+            resources: fields.find(RESOURCES_FIELD),
+        }
+    }
+
+    /// The use a record is, if it is one.
+    pub fn read(&self, record: &crate::trail::Record) -> Option<Use> {
+        use crate::trail::fields::well_known as wk;
+        let f = &record.fields;
+        let event = Event {
+            actor_type: f.str(wk::ACTOR_TYPE),
+            actor_arn: f.str(wk::ACTOR_ARN),
+            actor_account: f.str(wk::ACTOR_ACCOUNT_ID),
+            issuer_name: f.str(wk::ACTOR_ISSUER_USER_NAME),
+            event_source: f.str(wk::EVENT_SOURCE),
+            event_name: f.str(wk::EVENT_NAME),
+            event_time: f.str(wk::EVENT_TIME),
+            error_code: f.str(wk::ERROR_CODE),
+        };
+        let resources = self
+            .resources
+            .map(|id| {
+                f.get(id)
+                    .iter()
+                    .filter_map(|v| v.text())
+                    .filter(|r| r.starts_with("arn:"))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Use::of(&event, resources)
+    }
+}
+
 impl Usage {
+    /// The record in `path`; an empty one when there is no such file.
+    pub fn load(path: &std::path::Path) -> Result<Usage, UsageError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| UsageError::Decode {
+                path: path.to_path_buf(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Usage::new()),
+            Err(source) => Err(UsageError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Writes the record to `path`, replacing it whole (written beside, then renamed).
+    pub fn save(&self, path: &std::path::Path) -> Result<(), UsageError> {
+        let io = |source| UsageError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = serde_json::to_vec_pretty(self).expect("a usage record serializes");
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.principals.is_empty()
+    }
+
     pub fn new() -> Usage {
         Usage {
             version: VERSION,
@@ -123,13 +248,30 @@ impl Usage {
         }
     }
 
+    /// A record of one principal's actions (as the shared table keeps them).
+    pub fn single(principal: String, actions: BTreeMap<String, ActionUse>) -> Usage {
+        let mut usage = Usage::new();
+        for u in actions.values() {
+            usage.widen(&u.first);
+            usage.widen(&u.last);
+        }
+        usage.total = actions.len();
+        usage.principals.insert(principal, Actions { actions });
+        usage
+    }
+
+    /// Stretches the span the record covers to take in `time`.
+    fn widen(&mut self, time: &str) {
+        if self.since.as_deref().is_none_or(|s| time < s) {
+            self.since = Some(time.to_string());
+        }
+        if self.until.as_deref().is_none_or(|s| time > s) {
+            self.until = Some(time.to_string());
+        }
+    }
+
     pub fn record(&mut self, u: &Use) {
-        if self.since.as_ref().is_none_or(|s| u.time < *s) {
-            self.since = Some(u.time.clone());
-        }
-        if self.until.as_ref().is_none_or(|s| u.time > *s) {
-            self.until = Some(u.time.clone());
-        }
+        self.widen(&u.time);
         if !self.principals.contains_key(&u.principal) && self.principals.len() >= MAX_PRINCIPALS {
             self.dropped += 1;
             return;
@@ -139,9 +281,12 @@ impl Usage {
             .entry(u.principal.clone())
             .or_default()
             .actions;
-        if !actions.contains_key(&u.action) && actions.len() >= MAX_ACTIONS {
-            self.dropped += 1;
-            return;
+        if !actions.contains_key(&u.action) {
+            if actions.len() >= MAX_ACTIONS || self.total >= MAX_TOTAL_ACTIONS {
+                self.dropped += 1;
+                return;
+            }
+            self.total += 1;
         }
         let a = actions
             .entry(u.action.clone())
@@ -168,12 +313,7 @@ impl Usage {
     /// actions combine, first and last uses widen, counts add up.
     pub fn merge(&mut self, other: Usage) {
         for t in other.since.iter().chain(&other.until) {
-            if self.since.as_ref().is_none_or(|s| t < s) {
-                self.since = Some(t.clone());
-            }
-            if self.until.as_ref().is_none_or(|s| t > s) {
-                self.until = Some(t.clone());
-            }
+            self.widen(t);
         }
         self.dropped += other.dropped;
         for (principal, actions) in other.principals {
@@ -184,7 +324,7 @@ impl Usage {
             }
             let mine = &mut self.principals.entry(principal).or_default().actions;
             for (action, u) in actions.actions {
-                let full = mine.len() >= MAX_ACTIONS;
+                let full = mine.len() >= MAX_ACTIONS || self.total >= MAX_TOTAL_ACTIONS;
                 match mine.get_mut(&action) {
                     Some(a) => {
                         a.count += u.count;
@@ -202,6 +342,7 @@ impl Usage {
                     }
                     None if full => self.dropped += u.count,
                     None => {
+                        self.total += 1;
                         mine.insert(action, u);
                     }
                 }

@@ -5,7 +5,7 @@
 //! a rule's repeats once and count a burst once, across the fleet, restarts and kill -9.
 //!
 //! The table has a string partition key `pk` and a string sort key `sk`, and TTL on the number
-//! attribute `expires` (Unix seconds). Items (`sk` is `-` for every kind so far):
+//! attribute `expires` (Unix seconds). Items (`sk` is `-` but for usage):
 //! - `delivered#SINK#ALERT_ID`: while a replica sends the alert, `owner` and `lease` (Unix ms
 //!   until which it is sending); once the sink accepted it, `accepted` (Unix ms), kept for
 //!   the dedupe window. See [`delivered`].
@@ -14,6 +14,8 @@
 //!   alert ids held back), `held_extra`. See [`suppression`].
 //! - `correlation#ID#GROUP` (`version`, `group`) and `correlation-alert#ALERT_ID` (`alert`):
 //!   a correlation group's events and the alerts it fired. See [`correlation`].
+//! - partition `usage`, sort key `PRINCIPAL_ARN SERVICE`: the actions a principal used of one
+//!   service (`actions`, `version`). See [`usage`].
 //!
 //! Every decision is a conditional write, so two replicas deciding at once cannot both win;
 //! reads are strongly consistent. DynamoDB deletes expired items lazily (days later; moto
@@ -24,6 +26,7 @@ pub mod correlation;
 pub mod delivered;
 mod shared;
 pub mod suppression;
+pub mod usage;
 
 pub use shared::SharedState;
 

@@ -11,6 +11,7 @@ use futures_util::future::BoxFuture;
 
 use super::delivered::Claimed;
 use super::{at_most, StateError, Table};
+use crate::audit::permissions::usage::Usage;
 use crate::correlate::stored::decided_per_event;
 use crate::rules::RuleSet;
 use crate::state::{Batch, Claims, Decided, Deliveries, Local, Settings, State};
@@ -26,6 +27,8 @@ pub struct SharedState {
     /// Per sink, alert ids the sink accepted whose acceptance the table did not take (it was
     /// failing); recorded before the next delivery to that sink.
     unrecorded: Mutex<HashMap<String, Vec<String>>>,
+    /// What this replica recorded principals using and has not written to the table yet.
+    usage: Mutex<Usage>,
 }
 
 impl SharedState {
@@ -39,6 +42,7 @@ impl SharedState {
             deliveries: Deliveries::new(settings),
             table,
             unrecorded: Mutex::default(),
+            usage: Mutex::new(Usage::new()),
         })
     }
 
@@ -206,6 +210,36 @@ impl State for SharedState {
 
     fn decide(&self, batch: Batch) -> BoxFuture<'_, Decided> {
         Box::pin(self.decide_shared(batch))
+    }
+
+    fn recorded(&self) -> &Mutex<Usage> {
+        &self.usage
+    }
+
+    fn file_keeps_usage(&self) -> bool {
+        false
+    }
+
+    /// Writes what this replica recorded since the last flush; what the table did not take
+    /// waits for the next one.
+    fn flush_usage(&self) -> BoxFuture<'_, Result<(), StateError>> {
+        Box::pin(async move {
+            let recorded = std::mem::take(&mut *self.usage.lock().expect("usage lock"));
+            if recorded.is_empty() {
+                return Ok(());
+            }
+            self.table.merge_usage(recorded).await.map_err(|(left, e)| {
+                self.record_usage(left);
+                e
+            })
+        })
+    }
+
+    fn usage(&self) -> BoxFuture<'_, Result<Usage, StateError>> {
+        Box::pin(async move {
+            self.flush_usage().await?;
+            self.table.read_usage().await
+        })
     }
 
     fn claim<'a>(&'a self, sink: &'a str, ids: &'a [&'a str]) -> BoxFuture<'a, Claims> {
