@@ -11,8 +11,15 @@ What it creates (account 123456789012 unless MOTO_ACCOUNT_ID says otherwise):
           dev-carol    console password without MFA, inline policy s3-read
           ci-dave      two active access keys
           old-erin     a deactivated access key
-  groups  ops-admins (admin-bob), empty-group (no one)
-  roles   app-role (inline policy), support-role (AWSSupportAccess)
+          ops-frank    in group ops, whose inline policy allows * on * (an admin, no MFA)
+          self-attacher  may attach any policy to any user (itself included)
+          launcher     may pass any role and run instances (escalates through ec2-admin)
+          self-service may manage only its own access keys (no escalation)
+  groups  ops-admins (admin-bob), ops (ops-frank, inline * on *), empty-group (no one)
+  roles   app-role (inline policy), support-role (AWSSupportAccess), ec2-admin (EC2 may
+          assume it; AdministratorAccess), open-role (any AWS principal may assume it),
+          partner-role (account 999988887777 may assume it, no external id), vendor-role
+          (account 444455556666 may assume it with an external id)
   policies full-star (attached to ops-admins), unused-star (allows * on *, attached to
           nobody), s3-read-managed (attached to app-role)
   password policy: length 8, remembers 5, only uppercase required, no expiry
@@ -93,6 +100,7 @@ def seed_iam(iam):
     iam.attach_role_policy(RoleName="app-role", PolicyArn=arn("policy", "s3-read-managed"))
     iam.create_role(RoleName="support-role", AssumeRolePolicyDocument=trust)
     iam.attach_role_policy(RoleName="support-role", PolicyArn="arn:aws:iam::aws:policy/AWSSupportAccess")
+    seed_permissions(iam, trust)
     iam.update_account_password_policy(
         MinimumPasswordLength=8,
         PasswordReusePrevention=5,
@@ -101,6 +109,50 @@ def seed_iam(iam):
         RequireNumbers=False,
         RequireSymbols=False,
     )
+
+
+def seed_permissions(iam, ec2_trust):
+    """The permission risks: admins by less obvious routes, escalation, wide trust."""
+    iam.create_group(GroupName="ops")
+    iam.put_group_policy(GroupName="ops", PolicyName="everything", PolicyDocument=STAR)
+    iam.create_user(UserName="ops-frank")
+    iam.add_user_to_group(GroupName="ops", UserName="ops-frank")
+    for user, name, statements in [
+        ("self-attacher", "attach", [{"Effect": "Allow", "Action": "iam:AttachUserPolicy", "Resource": "*"}]),
+        ("launcher", "launch", [{"Effect": "Allow", "Action": ["iam:PassRole", "ec2:RunInstances"], "Resource": "*"}]),
+        (
+            "self-service",
+            "own-keys",
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": ["iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:ListAccessKeys"],
+                    "Resource": "arn:aws:iam::*:user/${aws:username}",
+                }
+            ],
+        ),
+    ]:
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=policy(statements))
+    iam.create_role(RoleName="ec2-admin", AssumeRolePolicyDocument=ec2_trust)
+    iam.attach_role_policy(RoleName="ec2-admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    anyone = policy([{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}])
+    iam.create_role(RoleName="open-role", AssumeRolePolicyDocument=anyone)
+    partner = policy(
+        [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"}, "Action": "sts:AssumeRole"}]
+    )
+    iam.create_role(RoleName="partner-role", AssumeRolePolicyDocument=partner)
+    vendor = policy(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": "trailwatch-7f3a"}},
+            }
+        ]
+    )
+    iam.create_role(RoleName="vendor-role", AssumeRolePolicyDocument=vendor)
 
 
 def seed_services():
