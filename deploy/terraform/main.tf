@@ -486,14 +486,15 @@ data "aws_iam_policy_document" "daemon" {
       resources = [var.alert_topic_kms_key_arn]
     }
   }
-  # Conditional puts and updates decide; strongly consistent reads check; check-config
-  # describes the table and its TTL.
+  # Conditional puts and updates decide; strongly consistent reads check; the posture audit
+  # queries the usage record; check-config describes the table and its TTL.
   dynamic "statement" {
     for_each = var.shared_state ? [1] : []
     content {
       sid = "SharedState"
       actions = [
         "dynamodb:GetItem",
+        "dynamodb:Query",
         "dynamodb:PutItem",
         "dynamodb:BatchWriteItem",
         "dynamodb:UpdateItem",
@@ -514,6 +515,8 @@ data "aws_iam_policy_document" "daemon" {
         "iam:GenerateCredentialReport",
         "iam:GetCredentialReport",
         "iam:GetAccountAuthorizationDetails",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
         "iam:GetAccountSummary",
         "iam:GetAccountPasswordPolicy",
         "iam:ListVirtualMFADevices",
