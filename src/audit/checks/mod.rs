@@ -89,6 +89,11 @@ impl<'a> Eval<'a> {
         }
     }
 
+    /// The findings so far.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
     fn finish(self) -> Vec<Finding> {
         self.findings
     }

@@ -287,6 +287,19 @@ pub struct Analysis<'a> {
     pub principals: &'a Principals,
     /// Per ARN: the routes to `*` on `*` (sources with their statements).
     pub admins: HashMap<&'a str, Vec<String>>,
+    /// The admins by kind (users, groups, roles), in account order: the targets of the
+    /// methods that take over an admin, found once rather than per principal and method.
+    admins_by_kind: [Vec<&'a Principal>; 3],
+    /// Groups by name.
+    groups: HashMap<&'a str, &'a Principal>,
+}
+
+fn kind_index(kind: Kind) -> usize {
+    match kind {
+        Kind::User => 0,
+        Kind::Group => 1,
+        Kind::Role => 2,
+    }
 }
 
 /// Whether an action pattern grants every action (`*`, `*:*`).
@@ -331,12 +344,26 @@ pub fn admin_routes(p: &Principal) -> Option<Vec<String>> {
 
 impl<'a> Analysis<'a> {
     pub fn of(principals: &'a Principals) -> Analysis<'a> {
-        let admins = principals
+        let mut admins = HashMap::new();
+        let mut admins_by_kind: [Vec<&Principal>; 3] = Default::default();
+        for p in &principals.all {
+            if let Some(routes) = admin_routes(p) {
+                admins.insert(p.arn.as_str(), routes);
+                admins_by_kind[kind_index(p.kind)].push(p);
+            }
+        }
+        let groups = principals
             .all
             .iter()
-            .filter_map(|p| Some((p.arn.as_str(), admin_routes(p)?)))
+            .filter(|p| p.kind == Kind::Group)
+            .map(|p| (p.name.as_str(), p))
             .collect();
-        Analysis { principals, admins }
+        Analysis {
+            principals,
+            admins,
+            admins_by_kind,
+            groups,
+        }
     }
 
     pub fn is_admin(&self, arn: &str) -> bool {
@@ -345,23 +372,16 @@ impl<'a> Analysis<'a> {
 
     fn targets(&self, p: &Principal, target: Target) -> Vec<String> {
         let admins_of = |kind: Kind| {
-            self.principals
-                .all
+            self.admins_by_kind[kind_index(kind)]
                 .iter()
-                .filter(move |q| q.kind == kind && q.arn != p.arn && self.is_admin(&q.arn))
+                .filter(move |q| q.arn != p.arn)
         };
         match target {
             Target::Itself => vec![p.arn.clone()],
             Target::OwnGroup => p
                 .groups
                 .iter()
-                .filter_map(|g| {
-                    self.principals
-                        .all
-                        .iter()
-                        .find(|q| q.kind == Kind::Group && &q.name == g)
-                        .map(|q| q.arn.clone())
-                })
+                .filter_map(|g| self.groups.get(g.as_str()).map(|q| q.arn.clone()))
                 .collect(),
             Target::OwnPolicy => p.customer_policies.clone(),
             Target::AdminUser => admins_of(Kind::User).map(|q| q.arn.clone()).collect(),
@@ -381,6 +401,15 @@ impl<'a> Analysis<'a> {
         }
         let mut found = Vec::new();
         for m in METHODS.iter().filter(|m| m.kinds.contains(&p.kind)) {
+            // Most principals are allowed none of a method's actions on anything: skip the
+            // method before evaluating it once per target.
+            if !m
+                .needs
+                .iter()
+                .all(|(action, _)| p.policies.may_allow(action))
+            {
+                continue;
+            }
             let mut best: Option<Escalation> = None;
             for target in self.targets(p, m.target) {
                 // Assuming a role also needs the role's trust to name the principal (a rewritten

@@ -230,6 +230,19 @@ impl PolicySet {
         }
     }
 
+    /// Whether some statement could allow `action` on some resource for some request: false
+    /// means [`PolicySet::evaluate`] denies it whatever the resource (a quick test before
+    /// evaluating it on many).
+    pub fn may_allow(&self, action: &str) -> bool {
+        let allows = |doc: &Sourced| {
+            doc.document
+                .statements
+                .iter()
+                .any(|s| s.effect == Effect::Allow && action_allows(s, action))
+        };
+        self.identity.iter().any(|d| allows(d)) && self.boundary.as_deref().is_none_or(allows)
+    }
+
     pub fn is_allowed(&self, action: &str, resource: &str) -> bool {
         self.evaluate(action, resource).decision == Decision::Allowed
     }

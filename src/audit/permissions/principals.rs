@@ -62,6 +62,8 @@ pub struct Principal {
 pub struct Principals {
     pub account: String,
     pub all: Vec<Principal>,
+    /// Index in `all` by ARN.
+    by_arn: HashMap<String, usize>,
 }
 
 impl Principals {
@@ -235,14 +237,20 @@ impl Principals {
                 created: r.created,
             });
         }
+        let by_arn = all
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.arn.clone(), i))
+            .collect();
         Principals {
             account: account.to_string(),
             all,
+            by_arn,
         }
     }
 
     pub fn get(&self, arn: &str) -> Option<&Principal> {
-        self.all.iter().find(|p| p.arn == arn)
+        self.by_arn.get(arn).map(|&i| &self.all[i])
     }
 }
 
