@@ -147,6 +147,9 @@ async fn malformed_notifications_reach_the_dead_letter_queue_and_redrive_brings_
         "only moto's S3 test event"
     );
     tokio::task::block_in_place(|| daemon.stop());
+    // A long poll the daemon had open (wait_time_secs = 1) outlives it in the server, and
+    // would take the message sent back: let it lapse first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
 
     let out = moto.trailwatch(&["redrive", "--queue-url", &setup.events_queue]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -156,7 +159,13 @@ async fn malformed_notifications_reach_the_dead_letter_queue_and_redrive_brings_
         "{err}"
     );
     assert_eq!(aws.depth(&setup.dlq).await, 0);
-    assert_eq!(aws.drain(&setup.events_queue).await, vec![body.to_string()]);
+    let back = aws.drain(&setup.events_queue).await;
+    assert_eq!(
+        back,
+        vec![body.to_string()],
+        "redrive said:\n{err}\ndaemon:\n{}",
+        log()
+    );
     // A queue without a dead-letter queue is said, not guessed at.
     let out = moto.trailwatch(&["redrive", "--queue-url", &setup.dlq]);
     assert_eq!(out.status.code(), Some(1));
