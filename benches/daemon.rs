@@ -214,22 +214,7 @@ async fn main() {
 /// Drains the same alert-dense objects with each state backend; prints events and alerts per
 /// second.
 async fn shared_state(moto: &Moto, aws: &moto::Aws) {
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive");
-    let gen = Command::new(BIN)
-        .args(["generate", "--out", archive.to_str().unwrap()])
-        .args(["--size-mb", "20", "--records-per-file", "2000"])
-        .args(["--density", "0.3", "--seed", "7"])
-        .output()
-        .unwrap();
-    assert!(gen.status.success());
-    aws.s3.create_bucket().bucket("dense").send().await.unwrap();
-    let mut objects = 0;
-    for f in walk(&archive) {
-        let key = f.strip_prefix(&archive).unwrap().to_str().unwrap();
-        aws.put_file("dense", key, &f).await;
-        objects += 1;
-    }
+    let (dir, objects) = dense_bucket(aws, 20, 7).await;
     aws.state_table("trailwatch-state").await;
     for backend in ["memory", "dynamodb"] {
         let queue = aws.queue(&format!("dense-{backend}"), &[]).await;
@@ -285,22 +270,7 @@ async fn shared_state(moto: &Moto, aws: &moto::Aws) {
 /// Drains the same alert-dense objects into one sink of each kind; prints wall time and the
 /// daemon's CPU per alert, and what each sink adds to the JSONL baseline.
 async fn sinks(moto: &Moto, aws: &moto::Aws) {
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive");
-    let gen = Command::new(BIN)
-        .args(["generate", "--out", archive.to_str().unwrap()])
-        .args(["--size-mb", "10", "--records-per-file", "2000"])
-        .args(["--density", "0.3", "--seed", "11"])
-        .output()
-        .unwrap();
-    assert!(gen.status.success());
-    aws.s3.create_bucket().bucket("dense").send().await.unwrap();
-    let mut objects = 0;
-    for f in walk(&archive) {
-        let key = f.strip_prefix(&archive).unwrap().to_str().unwrap();
-        aws.put_file("dense", key, &f).await;
-        objects += 1;
-    }
+    let (dir, objects) = dense_bucket(aws, 10, 11).await;
     let (_hook, hook_url) = moto::Webhook::start(0).await;
     let topic = aws
         .sns
@@ -373,6 +343,33 @@ async fn sinks(moto: &Moto, aws: &moto::Aws) {
             .status();
         let _ = daemon.wait();
     }
+}
+
+/// An alert-dense synthetic archive of `size_mb` (a third of the records alert; objects of
+/// 2,000 records) in the bucket `dense`; returns its scratch directory and the object count.
+async fn dense_bucket(aws: &moto::Aws, size_mb: u32, seed: u32) -> (tempfile::TempDir, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let gen = Command::new(BIN)
+        .args(["generate", "--out", archive.to_str().unwrap()])
+        .args([
+            "--size-mb",
+            &size_mb.to_string(),
+            "--records-per-file",
+            "2000",
+        ])
+        .args(["--density", "0.3", "--seed", &seed.to_string()])
+        .output()
+        .unwrap();
+    assert!(gen.status.success());
+    aws.s3.create_bucket().bucket("dense").send().await.unwrap();
+    let mut objects = 0;
+    for f in walk(&archive) {
+        let key = f.strip_prefix(&archive).unwrap().to_str().unwrap();
+        aws.put_file("dense", key, &f).await;
+        objects += 1;
+    }
+    (dir, objects)
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

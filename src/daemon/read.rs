@@ -60,10 +60,8 @@ pub async fn read_object(
         .sleep(move |wait| {
             let stop = wake.clone();
             async move {
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = stop.cancelled() => {}
-                }
+                stop.run_until_cancelled_owned(tokio::time::sleep(wait))
+                    .await;
             }
         })
         .when(|e: &FetchError| e.is_transient() && !stop.is_cancelled())

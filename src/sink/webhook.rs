@@ -102,12 +102,7 @@ impl WebhookSink {
                 // A shutdown ends the wait before a retry, and the retry with it.
                 .sleep(move |wait| {
                     let stop = wake.clone();
-                    async move {
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait) => {}
-                            _ = stop.cancelled() => {}
-                        }
-                    }
+                    async move { stop.run_until_cancelled_owned(tokio::time::sleep(wait)).await; }
                 })
                 .when(|e: &HttpFailure| e.retryable && !stop.is_cancelled())
                 .adjust(|e: &HttpFailure, backoff| match (e.retry_after, backoff) {

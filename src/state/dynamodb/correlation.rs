@@ -16,7 +16,7 @@ use crate::correlate::Limits;
 use crate::detect::Observation;
 use crate::rules::Correlation;
 
-use super::{expires_in, key, n, number, s, string, StateError, Table};
+use super::{expires_in, key, number, s, string, versioned, StateError, Table};
 
 /// Attempts at one group while other replicas change it.
 const TRIES: usize = 8;
@@ -141,20 +141,9 @@ impl Table {
             .table_name(&self.name)
             .item("pk", s(pk))
             .item("sk", s("-"))
-            .item("version", n(version.unwrap_or(0) + 1))
             .item("group", s(&json))
             .item("expires", expires_in(keep_ms));
-        let put = match version {
-            Some(v) => put
-                .condition_expression("#version = :v")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":v", n(v)),
-            None => put
-                .condition_expression("attribute_not_exists(pk) OR #expires < :now_s")
-                .expression_attribute_names("#expires", "expires")
-                .expression_attribute_values(":now_s", n(super::now_ms() / 1000)),
-        };
-        self.written("PutItem", put.send().await)
+        self.written("PutItem", versioned(put, version).send().await)
     }
 
     async fn put_fired(&self, alert: &Alert, keep_ms: i64) -> Result<(), StateError> {

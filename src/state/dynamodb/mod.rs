@@ -34,6 +34,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::metrics::events::{InternalEvent, StateCallFailed};
@@ -225,12 +226,17 @@ impl Table {
     /// The item under `pk` (sort key `-`), read strongly consistent; None when absent or
     /// expired.
     async fn get(&self, pk: &str) -> Result<Option<Item>, StateError> {
+        self.get_sorted(pk, "-").await
+    }
+
+    /// The item under `pk` and `sk`, as [`Table::get`] reads it.
+    async fn get_sorted(&self, pk: &str, sk: &str) -> Result<Option<Item>, StateError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.name)
             .key("pk", s(pk))
-            .key("sk", s("-"))
+            .key("sk", s(sk))
             .consistent_read(true)
             .send()
             .await
@@ -253,6 +259,22 @@ pub async fn at_most<F: std::future::Future>(
         .buffer_unordered(limit)
         .collect()
         .await
+}
+
+/// A put that writes only over the `version` it read (None: only where no live item is), so
+/// that of two replicas merging into one item at once, one wins and the other reads again.
+fn versioned(put: PutItemFluentBuilder, version: Option<i64>) -> PutItemFluentBuilder {
+    let put = put.item("version", n(version.unwrap_or(0) + 1));
+    match version {
+        Some(v) => put
+            .condition_expression("#version = :v")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":v", n(v)),
+        None => put
+            .condition_expression("attribute_not_exists(pk) OR #expires < :now_s")
+            .expression_attribute_names("#expires", "expires")
+            .expression_attribute_values(":now_s", n(now_ms() / 1000)),
+    }
 }
 
 /// The errors of calls that take a condition.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{n, number, s, string, Item, StateError, Table, DAY_MS};
+use super::{number, s, string, versioned, Item, StateError, Table, DAY_MS};
 use crate::audit::permissions::usage::{ActionUse, Usage};
 
 const PARTITION: &str = "usage";
@@ -99,7 +99,7 @@ impl Table {
     ) -> Result<(), StateError> {
         let sk = format!("{principal} {service}");
         for _ in 0..TRIES {
-            let item = self.get_usage(&sk).await?;
+            let item = self.get_sorted(PARTITION, &sk).await?;
             let version = item.as_ref().and_then(|i| number(i, "version"));
             let mut usage = match &item {
                 Some(item) => {
@@ -138,21 +138,6 @@ impl Table {
         Ok((principal, actions))
     }
 
-    async fn get_usage(&self, sk: &str) -> Result<Option<Item>, StateError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .key("pk", s(PARTITION))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| self.failed("GetItem", e))?;
-        self.succeeded();
-        Ok(out.item.filter(|i| !super::expired(i, super::now_ms())))
-    }
-
     /// Writes the item unless another replica wrote it since `version` was read (false).
     async fn put_usage(
         &self,
@@ -167,19 +152,8 @@ impl Table {
             .table_name(&self.name)
             .item("pk", s(PARTITION))
             .item("sk", s(sk))
-            .item("version", n(version.unwrap_or(0) + 1))
             .item("actions", AttributeValue::S(json))
             .item("expires", super::expires_in(KEEP_DAYS * DAY_MS));
-        let put = match version {
-            Some(v) => put
-                .condition_expression("#version = :v")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":v", n(v)),
-            None => put
-                .condition_expression("attribute_not_exists(pk) OR #expires < :now_s")
-                .expression_attribute_names("#expires", "expires")
-                .expression_attribute_values(":now_s", n(super::now_ms() / 1000)),
-        };
-        self.written("PutItem", put.send().await)
+        self.written("PutItem", versioned(put, version).send().await)
     }
 }
