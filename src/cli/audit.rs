@@ -52,9 +52,9 @@ pub struct AuditArgs {
     /// Print every check id with its severity and CIS section, and exit.
     #[arg(long = "list-checks")]
     list_checks: bool,
-    /// What each principal used (written by `trailwatch replay --usage FILE`): the
-    /// unused-permissions check compares it with what is granted (not with
-    /// --credential-report, which holds no policies).
+    /// What each principal used (written by `trailwatch replay --usage FILE`, or the
+    /// daemon's state file): the unused-permissions check compares it with what is granted
+    /// (not with --credential-report, which holds no policies).
     #[arg(long, value_name = "FILE")]
     usage: Option<PathBuf>,
     /// Print a least-privilege policy for this user or role ARN, made of what --usage FILE
@@ -94,7 +94,7 @@ pub fn run(args: AuditArgs) -> u8 {
         }
         return exit::OK;
     }
-    let usage = match args.usage.as_deref().map(Usage::load).transpose() {
+    let usage = match args.usage.as_deref().map(Usage::read).transpose() {
         Ok(u) => u.map(Arc::new),
         Err(e) => {
             say!("error: --usage {e}");

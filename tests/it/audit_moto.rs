@@ -605,4 +605,21 @@ fn usage_replayed_from_the_trail_against_what_is_granted() {
         "{}",
         stderr(&out)
     );
+    // A file that is missing, or not a record, is named before anything is audited.
+    let missing = dir.path().join("missing.json");
+    let out = moto.trailwatch(&["audit", "--usage", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("error: --usage ")
+            && stderr(&out).contains("missing.json: No such file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = moto.trailwatch(&["audit", "--usage", trail.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("trail.json: not a trailwatch usage record: missing field `version`"),
+        "{}",
+        stderr(&out)
+    );
 }

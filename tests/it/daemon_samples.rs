@@ -105,4 +105,26 @@ async fn samples_delivered_in_order_give_the_alerts_replay_gives() {
         serde_json::from_str(&std::fs::read_to_string(&usage).unwrap()).unwrap();
     assert_eq!(replayed["principals"].as_object().unwrap().len(), 4);
     assert_eq!(saved["usage"], replayed);
+    // The audit reads the record from the state file as well as from replay's.
+    let arn = "arn:aws:iam::111122223333:role/Admin";
+    let from_state = trailwatch(&[
+        "audit",
+        "--suggest-policy",
+        arn,
+        "--usage",
+        state.to_str().unwrap(),
+    ]);
+    let from_replay = trailwatch(&[
+        "audit",
+        "--suggest-policy",
+        arn,
+        "--usage",
+        usage.to_str().unwrap(),
+    ]);
+    assert!(
+        from_state.status.success(),
+        "{}",
+        common::stderr(&from_state)
+    );
+    assert_eq!(from_state.stdout, from_replay.stdout);
 }

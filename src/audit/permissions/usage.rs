@@ -225,6 +225,28 @@ impl Usage {
         }
     }
 
+    /// The record in `path` for the audit: one `replay --usage` wrote, or the one in the
+    /// daemon's state file (its `usage` member).
+    pub fn read(path: &std::path::Path) -> Result<Usage, UsageError> {
+        /// The daemon's state file, as far as the record goes.
+        #[derive(Deserialize)]
+        struct StateFile {
+            usage: Usage,
+        }
+        let bytes = std::fs::read(path).map_err(|source| UsageError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_slice::<Usage>(&bytes).or_else(|e| {
+            serde_json::from_slice::<StateFile>(&bytes)
+                .map(|f| f.usage)
+                .map_err(|_| UsageError::Decode {
+                    path: path.to_path_buf(),
+                    source: e,
+                })
+        })
+    }
+
     /// Writes the record to `path`, replacing it whole (written beside, then renamed).
     pub fn save(&self, path: &std::path::Path) -> Result<(), UsageError> {
         let io = |source| UsageError::Io {
