@@ -5,7 +5,8 @@
 //! → `alert` (what fired, as JSON) → `correlate` (windows over base-rule matches) →
 //! `suppress` (one alert per key per window) → `sink` (SNS, webhooks, files). `replay` drives
 //! it over local files or S3; `daemon` over SQS notifications, with `metrics` for Prometheus. Beside the chain,
-//! `audit` reads the account's IAM posture and judges it against the CIS checks.
+//! `audit` reads the account's IAM posture and judges it against the CIS checks; `policy` is the
+//! IAM policy language both the audit and the rules that read policies out of events use.
 
 pub mod alert;
 pub mod audit;
@@ -15,6 +16,7 @@ pub mod daemon;
 pub mod detect;
 pub mod metrics;
 pub mod pipeline;
+pub mod policy;
 pub mod replay;
 pub mod rules;
 pub mod sink;

@@ -38,8 +38,12 @@ pub struct Report {
 
 impl Report {
     fn of(inventory: &inventory::Inventory, settings: &AuditConfig, now: DateTime<Utc>) -> Report {
-        let findings = checks::evaluate(inventory, settings, now);
-        let mut principals = principal::facts(inventory, now);
+        let principals = checks::principals_of(inventory);
+        let analysis = principals
+            .as_ref()
+            .map(permissions::escalation::Analysis::of);
+        let findings = checks::evaluate_with(inventory, settings, now, analysis.as_ref());
+        let mut principals = principal::facts(inventory, analysis.as_ref(), now);
         let all: Vec<&Finding> = findings.iter().collect();
         principal::with_failing(principals.values_mut(), &all);
         Report {

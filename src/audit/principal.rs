@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::finding::{Finding, Status};
 use super::inventory::Inventory;
 use super::permissions::escalation::Analysis;
-use super::permissions::{Kind, Principals};
+use super::permissions::Kind;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrincipalPosture {
@@ -37,7 +37,12 @@ pub struct PrincipalPosture {
 }
 
 /// Facts per principal ARN from what an audit read (`failing` is filled by [`with_failing`]).
-pub fn facts(inv: &Inventory, now: DateTime<Utc>) -> BTreeMap<String, PrincipalPosture> {
+/// `analysis` is the audit's permissions analysis (`checks::principals_of`), built once.
+pub fn facts(
+    inv: &Inventory,
+    analysis: Option<&Analysis>,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, PrincipalPosture> {
     let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut out: BTreeMap<String, PrincipalPosture> = BTreeMap::new();
     fn entry<'m>(
@@ -63,10 +68,13 @@ pub fn facts(inv: &Inventory, now: DateTime<Utc>) -> BTreeMap<String, PrincipalP
                 .collect();
         }
     }
-    if let Some(Ok(auth)) = &inv.authorization {
-        let principals = Principals::of(auth, &inv.account);
-        let analysis = Analysis::of(&principals);
-        for p in principals.all.iter().filter(|p| p.kind != Kind::Group) {
+    if let Some(analysis) = analysis {
+        for p in analysis
+            .principals
+            .all
+            .iter()
+            .filter(|p| p.kind != Kind::Group)
+        {
             let e = entry(&mut out, &p.arn, &at);
             e.admin = Some(analysis.is_admin(&p.arn));
             e.escalation = analysis

@@ -4,8 +4,9 @@
 use std::path::Path;
 
 /// Each stage with its layer; a stage may use stages of lower layers only.
-const LAYERS: [(&str, u8); 17] = [
+const LAYERS: [(&str, u8); 18] = [
     ("trail", 0),
+    ("policy", 0),
     ("metrics", 0),
     ("synth", 0),
     ("rules", 1),

@@ -18,6 +18,8 @@ use chrono::{DateTime, Utc};
 use super::catalog::CheckId;
 use super::finding::{Finding, Status};
 use super::inventory::{ApiError, Inventory};
+use super::permissions::escalation::Analysis;
+use super::permissions::Principals;
 use super::settings::AuditConfig;
 
 pub struct Eval<'a> {
@@ -101,11 +103,41 @@ impl<'a> Eval<'a> {
 
 /// Every check over what was read; parts that were not read give no findings.
 pub fn evaluate(inv: &Inventory, settings: &AuditConfig, now: DateTime<Utc>) -> Vec<Finding> {
+    let principals = principals_of(inv);
+    let analysis = principals.as_ref().map(Analysis::of);
+    evaluate_with(inv, settings, now, analysis.as_ref())
+}
+
+/// The principals' effective permissions, when the authorization details were read. Built
+/// once per audit (parsing every policy is most of an audit's CPU): the checks and the
+/// principal facts share it through [`Analysis`].
+pub fn principals_of(inv: &Inventory) -> Option<Principals> {
+    let auth = inv.authorization.as_ref()?.as_ref().ok()?;
+    let account = match inv.account.as_str() {
+        "" => auth
+            .users
+            .iter()
+            .map(|u| u.arn.as_str())
+            .chain(auth.roles.iter().map(|r| r.arn.as_str()))
+            .find_map(crate::policy::exposure::account_of)
+            .unwrap_or_default(),
+        account => account,
+    };
+    Some(Principals::of(auth, account))
+}
+
+/// [`evaluate`] with the permissions analysis already built ([`principals_of`]).
+pub fn evaluate_with(
+    inv: &Inventory,
+    settings: &AuditConfig,
+    now: DateTime<Utc>,
+    analysis: Option<&Analysis>,
+) -> Vec<Finding> {
     let mut ev = Eval::new(settings, now, &inv.account);
     root::evaluate(&mut ev, inv);
     users::evaluate(&mut ev, inv);
-    principals::evaluate(&mut ev, inv);
-    permissions::evaluate(&mut ev, inv);
+    principals::evaluate(&mut ev, inv, analysis);
+    permissions::evaluate(&mut ev, inv, analysis);
     certificates::evaluate(&mut ev, inv);
     account::evaluate(&mut ev, inv);
     let mut findings = ev.finish();

@@ -7,9 +7,9 @@ use crate::audit::catalog::CheckId;
 use crate::audit::finding::Status;
 use crate::audit::inventory::{Authorization, Inventory};
 use crate::audit::permissions::escalation::Analysis;
-use crate::audit::permissions::exposure::{cross_account, public};
 use crate::audit::permissions::unused::{grants, unused};
 use crate::audit::permissions::{Kind, Principal, Principals};
+use crate::policy::exposure::{cross_account, public};
 
 /// The checks of this family (a re-audit of the principals replaces their findings).
 pub const CHECKS: &[CheckId] = &[
@@ -69,7 +69,7 @@ const ON_A_USER: &[&str] = &[
     "iam:ListMFADevices",
 ];
 
-pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
+pub fn evaluate(ev: &mut Eval, inv: &Inventory, analysis: Option<&Analysis>) {
     let auth = match &inv.authorization {
         None => return,
         Some(Err(e)) => {
@@ -84,8 +84,8 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
         }
         Some(Ok(auth)) => auth,
     };
-    let principals = Principals::of(auth, &inv.account);
-    let analysis = Analysis::of(&principals);
+    let Some(analysis) = analysis else { return };
+    let principals = analysis.principals;
     for p in &principals.all {
         if let Some(why) = &p.unreadable {
             let error = crate::audit::inventory::ApiError {
@@ -103,14 +103,14 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
             ev.error(checks, &p.arn, &error);
             continue;
         }
-        admin(ev, &analysis, p);
+        admin(ev, analysis, p);
         if p.kind != Kind::Group {
-            escalation(ev, &analysis, p);
+            escalation(ev, analysis, p);
         }
-        pass_role(ev, &analysis, p);
+        pass_role(ev, analysis, p);
     }
-    mfa(ev, inv, &analysis, &principals);
-    trusts(ev, auth, &principals);
+    mfa(ev, inv, analysis, principals);
+    trusts(ev, auth, principals);
     for g in &auth.groups {
         let names: Vec<&str> = g.inline.iter().map(|p| p.name.as_str()).collect();
         ev.verdict(
@@ -125,9 +125,9 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
         );
     }
     if ev.settings.users_assume_roles_only {
-        assume_roles_only(ev, &principals);
+        assume_roles_only(ev, principals);
     }
-    usage(ev, inv, &principals);
+    usage(ev, inv, principals);
 }
 
 fn admin(ev: &mut Eval, analysis: &Analysis, p: &Principal) {
@@ -332,8 +332,7 @@ fn assume_roles_only(ev: &mut Eval, principals: &Principals) {
             .iter()
             .copied()
             .filter(|a| {
-                p.policies.evaluate(a, &other).decision
-                    >= crate::audit::permissions::Decision::Conditional
+                p.policies.evaluate(a, &other).decision >= crate::policy::Decision::Conditional
             })
             .collect();
         if !on_others.is_empty() {

@@ -3,13 +3,13 @@
 //! services allowed but never used.
 
 use crate::audit::catalog::CheckId;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::{ago, Eval};
 use crate::audit::finding::Status;
 use crate::audit::inventory::{Authorization, Inventory, ServiceActivity};
 use crate::audit::permissions::escalation::Analysis;
-use crate::audit::permissions::{Kind, Principals};
+use crate::audit::permissions::Kind;
 use crate::audit::policy::{allows_everything, CLOUDSHELL_FULL_ACCESS, SUPPORT_ACCESS};
 
 /// The checks of this family (a re-audit after an event replaces their findings).
@@ -25,12 +25,14 @@ pub const CHECKS: &[CheckId] = &[
     CheckId::CloudshellFullAccess,
 ];
 
-pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
+pub fn evaluate(ev: &mut Eval, inv: &Inventory, analysis: Option<&Analysis>) {
     match &inv.authorization {
         None => {}
         Some(Err(e)) => ev.error(CHECKS, &ev.root_arn(), e),
         Some(Ok(auth)) => {
-            admins(ev, auth);
+            if let Some(analysis) = analysis {
+                admins(ev, analysis);
+            }
             users(ev, auth);
             roles(ev, auth);
             groups(ev, auth);
@@ -51,43 +53,23 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
     }
 }
 
-/// ARNs of the users and roles with full administrative rights (unconditional `*` on `*`,
-/// from any source: AdministratorAccess, a customer or inline policy, a group), as the
-/// permissions evaluator decides it.
-pub fn admin_arns(auth: &Authorization) -> HashSet<String> {
-    let account = auth
-        .users
-        .iter()
-        .map(|u| u.arn.as_str())
-        .chain(auth.roles.iter().map(|r| r.arn.as_str()))
-        .find_map(crate::audit::permissions::exposure::account_of)
-        .unwrap_or_default()
-        .to_string();
-    let principals = Principals::of(auth, &account);
-    let analysis = Analysis::of(&principals);
-    principals
+/// Names of the IAM users with full administrative rights (unconditional `*` on `*`, from
+/// any source: AdministratorAccess, a customer or inline policy, a group), as the permissions
+/// evaluator decides it; sorted.
+fn admin_users(analysis: &Analysis) -> Vec<String> {
+    let mut names: Vec<String> = analysis
+        .principals
         .all
         .iter()
-        .filter(|p| p.kind != Kind::Group && analysis.is_admin(&p.arn))
-        .map(|p| p.arn.clone())
-        .collect()
-}
-
-/// Names of the IAM users with full administrative rights, sorted.
-pub fn admin_users(auth: &Authorization) -> Vec<String> {
-    let admins = admin_arns(auth);
-    let mut names: Vec<String> = auth
-        .users
-        .iter()
-        .filter(|u| admins.contains(u.arn.as_str()))
-        .map(|u| u.name.clone())
+        .filter(|p| p.kind == Kind::User && analysis.is_admin(&p.arn))
+        .map(|p| p.name.clone())
         .collect();
     names.sort();
     names
 }
 
-fn admins(ev: &mut Eval, auth: &Authorization) {
-    let admins = admin_users(auth);
+fn admins(ev: &mut Eval, analysis: &Analysis) {
+    let admins = admin_users(analysis);
     let (min, max) = (ev.settings.min_admins, ev.settings.max_admins);
     let who = if admins.is_empty() {
         "none".to_string()

@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use super::document::Effect;
-use super::evaluate::{Deciding, Decision};
-use super::exposure::{trusts_principal, trusts_service};
-use super::pattern::Pattern;
 use super::principals::{Kind, Principal, Principals};
+use crate::policy::document::Effect;
+use crate::policy::evaluate::{Deciding, Decision};
+use crate::policy::exposure::{trusts_principal, trusts_service};
+use crate::policy::pattern::Pattern;
 
 /// What a method acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,8 +311,8 @@ fn everything(pattern: &str) -> bool {
 /// every action on every resource, with no Deny anywhere in its policies, and a boundary (if
 /// any) that grants the same.
 pub fn admin_routes(p: &Principal) -> Option<Vec<String>> {
-    use super::document::Patterns;
-    let full = |s: &super::document::Statement| {
+    use crate::policy::document::Patterns;
+    let full = |s: &crate::policy::document::Statement| {
         s.effect == Effect::Allow
             && !s.is_conditional()
             && matches!(&s.actions, Patterns::Only(a) if a.iter().any(|x| everything(x)))

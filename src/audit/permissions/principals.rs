@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::document::Document;
-use super::evaluate::{PolicySet, Sourced};
-use super::pattern::Vars;
 use crate::audit::inventory::{Authorization, InlinePolicy};
+use crate::policy::document::Document;
+use crate::policy::evaluate::{PolicySet, Sourced};
+use crate::policy::pattern::Vars;
 
 /// AdministratorAccess's document, which AWS has kept as it is since it began: a principal
 /// holding it is known to be an admin even when its document could not be read.

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::document::{Effect, Patterns};
-use super::evaluate::PolicySet;
-use super::pattern::Pattern;
 use super::usage::Actions;
+use crate::policy::document::{Effect, Patterns};
+use crate::policy::evaluate::PolicySet;
+use crate::policy::pattern::Pattern;
 
 /// One pattern a principal is granted, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,9 +133,9 @@ mod tests {
 
     use super::*;
     use crate::audit::permissions::actions::Catalog;
-    use crate::audit::permissions::document::Document;
-    use crate::audit::permissions::evaluate::{Decision, Sourced};
     use crate::audit::permissions::usage::{Usage, Use};
+    use crate::policy::document::Document;
+    use crate::policy::evaluate::{Decision, Sourced};
 
     const BUCKETS: [&str; 3] = [
         "arn:aws:s3:::logs/a",

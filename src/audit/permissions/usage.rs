@@ -133,7 +133,7 @@ impl Use {
             "AssumedRole" => {
                 let account = e
                     .actor_account
-                    .or_else(|| super::exposure::account_of(e.actor_arn?))?;
+                    .or_else(|| crate::policy::exposure::account_of(e.actor_arn?))?;
                 format!("arn:aws:iam::{account}:role/{}", e.issuer_name?)
             }
             _ => return None,

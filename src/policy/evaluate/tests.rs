@@ -3,7 +3,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
-use crate::audit::permissions::document::Document;
+use crate::policy::document::Document;
 
 fn sourced(source: &str, json: &str) -> Arc<Sourced> {
     Arc::new(Sourced {

@@ -7,8 +7,9 @@ use serde_json::Value;
 use super::document::{Document, Effect, Principals, Statement};
 
 /// Condition keys that narrow "anyone" to known parties: an organization, an account, a
-/// resource calling as a service, an external id, a principal ARN, or the account's own
-/// network path (a VPC or VPC endpoint).
+/// resource calling as a service, an external id, a principal ARN, or a known network path (a
+/// VPC, a VPC endpoint, an address range). The same keys Amazon S3 names in "The meaning of
+/// public" (Blocking public access, Amazon S3 User Guide).
 pub const NARROWING_KEYS: &[&str] = &[
     "aws:principalorgid",
     "aws:principalorgpaths",
@@ -19,6 +20,8 @@ pub const NARROWING_KEYS: &[&str] = &[
     "aws:sourceowner",
     "aws:sourcevpc",
     "aws:sourcevpce",
+    "aws:sourceip",
+    "aws:userid",
     "sts:externalid",
 ];
 
@@ -38,7 +41,8 @@ pub struct CrossAccount {
 }
 
 /// Whether a condition narrows the statement to known parties: a positive test (not
-/// `…Not…`, not `Null`) on one of [`NARROWING_KEYS`] whose values are not a bare `*`.
+/// `…Not…`, not `Null`) on one of [`NARROWING_KEYS`] whose values are not a bare `*` (nor,
+/// for an address, every address).
 pub fn narrowed(statement: &Statement) -> bool {
     statement.condition.iter().any(|(operator, tests)| {
         let op = operator.to_ascii_lowercase();
@@ -56,7 +60,7 @@ pub fn narrowed(statement: &Statement) -> bool {
 
 fn values_include_star(v: &Value) -> bool {
     match v {
-        Value::String(s) => s == "*",
+        Value::String(s) => matches!(s.as_str(), "*" | "0.0.0.0/0" | "::/0"),
         Value::Array(list) => list.iter().any(values_include_star),
         _ => false,
     }
@@ -215,6 +219,18 @@ mod tests {
             (
                 r#"{"Effect":"Deny","Principal":"*","Action":"sts:AssumeRole"}"#,
                 false,
+            ),
+            (
+                r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Condition":{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}"#,
+                false,
+            ),
+            (
+                r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Condition":{"IpAddress":{"aws:SourceIp":["203.0.113.0/24","0.0.0.0/0"]}}}"#,
+                true,
+            ),
+            (
+                r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Condition":{"NotIpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}"#,
+                true,
             ),
             (
                 r#"{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}"#,
