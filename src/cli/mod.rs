@@ -94,6 +94,10 @@ pub struct RuleArgs {
     /// Run only this rule, by name or id (repeatable).
     #[arg(long = "rule", value_name = "NAME")]
     only: Vec<String>,
+    /// A newer AWS ip-ranges.json (gzipped or not) for the rules that tell AWS addresses
+    /// from others, instead of the one shipped.
+    #[arg(long = "aws-ip-ranges", value_name = "FILE")]
+    aws_ip_ranges: Option<PathBuf>,
 }
 
 impl RuleArgs {
@@ -105,6 +109,9 @@ impl RuleArgs {
         }
         rules.add.extend(self.add_rules.iter().cloned());
         rules.only.extend(self.only.iter().cloned());
+        if self.aws_ip_ranges.is_some() {
+            rules.aws_ip_ranges = self.aws_ip_ranges.clone();
+        }
     }
 
     /// The pipeline of `config` (read from `file`, if it was) with these flags, printing the

@@ -244,6 +244,8 @@ pub struct RulesConfig {
     pub add: Vec<PathBuf>,
     /// Only these rules (names or ids); empty: all.
     pub only: Vec<String>,
+    /// A newer AWS `ip-ranges.json` (gzipped or not) instead of the one shipped.
+    pub aws_ip_ranges: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

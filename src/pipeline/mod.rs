@@ -170,6 +170,7 @@ fn load_rules(config: &Config) -> Result<(RuleSet, Vec<String>), PipelineError> 
     let sources = RuleSources {
         replace: config.rules.paths.clone(),
         add: config.rules.add.clone(),
+        aws_ip_ranges: config.rules.aws_ip_ranges.clone(),
     };
     let (set, notes) = crate::rules::loader::load(&sources).map_err(PipelineError::Rules)?;
     let mut set = set.retain_named(&config.rules.only)?;

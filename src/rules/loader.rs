@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use include_dir::{include_dir, Dir};
 
+use super::aws_ranges::AwsRanges;
+
 use super::{RuleError, RuleSet, RuleSetBuilder};
 
 /// trailwatch's own rule pack (`rules/` in the source tree), compiled into the binary.
@@ -81,11 +83,24 @@ pub struct RuleSources {
     pub replace: Vec<PathBuf>,
     /// Add these to the pack (`--add-rules`).
     pub add: Vec<PathBuf>,
+    /// AWS's `ip-ranges.json` to use instead of the shipped one (`--aws-ip-ranges`).
+    pub aws_ip_ranges: Option<PathBuf>,
 }
 
 /// Loads and compiles rules. Notes (skipped documents) are returned beside the set.
 pub fn load(sources: &RuleSources) -> Result<(RuleSet, Vec<String>), Vec<RuleError>> {
     let mut builder = RuleSetBuilder::new();
+    if let Some(path) = &sources.aws_ip_ranges {
+        match AwsRanges::read(path) {
+            Ok(ranges) => builder.aws_ranges(std::sync::Arc::new(ranges)),
+            Err(message) => builder.add_error(RuleError {
+                file: path.display().to_string(),
+                title: None,
+                key: None,
+                message: format!("AWS IP ranges: {message}"),
+            }),
+        }
+    }
     if sources.replace.is_empty() {
         for (name, text) in built_in_files(is_rule_file) {
             builder.add_yaml(&name, text);

@@ -2,11 +2,14 @@
 
 use std::cell::OnceCell;
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 use ipnet::IpNet;
 use memchr::memmem;
 use regex::Regex;
 
+use super::aws_ranges::AwsRanges;
+use crate::policy::{exposure, Document};
 use crate::trail::{FieldId, Fields, Value};
 
 /// A detection's condition, over search identifiers by index.
@@ -141,6 +144,13 @@ pub enum Pred {
     Regex(Regex),
     Cidr(IpNet),
     Number(Cmp, f64),
+    /// trailwatch's `public_policy: true|false`: the field holds an IAM policy document (JSON
+    /// text, or an object) that lets anyone in, or one that does not. Text that is not a
+    /// policy matches neither.
+    PublicPolicy(bool),
+    /// trailwatch's `aws_ip_range: true|false`: the field is an IP address in AWS's published
+    /// ranges, or one outside them. Text that is not an address matches neither.
+    AwsIpRange(bool),
     /// `fieldref`: compare with another field of the same record.
     FieldRef {
         other: FieldId,
@@ -153,16 +163,19 @@ pub enum Pred {
 pub struct EvalCtx<'r, 'a> {
     pub fields: &'r Fields<'a>,
     pub raw: &'r str,
+    /// AWS's address ranges, read on first use when none were given.
+    aws: &'r OnceLock<Arc<AwsRanges>>,
     /// Every scalar value of the record, decoded, as written and lower-cased; read from `raw`
     /// the first time a keyword search needs it.
     leaves: OnceCell<Vec<(String, String)>>,
 }
 
 impl<'r, 'a> EvalCtx<'r, 'a> {
-    pub fn new(fields: &'r Fields<'a>, raw: &'r str) -> Self {
+    pub fn new(fields: &'r Fields<'a>, raw: &'r str, aws: &'r OnceLock<Arc<AwsRanges>>) -> Self {
         EvalCtx {
             fields,
             raw,
+            aws,
             leaves: OnceCell::new(),
         }
     }
@@ -234,6 +247,16 @@ impl Pred {
                     Cmp::Gte => x >= *bound,
                 })
             }
+            Pred::PublicPolicy(want) => values
+                .iter()
+                .filter_map(Value::text)
+                .filter_map(|t| Document::parse(t).ok())
+                .any(|d| exposure::public(&d).is_empty() != *want),
+            Pred::AwsIpRange(want) => values
+                .iter()
+                .filter_map(Value::text)
+                .filter_map(|t| t.trim().parse::<IpAddr>().ok())
+                .any(|ip| ctx.aws.get_or_init(AwsRanges::shipped).contains(ip) == *want),
             Pred::FieldRef { other, kind, cased } => {
                 let others = ctx.fields.get(*other);
                 values.iter().filter_map(Value::text).any(|t| {
@@ -262,9 +285,10 @@ impl FieldTest {
         let pred_cost = |p: &Pred| match p {
             Pred::Null | Pred::Exists(_) => 0,
             Pred::Str(s) if s.kind != StrKind::Contains => 1,
-            Pred::Number(..) | Pred::Cidr(_) | Pred::FieldRef { .. } => 2,
+            Pred::Number(..) | Pred::Cidr(_) | Pred::FieldRef { .. } | Pred::AwsIpRange(_) => 2,
             Pred::Str(_) => 3,
             Pred::Regex(_) => 4,
+            Pred::PublicPolicy(_) => 5,
         };
         let worst = self
             .values

@@ -1,5 +1,6 @@
 //! The rules stage: Sigma documents → one compiled matcher for the whole rule set.
 
+pub mod aws_ranges;
 mod error;
 mod index;
 pub mod link;
@@ -11,6 +12,7 @@ pub mod testing;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use serde_yaml_ng::Value as Yaml;
@@ -21,6 +23,7 @@ pub use link::Correlation;
 use sigma::Rule;
 pub use sigma::{RuleInfo, RuleMeta, Suppress};
 
+use aws_ranges::AwsRanges;
 use index::Index;
 use matcher::EvalCtx;
 use sigma::Parsed;
@@ -83,6 +86,8 @@ pub struct RuleSet {
     correlations: Vec<Correlation>,
     fields: FieldSet,
     index: Index,
+    /// AWS's address ranges for `aws_ip_range`: a file's, or the shipped ones on first use.
+    aws: OnceLock<Arc<AwsRanges>>,
     /// Documents skipped on purpose, with the reason, for the user to see.
     pub notes: Vec<String>,
 }
@@ -156,7 +161,7 @@ impl RuleSet {
         mut each: impl FnMut(&'s Rule, bool),
     ) {
         self.index.candidates(&record.fields, scratch);
-        let ctx = EvalCtx::new(&record.fields, record.raw);
+        let ctx = EvalCtx::new(&record.fields, record.raw, &self.aws);
         for &i in scratch.iter() {
             if !self.index.passes_guard(i, &record.fields) {
                 continue;
@@ -240,6 +245,7 @@ impl RuleSet {
             correlations,
             fields: self.fields,
             index,
+            aws: self.aws,
             notes: self.notes,
         })
     }
@@ -253,6 +259,7 @@ pub struct RuleSetBuilder {
     filters: Vec<sigma::rule::Filter>,
     correlations: Vec<sigma::correlation::CorrelationDoc>,
     errors: Vec<RuleError>,
+    aws: Option<Arc<AwsRanges>>,
     /// Documents skipped on purpose, with the reason, for the user to see.
     pub notes: Vec<String>,
 }
@@ -294,6 +301,11 @@ impl RuleSetBuilder {
                 Err(e) => self.errors.push(e.into_rule_error(file, title.as_deref())),
             }
         }
+    }
+
+    /// AWS's address ranges to use instead of the shipped ones.
+    pub fn aws_ranges(&mut self, ranges: Arc<AwsRanges>) {
+        self.aws = Some(ranges);
     }
 
     pub fn add_error(&mut self, error: RuleError) {
@@ -346,6 +358,7 @@ impl RuleSetBuilder {
             correlations,
             fields: self.fields,
             index,
+            aws: self.aws.map(OnceLock::from).unwrap_or_default(),
             notes: self.notes,
         };
         let own: HashMap<String, Suppress> = set

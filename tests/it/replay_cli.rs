@@ -16,24 +16,28 @@ fn samples_fire_every_built_in_rule_and_skip_the_digest() {
     let listed = trailwatch(&["rules", "list"]);
     let listed = stdout(&listed);
     let lines: Vec<&str> = listed.lines().collect();
-    assert_eq!(lines.len(), 60 + 10, "60 rules and 10 correlations");
+    assert_eq!(lines.len(), 65 + 11, "65 rules and 11 correlations");
     // Correlations and the rules that only feed them are covered by their test sequences.
     let all: BTreeSet<String> = lines
         .iter()
         .filter(|l| !l.contains("\tcorrelation:") && !l.ends_with("(feeds correlations only)"))
         .map(|l| l.split('\t').next().unwrap().to_string())
         .collect();
-    assert_eq!(all.len(), 54);
+    assert_eq!(all.len(), 58);
     let correlations: BTreeSet<String> = fired.difference(&all).cloned().collect();
     assert_eq!(
         fired.intersection(&all).count(),
         all.len(),
         "every built-in rule that alerts on its own fires on the samples"
     );
-    // The samples hold one sign-in without MFA followed by a new access key.
+    // The samples hold one sign-in without MFA followed by a new access key, and one
+    // instance credential used from a second address.
     assert_eq!(
         correlations.into_iter().collect::<Vec<_>>(),
-        ["login-without-mfa-then-access-key"]
+        [
+            "instance-credentials-second-address",
+            "login-without-mfa-then-access-key"
+        ]
     );
     let err = stderr(&out);
     assert!(err.contains("skipped: 1 digest files"), "{err}");
@@ -485,4 +489,54 @@ fn rules_commands() {
     let out = trailwatch(&["rules", "check", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout(&out).trim(), "1 rules OK");
+}
+
+#[test]
+fn a_newer_ip_ranges_file_decides_what_is_outside_aws() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let stolen = serde_json::json!({
+        "eventVersion": "1.09", "eventTime": "2026-11-20T10:00:00Z",
+        "eventSource": "s3.amazonaws.com", "eventName": "ListBuckets",
+        "awsRegion": "eu-west-1", "sourceIPAddress": "203.0.113.50",
+        "eventID": "5d0f7c52-8e0a-4f8a-9d7b-0c1e2f3a4b5c", "recipientAccountId": "111122223333",
+        "userIdentity": {
+            "type": "AssumedRole", "principalId": "AROAEXAMPLEWEBSERVER:i-0abc1234def567890",
+            "arn": "arn:aws:sts::111122223333:assumed-role/WebServer/i-0abc1234def567890",
+            "accountId": "111122223333", "accessKeyId": "ASIAEXAMPLEINSTANCE1"
+        }
+    });
+    let trail = d.join("trail.json");
+    fs::write(&trail, format!(r#"{{"Records":[{stolen}]}}"#)).unwrap();
+    let trail = trail.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["replay", "--rule", "instance-credentials-outside-aws"];
+        args.extend_from_slice(extra);
+        args.push(trail);
+        trailwatch(&args)
+    };
+    // 203.0.113.50 is outside the shipped ranges.
+    assert_eq!(
+        rule_names(&alerts(&run(&[]))),
+        ["instance-credentials-outside-aws"]
+    );
+    // A later document that lists the address (gzipped, as one may keep it).
+    let newer = r#"{"syncToken":"2","createDate":"2027-01-01-00-00-00","prefixes":[
+        {"ip_prefix":"203.0.113.0/24","region":"eu-west-1","service":"EC2","network_border_group":"eu-west-1"}],
+        "ipv6_prefixes":[]}"#;
+    let ranges = d.join("ip-ranges.json.gz");
+    fs::write(&ranges, gzip(newer.as_bytes())).unwrap();
+    let out = run(&["--aws-ip-ranges", ranges.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(alerts(&out).is_empty());
+    // A file that is not one stops the command, naming it.
+    let bad = d.join("not-ranges.json");
+    fs::write(&bad, "[]").unwrap();
+    let out = run(&["--aws-ip-ranges", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not-ranges.json") && err.contains("not an AWS ip-ranges.json document"),
+        "{err}"
+    );
 }

@@ -287,6 +287,50 @@ fn neq_and_fieldref() {
 }
 
 #[test]
+fn public_policy_reads_a_policy_in_a_string_or_an_object() {
+    let det = "  sel:\n    requestParameters.policy|public_policy: true\n  condition: sel";
+    let open = r#"{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"*\"},\"Action\":\"kms:Decrypt\"}]}"#;
+    let org = r#"{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"kms:Decrypt\",\"Condition\":{\"StringEquals\":{\"aws:PrincipalOrgID\":\"o-1\"}}}]}"#;
+    let records = [
+        // As JSON text, as most services record it.
+        record(
+            "PutKeyPolicy",
+            &format!(r#""requestParameters":{{"policy":"{open}"}}"#),
+        ),
+        record(
+            "PutKeyPolicy",
+            &format!(r#""requestParameters":{{"policy":"{org}"}}"#),
+        ),
+        // As an object, as S3 records bucketPolicy.
+        record(
+            "PutKeyPolicy",
+            r#""requestParameters":{"policy":{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject"}}}"#,
+        ),
+        // Not a policy, or no field: neither true nor false.
+        record(
+            "PutKeyPolicy",
+            r#""requestParameters":{"policy":"{not json"}"#,
+        ),
+        record("PutKeyPolicy", r#""requestParameters":{}"#),
+    ];
+    assert_eq!(hits(det, &records), [true, false, true, false, false]);
+    let det = "  sel:\n    requestParameters.policy|public_policy: false\n  condition: sel";
+    assert_eq!(hits(det, &records), [false, true, false, false, false]);
+
+    let e = rule_error(&format!(
+        "title: Combined\n{HEAD}detection:\n  sel:\n    requestParameters.policy|public_policy|contains: true\n  condition: sel\n"
+    ));
+    assert!(
+        e.message.contains("public_policy cannot be combined"),
+        "{e}"
+    );
+    let e = rule_error(&format!(
+        "title: Not a bool\n{HEAD}detection:\n  sel:\n    requestParameters.policy|public_policy: yes please\n  condition: sel\n"
+    ));
+    assert!(e.message.contains("takes true or false"), "{e}");
+}
+
+#[test]
 fn exists_is_presence_even_when_null_or_empty() {
     let det = "  sel:\n    requestParameters.tags|exists: true\n  condition: sel";
     assert_eq!(

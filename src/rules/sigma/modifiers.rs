@@ -34,13 +34,17 @@ pub struct Modifiers {
     base64: bool,
     base64offset: bool,
     windash: bool,
+    /// trailwatch's `public_policy`: the field holds an IAM policy document.
+    public_policy: bool,
+    /// trailwatch's `aws_ip_range`: the field is an address in (or outside) AWS's ranges.
+    aws_ip_range: bool,
     encoding: Encoding,
 }
 
 pub const SUPPORTED: &str =
     "contains, startswith, endswith, all, cased, exists, neq, re (with i, m, \
      s), cidr, lt, lte, gt, gte, fieldref, base64, base64offset, utf16le, utf16be, utf16, wide, \
-     windash";
+     windash; and trailwatch's public_policy, aws_ip_range";
 
 impl Modifiers {
     pub fn parse(names: &[&str]) -> Result<Self, String> {
@@ -87,6 +91,8 @@ impl Modifiers {
                 "utf16be" => m.encoding = Encoding::Utf16Be,
                 "utf16" => m.encoding = Encoding::Utf16Bom,
                 "windash" => m.windash = true,
+                "public_policy" => m.public_policy = true,
+                "aws_ip_range" => m.aws_ip_range = true,
                 "expand" => {
                     return Err("modifier 'expand' needs placeholder values from a processing pipeline, which trailwatch does not have: write the values into the rule".into())
                 }
@@ -110,6 +116,14 @@ impl Modifiers {
                 "re, cidr, exists and lt/lte/gt/gte cannot be combined with string modifiers"
                     .into(),
             );
+        }
+        for (own, name) in [
+            (m.public_policy, "public_policy"),
+            (m.aws_ip_range, "aws_ip_range"),
+        ] {
+            if own && names.len() > 1 {
+                return Err(format!("{name} cannot be combined with other modifiers"));
+            }
         }
         if m.base64 && m.base64offset {
             return Err("use either base64 or base64offset".into());
@@ -137,6 +151,20 @@ impl Modifiers {
         target: Target,
         fields: &mut FieldSet,
     ) -> Result<Vec<Pred>, String> {
+        if self.public_policy || self.aws_ip_range {
+            let (name, pred): (_, fn(bool) -> Pred) = if self.public_policy {
+                ("public_policy", Pred::PublicPolicy)
+            } else {
+                ("aws_ip_range", Pred::AwsIpRange)
+            };
+            if target == Target::Keywords {
+                return Err(format!("{name} needs a field name"));
+            }
+            return match value {
+                Yaml::Bool(b) => Ok(vec![pred(*b)]),
+                _ => Err(format!("'{name}' takes true or false")),
+            };
+        }
         if self.exists {
             return match value {
                 Yaml::Bool(b) => Ok(vec![Pred::Exists(*b)]),
