@@ -209,22 +209,25 @@ fn main() {
         analysed.as_secs_f64() * 1e3
     );
     let principals = checks::principals_of(&inventory).expect("authorization was read");
-    let analysis = Analysis::of(&principals);
     let mut findings = 0;
+    let mut facts = Duration::MAX;
+    // A fresh analysis each run, as each audit has: the escalations are found by the checks,
+    // and the facts reuse them.
     let judged_all = best(|| {
+        let analysis = Analysis::of(&principals);
         let mut ev = Eval::new(&settings, now, ACCOUNT);
         permissions::evaluate(&mut ev, &inventory, Some(&analysis));
         findings = ev.findings().len();
+        let start = Instant::now();
+        std::hint::black_box(principal::facts(&inventory, Some(&analysis), now));
+        facts = facts.min(start.elapsed());
     });
     println!(
-        "  permission checks:               {:>8.1} ms ({findings} findings)",
+        "  permission checks (with the analysis): {:>3.1} ms ({findings} findings)",
         judged_all.as_secs_f64() * 1e3
     );
-    let facts = best(|| {
-        std::hint::black_box(principal::facts(&inventory, Some(&analysis), now));
-    });
     println!(
-        "  principal facts (admin, escalation): {:>5.1} ms",
+        "  principal facts, after the checks:   {:>5.1} ms",
         facts.as_secs_f64() * 1e3
     );
     let change_record = serde_json::json!({

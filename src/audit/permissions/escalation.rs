@@ -3,6 +3,7 @@
 //! principal must be allowed to do, and on what — so a narrowed grant (a key for its own user
 //! only, an explicit deny, a condition) removes the method.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::principals::{Kind, Principal, Principals};
@@ -292,6 +293,8 @@ pub struct Analysis<'a> {
     admins_by_kind: [Vec<&'a Principal>; 3],
     /// Groups by name.
     groups: HashMap<&'a str, &'a Principal>,
+    /// Each principal's escalations, found once: the checks and the principal facts both ask.
+    found: RefCell<HashMap<String, Vec<Escalation>>>,
 }
 
 fn kind_index(kind: Kind) -> usize {
@@ -363,6 +366,7 @@ impl<'a> Analysis<'a> {
             admins,
             admins_by_kind,
             groups,
+            found: RefCell::default(),
         }
     }
 
@@ -396,6 +400,15 @@ impl<'a> Analysis<'a> {
 
     /// The methods by which `p` could make itself an admin; none for an admin.
     pub fn escalations(&self, p: &Principal) -> Vec<Escalation> {
+        if let Some(found) = self.found.borrow().get(&p.arn) {
+            return found.clone();
+        }
+        let found = self.find_escalations(p);
+        self.found.borrow_mut().insert(p.arn.clone(), found.clone());
+        found
+    }
+
+    fn find_escalations(&self, p: &Principal) -> Vec<Escalation> {
         if self.is_admin(&p.arn) {
             return Vec::new();
         }
