@@ -22,6 +22,11 @@ What it creates (account 123456789012 unless MOTO_ACCOUNT_ID says otherwise):
           (account 444455556666 may assume it with an external id)
   policies full-star (attached to ops-admins), unused-star (allows * on *, attached to
           nobody), s3-read-managed (attached to app-role)
+  buckets  posture-logs (private), public-reports (policy lets anyone read), public-acl
+          (ACL grants AllUsers read), fenced-reports (public policy, but Block Public Access
+          restricts it)
+  topics/queues  public-alerts (any AWS principal may subscribe), org-queue (only the
+          organization o-a1b2c3d4e5 may send)
   password policy: length 8, remembers 5, only uppercase required, no expiry
   certificates: ACM certificate expiring in 10 days on an HTTPS listener, ACM certificate
           expiring in a year on another; IAM server certificate (moto dates it 2010-2012)
@@ -175,6 +180,35 @@ def seed_services():
     trail.start_logging(Name="org-trail")
 
 
+def seed_resource_policies():
+    s3 = boto3.client("s3")
+    read_anyone = lambda bucket: policy([{"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}])
+    s3.create_bucket(Bucket="public-reports")
+    s3.put_bucket_policy(Bucket="public-reports", Policy=read_anyone("public-reports"))
+    s3.create_bucket(Bucket="public-acl")
+    s3.put_bucket_acl(Bucket="public-acl", ACL="public-read")
+    s3.create_bucket(Bucket="fenced-reports")
+    s3.put_bucket_policy(Bucket="fenced-reports", Policy=read_anyone("fenced-reports"))
+    s3.put_public_access_block(
+        Bucket="fenced-reports",
+        PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True},
+    )
+    sns = boto3.client("sns")
+    topic = sns.create_topic(Name="public-alerts")["TopicArn"]
+    sns.set_topic_attributes(
+        TopicArn=topic,
+        AttributeName="Policy",
+        AttributeValue=policy([{"Sid": "AnyoneSubscribes", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "SNS:Subscribe", "Resource": topic}]),
+    )
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="org-queue")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(
+        QueueUrl=url,
+        Attributes={"Policy": policy([{"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": queue_arn, "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}}])},
+    )
+
+
 def seed_load_balancers(iam):
     ec2 = boto3.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -215,6 +249,7 @@ def main():
     iam = boto3.client("iam")
     seed_iam(iam)
     seed_services()
+    seed_resource_policies()
     listeners = seed_load_balancers(iam)
     # The listener ARNs are generated: the test reads them from here.
     print(json.dumps({"listeners": listeners}))

@@ -541,6 +541,14 @@ data "aws_iam_policy_document" "daemon" {
         "acm:DescribeCertificate",
         "cloudtrail:DescribeTrails",
         "cloudtrail:GetTrailStatus",
+        "s3:ListAllMyBuckets",
+        "s3:GetBucketPolicy",
+        "s3:GetBucketAcl",
+        "s3:GetBucketPublicAccessBlock",
+        "sns:ListTopics",
+        "sns:GetTopicAttributes",
+        "sqs:ListQueues",
+        "sqs:GetQueueAttributes",
       ]
       resources = ["*"]
     }

@@ -106,6 +106,11 @@ catalogue! {
         "Renew or import a new certificate and attach it to the listener before the old one expires.";
     ServerCertificateExpired = "server-certificate-expired", Medium, ["1.19"], "No expired IAM server certificate stored",
         "Delete the expired server certificate (aws iam delete-server-certificate).";
+    // Resources anyone can reach.
+    ResourcePolicyPublic = "resource-policy-public", High, [], "Resource policies do not let anyone in",
+        "Remove the statement that allows Principal \"*\" (or narrow it with a condition on aws:PrincipalOrgID, aws:PrincipalAccount, aws:SourceArn or aws:SourceVpce); for a bucket, turn on Block Public Access (RestrictPublicBuckets).";
+    S3BucketPublic = "s3-bucket-public", High, [], "S3 bucket ACLs grant nothing to everyone",
+        "Remove the AllUsers and AuthenticatedUsers grants from the bucket ACL (or set Object Ownership to bucket owner enforced) and turn on Block Public Access (IgnorePublicAcls).";
     // Account settings.
     PasswordPolicy = "password-policy", Medium, ["1.8", "1.9"], "Password policy is strong",
         "Set the account password policy (IAM → Account settings) to the required values.";

@@ -32,6 +32,8 @@ pub struct Inventory {
     pub server_certificates: Read<Vec<ServerCertificate>>,
     pub service_activity: Read<Vec<ServiceActivity>>,
     pub trails: Read<Vec<Trail>>,
+    /// S3 buckets with their policies, ACLs and Block Public Access settings.
+    pub buckets: Read<Vec<Bucket>>,
     pub regions: Vec<RegionalInventory>,
     /// What each principal used, from the trail (`--usage FILE`, or the daemon's record);
     /// None when there is no record.
@@ -49,6 +51,36 @@ pub struct RegionalInventory {
     /// Active analyzers (name, type).
     pub access_analyzers: Read<Vec<(String, String)>>,
     pub listener_certificates: Read<Vec<ListenerCertificate>>,
+    /// SNS topics and SQS queues with their access policies.
+    pub resource_policies: Read<Vec<ResourcePolicy>>,
+}
+
+/// One S3 bucket: each part read on its own, so one refused call is an error for that
+/// bucket and check only.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub name: String,
+    /// None: the bucket has no policy.
+    pub policy: Result<Option<String>, ApiError>,
+    /// The ACL's grants to predefined groups: (group URI, permission).
+    pub group_grants: Result<Vec<(String, String)>, ApiError>,
+    /// The bucket's Block Public Access settings (all off when it has none).
+    pub block: Result<PublicAccessBlock, ApiError>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+/// The access policy of a topic or queue (None: it has none).
+#[derive(Debug, Clone)]
+pub struct ResourcePolicy {
+    pub arn: String,
+    pub policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

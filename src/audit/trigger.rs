@@ -1,6 +1,7 @@
 //! Which CloudTrail events change the posture, and what the daemon re-audits for each: the
 //! user the event names, the IAM principals and policies, the password policy, one region's
-//! security services and load balancers, the trails, or the IAM server certificates.
+//! security services, load balancers, topics and queues, one S3 bucket, the trails, or the IAM
+//! server certificates.
 
 use crate::audit::catalog::CheckId;
 use serde_json::Value;
@@ -8,6 +9,7 @@ use serde_json::Value;
 use super::change::TriggerInfo;
 use super::checks::permissions::CHECKS as PERMISSION_CHECKS;
 use super::checks::principals::CHECKS as PRINCIPAL_CHECKS;
+use super::checks::resources::CHECKS as RESOURCE_CHECKS;
 use super::checks::users::CHECKS as USER_CHECKS;
 use super::finding::Finding;
 
@@ -20,8 +22,11 @@ pub enum Scope {
     /// Users', groups', roles' and customer policies' permissions.
     Principals,
     PasswordPolicy,
-    /// Security Hub, GuardDuty, Config, Access Analyzer and listener certificates there.
+    /// Security Hub, GuardDuty, Config, Access Analyzer, listener certificates, SNS topic and
+    /// SQS queue policies there.
     Region(String),
+    /// One S3 bucket's policy, ACL and Block Public Access settings.
+    Bucket(String),
     Trails,
     ServerCertificates,
 }
@@ -93,6 +98,24 @@ const REGION_EVENTS: &[&str] = &[
     "RemoveListenerCertificates",
     "ImportCertificate",
     "DeleteCertificate",
+    // SNS and SQS name their permission calls alike (Lambda's carry a version suffix).
+    "CreateTopic",
+    "DeleteTopic",
+    "SetTopicAttributes",
+    "CreateQueue",
+    "DeleteQueue",
+    "SetQueueAttributes",
+    "AddPermission",
+    "RemovePermission",
+];
+const BUCKET_EVENTS: &[&str] = &[
+    "CreateBucket",
+    "DeleteBucket",
+    "PutBucketPolicy",
+    "DeleteBucketPolicy",
+    "PutBucketAcl",
+    "PutBucketPublicAccessBlock",
+    "DeleteBucketPublicAccessBlock",
 ];
 const TRAIL_EVENTS: &[&str] = &[
     "CreateTrail",
@@ -110,6 +133,7 @@ pub fn event_names() -> impl Iterator<Item = &'static str> {
         PRINCIPAL_EVENTS,
         PASSWORD_EVENTS,
         REGION_EVENTS,
+        BUCKET_EVENTS,
         TRAIL_EVENTS,
         CERTIFICATE_EVENTS,
     ]
@@ -157,6 +181,8 @@ pub fn of(record: &str) -> Option<Trigger> {
         vec![Scope::PasswordPolicy]
     } else if REGION_EVENTS.contains(&name.as_str()) {
         vec![Scope::Region(s(&["awsRegion"])?)]
+    } else if BUCKET_EVENTS.contains(&name.as_str()) {
+        vec![Scope::Bucket(s(&["requestParameters", "bucketName"])?)]
     } else if TRAIL_EVENTS.contains(&name.as_str()) {
         vec![Scope::Trails]
     } else if CERTIFICATE_EVENTS.contains(&name.as_str()) {
@@ -182,6 +208,8 @@ const REGION_CHECKS: &[CheckId] = &[
     CheckId::ConfigRecorderEnabled,
     CheckId::AccessAnalyzerEnabled,
     CheckId::ElbCertificateRotation,
+    // Topics' and queues' (a bucket's finding has no region).
+    CheckId::ResourcePolicyPublic,
 ];
 
 impl Scope {
@@ -205,6 +233,10 @@ impl Scope {
             Scope::PasswordPolicy => check == CheckId::PasswordPolicy,
             Scope::Region(r) => {
                 REGION_CHECKS.contains(&check) && f.region.as_deref() == Some(r.as_str())
+            }
+            Scope::Bucket(name) => {
+                RESOURCE_CHECKS.contains(&check)
+                    && f.resource.strip_prefix("arn:aws:s3:::") == Some(name.as_str())
             }
             Scope::Trails => check == CheckId::CloudtrailMultiRegion,
             Scope::ServerCertificates => check == CheckId::ServerCertificateExpired,
@@ -258,6 +290,70 @@ mod tests {
             of(&record("PutGroupPolicy", "")).unwrap().scopes,
             vec![Scope::Principals]
         );
+        assert_eq!(
+            of(&record(
+                "PutBucketAcl",
+                r#","requestParameters":{"bucketName":"exports"}"#
+            ))
+            .unwrap()
+            .scopes,
+            vec![Scope::Bucket("exports".into())]
+        );
+        assert_eq!(
+            of(&record("SetQueueAttributes", "")).unwrap().scopes,
+            vec![Scope::Region("eu-west-1".into())]
+        );
+    }
+
+    #[test]
+    fn a_bucket_re_audit_replaces_that_bucket_s_findings_only() {
+        let finding = |check: CheckId, resource: &str, region: Option<&str>| Finding {
+            check,
+            title: String::new(),
+            status: crate::audit::Status::Fail,
+            severity: crate::audit::Severity::High,
+            resource: resource.into(),
+            requirement: None,
+            account: "111122223333".into(),
+            region: region.map(str::to_string),
+            reason: String::new(),
+            remediation: String::new(),
+            cis: vec![],
+            muted: None,
+        };
+        let bucket = Scope::Bucket("exports".into());
+        assert!(bucket.covers(&finding(
+            CheckId::S3BucketPublic,
+            "arn:aws:s3:::exports",
+            None
+        )));
+        assert!(bucket.covers(&finding(
+            CheckId::ResourcePolicyPublic,
+            "arn:aws:s3:::exports",
+            None
+        )));
+        assert!(!bucket.covers(&finding(
+            CheckId::S3BucketPublic,
+            "arn:aws:s3:::exports-2",
+            None
+        )));
+        let queue = "arn:aws:sqs:eu-west-1:111122223333:orders";
+        let region = Scope::Region("eu-west-1".into());
+        assert!(region.covers(&finding(
+            CheckId::ResourcePolicyPublic,
+            queue,
+            Some("eu-west-1")
+        )));
+        assert!(!region.covers(&finding(
+            CheckId::ResourcePolicyPublic,
+            "arn:aws:s3:::exports",
+            None
+        )));
+        assert!(!bucket.covers(&finding(
+            CheckId::ResourcePolicyPublic,
+            queue,
+            Some("eu-west-1")
+        )));
     }
 
     #[test]

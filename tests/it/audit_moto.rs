@@ -163,6 +163,16 @@ fn seeded_account_gives_exact_findings() {
         f("password-policy", "root#require-numbers", "", "FAIL"),
         f("password-policy", "root#require-symbols", "", "FAIL"),
         f("password-policy", "root#max-age", "", "FAIL"),
+        // Resources anyone can reach (fenced-reports is public by its policy, but Block Public
+        // Access restricts it; org-queue only lets the organization in).
+        f("resource-policy-public", "public-reports", "", "FAIL"),
+        f("s3-bucket-public", "public-acl", "", "FAIL"),
+        f(
+            "resource-policy-public",
+            "public-alerts",
+            "us-east-1",
+            "FAIL",
+        ),
         f("security-hub-enabled", "root", "eu-west-1", "FAIL"),
         f("guardduty-enabled", "root", "eu-west-1", "FAIL"),
         f("config-recorder-enabled", "root", "eu-west-1", "FAIL"),
@@ -191,6 +201,28 @@ fn seeded_account_gives_exact_findings() {
         "3 IAM user(s) with full administrative rights (minimum 2): admin-alice, admin-bob, ops-frank"
     );
     assert_eq!(find("admins-maximum", ":root")["status"], "PASS");
+    // Resource policies, judged as the detection resource-policy-public judges them.
+    assert_eq!(
+        find("resource-policy-public", ":::public-reports")["reason"],
+        "bucket policy: statement PublicRead allows *"
+    );
+    assert_eq!(
+        find("s3-bucket-public", ":::public-acl")["reason"],
+        "the ACL grants READ to AllUsers"
+    );
+    let fenced = find("resource-policy-public", ":::fenced-reports");
+    assert_eq!(fenced["status"], "PASS");
+    assert!(
+        fenced["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Block Public Access (RestrictPublicBuckets)"),
+        "{fenced}"
+    );
+    assert_eq!(
+        find("resource-policy-public", ":org-queue")["reason"],
+        "the access policy names who may use it"
+    );
     // Each permission finding names its route, method or statement.
     assert_eq!(
         find("admin-access", "user/ops-frank")["reason"],

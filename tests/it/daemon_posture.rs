@@ -35,8 +35,13 @@ fn run(moto: &Moto, setup: &Setup, dir: &std::path::Path, log: &str) -> Daemon {
 
 /// A CloudTrail log file with one IAM call by the user `ops`.
 fn trail_file(event_id: &str, event_name: &str, request: &str) -> Vec<u8> {
+    call_file("iam.amazonaws.com", event_id, event_name, request)
+}
+
+/// A CloudTrail log file with one call to `source` by the user `ops`.
+fn call_file(source: &str, event_id: &str, event_name: &str, request: &str) -> Vec<u8> {
     gzip(format!(
-        r#"{{"Records":[{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","principalId":"AIDAOPS","arn":"arn:aws:iam::{ACCOUNT}:user/ops","accountId":"{ACCOUNT}","userName":"ops"}},"eventTime":"2026-11-25T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"{event_name}","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.9","userAgent":"aws-cli/2.15","requestParameters":{request},"responseElements":null,"requestID":"r-{event_id}","eventID":"{event_id}","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"{ACCOUNT}"}}]}}"#
+        r#"{{"Records":[{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","principalId":"AIDAOPS","arn":"arn:aws:iam::{ACCOUNT}:user/ops","accountId":"{ACCOUNT}","userName":"ops"}},"eventTime":"2026-11-25T10:00:00Z","eventSource":"{source}","eventName":"{event_name}","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.9","userAgent":"aws-cli/2.15","requestParameters":{request},"responseElements":null,"requestID":"r-{event_id}","eventID":"{event_id}","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"{ACCOUNT}"}}]}}"#
     ).as_bytes())
 }
 
@@ -269,6 +274,43 @@ async fn iam_change_on_the_trail_gives_the_changed_finding_within_seconds() {
             "trailwatch_posture_findings{check=\"user-mfa\",severity=\"high\",status=\"PASS\"}"
         ),
         2.0
+    );
+
+    // ops opens a bucket to anyone: the detection fires on the event, and the re-audit of
+    // that bucket alone brings its resource-policy-public FAIL.
+    let s3 = &aws.s3;
+    s3.create_bucket().bucket("exports").send().await.unwrap();
+    let open = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Anyone","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::exports/*"}]}"#;
+    s3.put_bucket_policy()
+        .bucket("exports")
+        .policy(open)
+        .send()
+        .await
+        .unwrap();
+    upload(
+        &aws,
+        "bucket",
+        call_file(
+            "s3.amazonaws.com",
+            "ev-bucket",
+            "PutBucketPolicy",
+            &format!(r#"{{"bucketName":"exports","bucketPolicy":{open}}}"#),
+        ),
+    )
+    .await;
+    let got = collect(&aws, &setup.alerts_queue, Duration::from_secs(30), |m| {
+        m.iter()
+            .any(|x| x["rule"]["name"] == "resource-policy-public")
+            && !posture(m, "resource-policy-public", ":::exports").is_empty()
+    })
+    .await;
+    let public = posture(&got, "resource-policy-public", ":::exports");
+    assert_eq!(public.len(), 1, "{got:#?}");
+    assert_eq!(public[0]["change"], "failed");
+    assert_eq!(public[0]["trigger"]["event_name"], "PutBucketPolicy");
+    assert_eq!(
+        public[0]["finding"]["reason"],
+        "bucket policy: statement Anyone allows *"
     );
     assert!(daemon.stop().success());
 

@@ -5,6 +5,7 @@ mod account;
 mod certificates;
 pub mod permissions;
 pub mod principals;
+pub mod resources;
 mod root;
 pub mod users;
 
@@ -139,6 +140,7 @@ pub fn evaluate_with(
     principals::evaluate(&mut ev, inv, analysis);
     permissions::evaluate(&mut ev, inv, analysis);
     certificates::evaluate(&mut ev, inv);
+    resources::evaluate(&mut ev, inv);
     account::evaluate(&mut ev, inv);
     let mut findings = ev.finish();
     for f in &mut findings {

@@ -247,6 +247,7 @@ fn regional_services_trails_and_analyzers() {
             vec![]
         })),
         listener_certificates: None,
+        resource_policies: None,
     };
     let mut inv = inventory();
     inv.regions = vec![region("us-east-1", true), region("eu-west-1", false)];
@@ -287,6 +288,108 @@ fn regional_services_trails_and_analyzers() {
         "{}",
         trail.reason
     );
+}
+
+#[test]
+fn buckets_topics_and_queues_anyone_can_reach() {
+    use crate::audit::inventory::{Bucket, PublicAccessBlock, ResourcePolicy};
+    let open = r#"{"Statement":[{"Sid":"Public","Effect":"Allow","Principal":"*","Action":"s3:GetObject"}]}"#;
+    let org = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-1"}}}]}"#;
+    let all_users = || {
+        Ok(vec![(
+            "http://acs.amazonaws.com/groups/global/AllUsers".to_string(),
+            "READ".to_string(),
+        )])
+    };
+    let bucket = |name: &str, policy: Option<&str>, grants, block| Bucket {
+        name: name.into(),
+        policy: Ok(policy.map(str::to_string)),
+        group_grants: grants,
+        block: Ok(block),
+    };
+    let restricted = PublicAccessBlock {
+        ignore_public_acls: true,
+        restrict_public_buckets: true,
+        ..Default::default()
+    };
+    let mut inv = inventory();
+    inv.buckets = Some(Ok(vec![
+        bucket(
+            "open",
+            Some(open),
+            all_users(),
+            PublicAccessBlock::default(),
+        ),
+        bucket("blocked", Some(open), all_users(), restricted),
+        bucket("private", None, Ok(vec![]), PublicAccessBlock::default()),
+        Bucket {
+            name: "refused".into(),
+            policy: Err(ApiError {
+                call: "s3:GetBucketPolicy",
+                message: "AccessDenied: no".into(),
+            }),
+            group_grants: Ok(vec![]),
+            block: Ok(PublicAccessBlock::default()),
+        },
+    ]));
+    inv.regions = vec![RegionalInventory {
+        region: "eu-west-1".into(),
+        resource_policies: Some(Ok(vec![
+            ResourcePolicy {
+                arn: "arn:aws:sns:eu-west-1:111122223333:alerts".into(),
+                policy: Some(open.replace("s3:GetObject", "SNS:Subscribe")),
+            },
+            ResourcePolicy {
+                arn: "arn:aws:sqs:eu-west-1:111122223333:orders".into(),
+                policy: Some(org.into()),
+            },
+            ResourcePolicy {
+                arn: "arn:aws:sqs:eu-west-1:111122223333:plain".into(),
+                policy: None,
+            },
+        ])),
+        ..Default::default()
+    }];
+    let f = evaluate(&inv, &AuditConfig::default(), now());
+    let got: Vec<(&str, &str, Status, &str)> = f
+        .iter()
+        .filter(|x| {
+            matches!(
+                x.check.as_str(),
+                "resource-policy-public" | "s3-bucket-public"
+            )
+        })
+        .map(|x| {
+            (
+                x.check.as_str(),
+                x.resource.as_str(),
+                x.status,
+                x.reason.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("resource-policy-public", "arn:aws:s3:::open", Status::Fail, "bucket policy: statement Public allows *"),
+            ("s3-bucket-public", "arn:aws:s3:::open", Status::Fail, "the ACL grants READ to AllUsers"),
+            ("resource-policy-public", "arn:aws:s3:::blocked", Status::Pass, "the bucket policy is public (statement Public allows *), but Block Public Access (RestrictPublicBuckets) limits it to AWS services and the account"),
+            ("s3-bucket-public", "arn:aws:s3:::blocked", Status::Pass, "the ACL grants READ to AllUsers, but Block Public Access (IgnorePublicAcls) ignores it"),
+            ("resource-policy-public", "arn:aws:s3:::private", Status::Pass, "no bucket policy"),
+            ("s3-bucket-public", "arn:aws:s3:::private", Status::Pass, "the ACL grants nothing to everyone"),
+            ("resource-policy-public", "arn:aws:s3:::refused", Status::Error, "s3:GetBucketPolicy failed: AccessDenied: no (the audit needs s3:GetBucketPolicy)"),
+            ("s3-bucket-public", "arn:aws:s3:::refused", Status::Pass, "the ACL grants nothing to everyone"),
+            ("resource-policy-public", "arn:aws:sns:eu-west-1:111122223333:alerts", Status::Fail, "access policy: statement Public allows *"),
+            ("resource-policy-public", "arn:aws:sqs:eu-west-1:111122223333:orders", Status::Pass, "the access policy names who may use it"),
+            ("resource-policy-public", "arn:aws:sqs:eu-west-1:111122223333:plain", Status::Pass, "no access policy"),
+        ]
+    );
+    let regions: Vec<Option<&str>> = f
+        .iter()
+        .filter(|x| x.resource.starts_with("arn:aws:sns") || x.resource.starts_with("arn:aws:sqs"))
+        .map(|x| x.region.as_deref())
+        .collect();
+    assert_eq!(regions, [Some("eu-west-1"); 3]);
 }
 
 #[test]

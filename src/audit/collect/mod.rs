@@ -5,6 +5,7 @@
 
 mod iam;
 mod regional;
+mod resources;
 mod scoped;
 
 pub use scoped::inventory as scoped_inventory;
@@ -84,7 +85,7 @@ impl Account {
 pub async fn inventory(account: &Account, settings: &AuditConfig) -> Inventory {
     let iam = aws_sdk_iam::Client::new(&account.sdk);
     let regions = account.regions(settings);
-    let (report, auth, root_mfa, summary, password, certs, trails) = tokio::join!(
+    let (report, auth, root_mfa, summary, password, certs, trails, buckets) = tokio::join!(
         iam::credential_report(&iam, settings.credential_report_timeout),
         iam::authorization(&iam),
         iam::root_virtual_mfa(&iam),
@@ -92,6 +93,7 @@ pub async fn inventory(account: &Account, settings: &AuditConfig) -> Inventory {
         iam::password_policy(&iam),
         iam::server_certificates(&iam),
         regional::trails(&account.sdk, &regions[0]),
+        resources::buckets(&account.sdk, None, settings.concurrency),
     );
     let activity = match &auth {
         Ok(a) => iam::service_activity(&iam, a, settings.concurrency).await,
@@ -113,6 +115,7 @@ pub async fn inventory(account: &Account, settings: &AuditConfig) -> Inventory {
         server_certificates: Some(certs),
         service_activity: Some(activity),
         trails: Some(trails),
+        buckets: Some(buckets),
         regions: regional,
         usage: None,
     }

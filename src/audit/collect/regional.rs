@@ -1,5 +1,5 @@
-//! The regional reads: Security Hub, GuardDuty, Config, IAM Access Analyzer and load
-//! balancer listener certificates in each audited region, and the account's trails.
+//! The regional reads: Security Hub, GuardDuty, Config, IAM Access Analyzer, load balancer
+//! listener certificates and SNS/SQS policies in each audited region, and the account's trails.
 
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -19,12 +19,20 @@ pub async fn read(
     concurrency: usize,
 ) -> RegionalInventory {
     let sdk = in_region(sdk, region);
-    let (security_hub, guardduty, config, access_analyzers, listener_certificates) = tokio::join!(
+    let (
+        security_hub,
+        guardduty,
+        config,
+        access_analyzers,
+        listener_certificates,
+        resource_policies,
+    ) = tokio::join!(
         security_hub(&sdk),
         guardduty(&sdk),
         config(&sdk),
         access_analyzers(&sdk),
         listener_certificates(&sdk, server_certs, concurrency),
+        super::resources::topic_and_queue_policies(&sdk, concurrency),
     );
     RegionalInventory {
         region: region.to_string(),
@@ -33,6 +41,7 @@ pub async fn read(
         config: Some(config),
         access_analyzers: Some(access_analyzers),
         listener_certificates: Some(listener_certificates),
+        resource_policies: Some(resource_policies),
     }
 }
 

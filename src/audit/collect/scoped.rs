@@ -28,6 +28,11 @@ pub async fn inventory(account: &Account, settings: &AuditConfig, scope: &Scope)
             inv.regions =
                 vec![regional::read(&account.sdk, region, &certs, settings.concurrency).await];
         }
+        Scope::Bucket(name) => {
+            inv.buckets = Some(
+                super::resources::buckets(&account.sdk, Some(name), settings.concurrency).await,
+            )
+        }
         Scope::Trails => {
             let region = account.regions(settings).swap_remove(0);
             inv.trails = Some(regional::trails(&account.sdk, &region).await);
