@@ -103,7 +103,7 @@ async fn samples_delivered_in_order_give_the_alerts_replay_gives() {
     assert!(out.status.success());
     let replayed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&usage).unwrap()).unwrap();
-    assert_eq!(replayed["principals"].as_object().unwrap().len(), 4);
+    assert_eq!(replayed["principals"].as_object().unwrap().len(), 5);
     assert_eq!(saved["usage"], replayed);
     // The audit reads the record from the state file as well as from replay's.
     let arn = "arn:aws:iam::111122223333:role/Admin";
