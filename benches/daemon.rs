@@ -270,7 +270,7 @@ async fn shared_state(moto: &Moto, aws: &moto::Aws) {
 /// Drains the same alert-dense objects into one sink of each kind; prints wall time and the
 /// daemon's CPU per alert, and what each sink adds to the JSONL baseline.
 async fn sinks(moto: &Moto, aws: &moto::Aws) {
-    let (dir, objects) = dense_bucket(aws, 10, 11).await;
+    let (dir, objects) = dense_bucket(aws, 40, 11).await;
     let (_hook, hook_url) = moto::Webhook::start(0).await;
     let topic = aws
         .sns
