@@ -73,6 +73,7 @@ fn list(args: &RuleArgs) -> u8 {
         let anchor = match anchor_of(rule, set.fields()) {
             Anchor::EventName(n) => format!("eventName={}", n.join(",")),
             Anchor::EventSource(s) => format!("eventSource={}", s.join(",")),
+            Anchor::ActorType(t) => format!("userIdentity.type={}", t.join(",")),
             Anchor::Present(field) => format!("has:{field}"),
             Anchor::None => "any-event".to_string(),
         };

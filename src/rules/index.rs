@@ -1,5 +1,6 @@
-//! Indexes rules by the literal `eventName` / `eventSource` values they require, so a record
-//! is only tested against rules that could match it.
+//! Indexes rules by the literal `eventName` / `eventSource` (or, failing those,
+//! `userIdentity.type`) values they require, so a record is only tested against rules that
+//! could match it.
 //!
 //! A rule is anchored on a field when every way of satisfying its condition needs that field
 //! to equal one of a known set of literals. Such rules are filed under each literal; rules
@@ -16,6 +17,9 @@ use crate::trail::{FieldId, Fields, Value};
 pub struct Index {
     by_name: HashMap<String, Vec<u32>>,
     by_source: HashMap<String, Vec<u32>>,
+    /// Rules on every call of one kind of identity (a root session, an instance's role
+    /// session), which name no eventName or eventSource.
+    by_actor_type: HashMap<String, Vec<u32>>,
     /// Rules without a literal anchor that still need some field to be present (most often
     /// `errorCode`): skipped together when the record lacks it.
     by_present_field: Vec<(FieldId, Vec<u32>)>,
@@ -29,6 +33,7 @@ pub struct Index {
 pub enum Anchor {
     EventName(Vec<String>),
     EventSource(Vec<String>),
+    ActorType(Vec<String>),
     /// Tested only on records that have this field (its dotted path).
     Present(String),
     None,
@@ -38,6 +43,7 @@ pub fn anchor_of(rule: &Rule, fields: &crate::trail::FieldSet) -> Anchor {
     match anchor_id(rule) {
         AnchorId::EventName(n) => Anchor::EventName(n),
         AnchorId::EventSource(s) => Anchor::EventSource(s),
+        AnchorId::ActorType(t) => Anchor::ActorType(t),
         AnchorId::Present(id) => Anchor::Present(fields.path(id).to_string()),
         AnchorId::None => Anchor::None,
     }
@@ -46,6 +52,7 @@ pub fn anchor_of(rule: &Rule, fields: &crate::trail::FieldSet) -> Anchor {
 enum AnchorId {
     EventName(Vec<String>),
     EventSource(Vec<String>),
+    ActorType(Vec<String>),
     Present(FieldId),
     None,
 }
@@ -57,6 +64,9 @@ fn anchor_id(rule: &Rule) -> AnchorId {
     }
     if let Some(sources) = literals(&d.condition, &d.searches, wk::EVENT_SOURCE) {
         return AnchorId::EventSource(sorted(sources));
+    }
+    if let Some(types) = literals(&d.condition, &d.searches, wk::ACTOR_TYPE) {
+        return AnchorId::ActorType(sorted(types));
     }
     match guard_of(rule) {
         Some(id) => AnchorId::Present(id),
@@ -201,6 +211,11 @@ impl Index {
                         index.by_source.entry(s).or_default().push(i);
                     }
                 }
+                AnchorId::ActorType(types) => {
+                    for t in types {
+                        index.by_actor_type.entry(t).or_default().push(i);
+                    }
+                }
                 AnchorId::Present(field) => {
                     match index.by_present_field.iter_mut().find(|(f, _)| *f == field) {
                         Some((_, rules)) => rules.push(i),
@@ -243,6 +258,7 @@ impl Index {
         };
         lookup(&self.by_name, wk::EVENT_NAME, out);
         lookup(&self.by_source, wk::EVENT_SOURCE, out);
+        lookup(&self.by_actor_type, wk::ACTOR_TYPE, out);
         for (field, rules) in &self.by_present_field {
             if fields.get(*field).iter().any(|v| !matches!(v, Value::Null)) {
                 out.extend_from_slice(rules);

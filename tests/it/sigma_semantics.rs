@@ -514,6 +514,36 @@ fn unanchored_rules_still_see_every_event() {
 }
 
 #[test]
+fn rules_on_a_kind_of_identity_are_filed_under_it_and_see_every_event_of_it() {
+    // Filed under userIdentity.type (no eventName or eventSource to file it under); any case
+    // of the type matches, as everywhere; other identities never reach the rule.
+    let set = ruleset(&format!(
+        "title: r\nname: roles\n{HEAD}detection:\n  sel:\n    userIdentity.type: [AssumedRole, FederatedUser]\n    awsRegion: us-east-1\n  condition: sel\n"
+    ));
+    let anchor = trailwatch::rules::anchor_of(&set.rules()[0], set.fields());
+    assert_eq!(
+        anchor,
+        trailwatch::rules::Anchor::ActorType(vec!["assumedrole".into(), "federateduser".into()])
+    );
+    let records = [
+        record("GetObject", r#""userIdentity":{"type":"AssumedRole"}"#),
+        record("ListBuckets", r#""userIdentity":{"type":"assumedrole"}"#),
+        record("GetObject", r#""userIdentity":{"type":"IAMUser"}"#),
+        record("GetObject", ""),
+    ];
+    let names = matches(&set, &records.join("\n"));
+    assert_eq!(
+        names,
+        vec![
+            vec!["roles".to_string()],
+            vec!["roles".to_string()],
+            vec![],
+            vec![]
+        ]
+    );
+}
+
+#[test]
 fn other_log_sources_are_skipped_with_a_note() {
     let mut b = RuleSetBuilder::new();
     b.add_yaml(
