@@ -25,8 +25,12 @@ pub enum Scope {
     /// Security Hub, GuardDuty, Config, Access Analyzer, listener certificates, SNS topic and
     /// SQS queue policies there.
     Region(String),
-    /// One S3 bucket's policy, ACL and Block Public Access settings.
-    Bucket(String),
+    /// One S3 bucket's policy, ACL and Block Public Access settings, read in the region the
+    /// event came from (the bucket's: S3 answers a bucket's calls only there).
+    Bucket {
+        name: String,
+        region: String,
+    },
     Trails,
     ServerCertificates,
 }
@@ -182,7 +186,10 @@ pub fn of(record: &str) -> Option<Trigger> {
     } else if REGION_EVENTS.contains(&name.as_str()) {
         vec![Scope::Region(s(&["awsRegion"])?)]
     } else if BUCKET_EVENTS.contains(&name.as_str()) {
-        vec![Scope::Bucket(s(&["requestParameters", "bucketName"])?)]
+        vec![Scope::Bucket {
+            name: s(&["requestParameters", "bucketName"])?,
+            region: s(&["awsRegion"])?,
+        }]
     } else if TRAIL_EVENTS.contains(&name.as_str()) {
         vec![Scope::Trails]
     } else if CERTIFICATE_EVENTS.contains(&name.as_str()) {
@@ -234,7 +241,7 @@ impl Scope {
             Scope::Region(r) => {
                 REGION_CHECKS.contains(&check) && f.region.as_deref() == Some(r.as_str())
             }
-            Scope::Bucket(name) => {
+            Scope::Bucket { name, .. } => {
                 RESOURCE_CHECKS.contains(&check)
                     && f.resource.strip_prefix("arn:aws:s3:::") == Some(name.as_str())
             }
@@ -297,7 +304,10 @@ mod tests {
             ))
             .unwrap()
             .scopes,
-            vec![Scope::Bucket("exports".into())]
+            vec![Scope::Bucket {
+                name: "exports".into(),
+                region: "eu-west-1".into()
+            }]
         );
         assert_eq!(
             of(&record("SetQueueAttributes", "")).unwrap().scopes,
@@ -321,7 +331,10 @@ mod tests {
             cis: vec![],
             muted: None,
         };
-        let bucket = Scope::Bucket("exports".into());
+        let bucket = Scope::Bucket {
+            name: "exports".into(),
+            region: "eu-west-1".into(),
+        };
         assert!(bucket.covers(&finding(
             CheckId::S3BucketPublic,
             "arn:aws:s3:::exports",

@@ -13,15 +13,15 @@ const PUBLIC_GROUPS: [&str; 2] = [
     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
 ];
 
-/// Every bucket, or only `only` (a re-audit after an event on one bucket).
+/// Every bucket, or only `only` (name and region: a re-audit after an event on one bucket).
 pub async fn buckets(
     sdk: &aws_config::SdkConfig,
-    only: Option<&str>,
+    only: Option<(&str, &str)>,
     concurrency: usize,
 ) -> Result<Vec<Bucket>, ApiError> {
     let s3 = aws_sdk_s3::Client::new(sdk);
     let names: Vec<(String, Option<String>)> = match only {
-        Some(name) => vec![(name.to_string(), None)],
+        Some((name, region)) => vec![(name.to_string(), Some(region.to_string()))],
         None => all_items!(s3.list_buckets(), "s3:ListAllMyBuckets")?
             .into_iter()
             .filter_map(|b| Some((b.name?, b.bucket_region)))

@@ -28,10 +28,10 @@ pub async fn inventory(account: &Account, settings: &AuditConfig, scope: &Scope)
             inv.regions =
                 vec![regional::read(&account.sdk, region, &certs, settings.concurrency).await];
         }
-        Scope::Bucket(name) => {
-            inv.buckets = Some(
-                super::resources::buckets(&account.sdk, Some(name), settings.concurrency).await,
-            )
+        Scope::Bucket { name, region } => {
+            let only = Some((name.as_str(), region.as_str()));
+            inv.buckets =
+                Some(super::resources::buckets(&account.sdk, only, settings.concurrency).await)
         }
         Scope::Trails => {
             let region = account.regions(settings).swap_remove(0);
