@@ -110,8 +110,8 @@ pub fn evaluate(inv: &Inventory, settings: &AuditConfig, now: DateTime<Utc>) -> 
 }
 
 /// The principals' effective permissions, when the authorization details were read. Built
-/// once per audit (parsing every policy is most of an audit's CPU): the checks and the
-/// principal facts share it through [`Analysis`].
+/// once per audit: the checks and the principal facts share it (and the escalations it
+/// finds) through [`Analysis`].
 pub fn principals_of(inv: &Inventory) -> Option<Principals> {
     let auth = inv.authorization.as_ref()?.as_ref().ok()?;
     let account = match inv.account.as_str() {
