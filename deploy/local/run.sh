@@ -3,11 +3,12 @@
 # installs what is missing, starts moto, deploys deploy/cloudformation/trailwatch.yaml (trail
 # bucket with S3 → SQS notifications for log files, the queue with its dead-letter queue, the
 # alert topic, the daemon's role), seeds the account with standing IAM risks
-# (deploy/local/seed-posture.py) and prints `trailwatch audit`, runs `trailwatch run --audit`
-# on the stack's outputs, uploads every sample file and shows the alerts and posture findings
-# as they arrive (stdout sink) and as SNS delivered them; then an administrator gives a user
-# without MFA a console password, the trail says so, and the re-audited finding follows the
-# alert.
+# (deploy/local/seed-posture.py) and prints `trailwatch audit` (its findings imported into
+# Security Hub), runs `trailwatch run --audit` on the stack's outputs, uploads every sample file
+# and shows the alerts and posture findings as they arrive (stdout sink) and as SNS delivered
+# them; then a GuardDuty, a Security Hub and an Access Analyzer finding arrive on the queue as
+# EventBridge delivers them, and an administrator gives a user without MFA a console password,
+# the trail says so, and the re-audited finding follows the alert.
 #
 #   deploy/local/run.sh            # runs until Ctrl-C
 #   DEMO_SECONDS=20 deploy/local/run.sh   # stops by itself
@@ -65,12 +66,24 @@ PY
 )"
 eval "$stack_outputs"
 
-say "posture: seeding the account with standing IAM risks, then trailwatch audit"
-python3 deploy/local/seed-posture.py >/dev/null
-target/debug/trailwatch audit --format table || true
+# One region keeps the demo's tables short (by default every enabled region is audited: moto
+# lists over thirty); findings go to Security Hub; the security services' findings from high up.
+config=/tmp/trailwatch-demo.toml
+cat > "$config" <<'TOML'
+[audit]
+regions = ["us-east-1"]
+security_hub = true
 
-say "daemon: trailwatch run --audit (alerts and posture changes to stdout and SNS)"
-target/debug/trailwatch run --queue-url "$QUEUE" --sns-topic-arn "$TOPIC" --jsonl - --audit \
+[findings]
+min_severity = "high"
+TOML
+
+say "posture: seeding the account with standing IAM risks, then trailwatch audit --security-hub"
+python3 deploy/local/seed-posture.py >/dev/null
+target/debug/trailwatch audit --config "$config" --format table || true
+
+say "daemon: trailwatch run --audit (alerts, posture changes and findings to stdout and SNS)"
+target/debug/trailwatch run --config "$config" --queue-url "$QUEUE" --sns-topic-arn "$TOPIC" --jsonl - --audit \
     --metrics-addr 127.0.0.1:9464 > /tmp/trailwatch-alerts.jsonl &
 daemon_pid=$!
 sleep 1
@@ -100,6 +113,9 @@ tail -n +1 -f /tmp/trailwatch-alerts.jsonl | python3 -c '
 import json, sys
 for line in sys.stdin:
     a = json.loads(line)
+    if a.get("kind") == "finding":
+        print("%8s  finding  %-24s %s: %s" % (a["severity"], a["product"], (a.get("resource") or {}).get("id", "-"), a["title"]), flush=True)
+        continue
     if a.get("kind") == "posture":
         f = a["finding"]
         why = " after " + a["trigger"]["event_name"] if a.get("trigger") else ""
@@ -115,8 +131,18 @@ for line in sys.stdin:
 ' &
 tail_pid=$!
 
-# An IAM change on the trail: admin-alice gives ci-dave (no MFA) a console password.
+# The security services' findings, as their EventBridge rules put them on the queue.
 sleep 8
+echo "== a GuardDuty, a Security Hub and an Access Analyzer finding arrive on the queue"
+python3 - "$QUEUE" <<'PY'
+import boto3, pathlib, sys
+sqs = boto3.client("sqs")
+for f in sorted(pathlib.Path("tests/data/findings").glob("*.json")):
+    sqs.send_message(QueueUrl=sys.argv[1], MessageBody=f.read_text())
+PY
+
+# An IAM change on the trail: admin-alice gives ci-dave (no MFA) a console password.
+sleep 4
 echo "== admin-alice creates a console password for ci-dave, who has no MFA; the trail delivers the event"
 python3 - <<'PY'
 import boto3, gzip, json
@@ -142,8 +168,10 @@ while True:
     if not m: break
     n += len(m)
     for x in m: sqs.delete_message(QueueUrl='$READBACK', ReceiptHandle=x['ReceiptHandle'])
-print(n)") alerts and posture changes to the topic"
-    curl -s 127.0.0.1:9464/metrics | grep -E '^trailwatch_(sqs_messages_(received|deleted)_total|events_total|s3_objects_total|posture_changes_total)'
+print(n)") alerts, posture changes and findings to the topic; Security Hub holds $(python3 -c "
+import boto3
+print(sum(1 for p in boto3.client('securityhub').get_paginator('get_findings').paginate() for f in p['Findings'] if f['Id'].startswith('trailwatch/')))") trailwatch findings"
+    curl -s 127.0.0.1:9464/metrics | grep -E '^trailwatch_(sqs_messages_(received|deleted)_total|events_total|s3_objects_total|posture_changes_total|findings_total)'
 else
     wait $daemon_pid
 fi

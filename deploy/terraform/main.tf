@@ -15,6 +15,14 @@ locals {
   from_sns         = var.notification_source == "CloudTrailSNS"
   from_eventbridge = var.notification_source == "EventBridge"
 
+  # The severities at or above the threshold, as Security Hub labels them and as GuardDuty's
+  # numeric severity bands start (low 1, medium 4, high 7, critical 9).
+  forwarding_findings = var.findings_min_severity != "OFF"
+  severity_labels     = ["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+  severity_index      = local.forwarding_findings ? index(local.severity_labels, var.findings_min_severity) : 4
+  finding_labels      = slice(local.severity_labels, local.severity_index, 5)
+  guardduty_threshold = [0, 1, 4, 7, 9][local.severity_index]
+
   bucket_name = var.trail_bucket_name != "" ? var.trail_bucket_name : "${var.name}-${local.account}-${local.region}"
   bucket_arn  = "arn:${local.partition}:s3:::${local.bucket_name}"
   # Where the trail writes: [prefix/]AWSLogs/ACCOUNT/CloudTrail/... for log files, and
@@ -135,6 +143,24 @@ data "aws_iam_policy_document" "events_queue" {
         test     = "ArnEquals"
         variable = "aws:SourceArn"
         values   = [aws_cloudwatch_event_rule.cloudtrail[0].arn]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.forwarding_findings ? [1] : []
+    content {
+      sid       = "FindingEventRules"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.events.arn]
+      principals {
+        type        = "Service"
+        identifiers = ["events.amazonaws.com"]
+      }
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [for r in aws_cloudwatch_event_rule.findings : r.arn]
       }
     }
   }
@@ -346,6 +372,52 @@ resource "aws_cloudwatch_event_target" "cloudtrail" {
   arn       = aws_sqs_queue.events.arn
 }
 
+# --- Findings of the security services, this region's ---------------------------------------
+
+locals {
+  # Patterns as JSON text, so every rule's value has the same type.
+  finding_rules = {
+    securityhub = {
+      description = "Active Security Hub findings at or above findings_min_severity, to trailwatch."
+      pattern = jsonencode({
+        source        = ["aws.securityhub"]
+        "detail-type" = ["Security Hub Findings - Imported"]
+        detail        = { findings = { Severity = { Label = local.finding_labels }, RecordState = ["ACTIVE"] } }
+      })
+    }
+    guardduty = {
+      description = "GuardDuty findings at or above findings_min_severity, to trailwatch."
+      pattern = jsonencode({
+        source        = ["aws.guardduty"]
+        "detail-type" = ["GuardDuty Finding"]
+        detail        = { severity = [{ numeric = [">=", local.guardduty_threshold] }] }
+      })
+    }
+    access-analyzer = {
+      description = "Active IAM Access Analyzer findings, to trailwatch."
+      pattern = jsonencode({
+        source        = ["aws.access-analyzer"]
+        "detail-type" = ["Access Analyzer Finding"]
+        detail        = { status = ["ACTIVE"] }
+      })
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "findings" {
+  for_each      = { for k, v in local.finding_rules : k => v if local.forwarding_findings }
+  name          = "${var.name}-${each.key}-findings"
+  description   = each.value.description
+  event_pattern = each.value.pattern
+}
+
+resource "aws_cloudwatch_event_target" "findings" {
+  for_each  = aws_cloudwatch_event_rule.findings
+  rule      = each.value.name
+  target_id = "trailwatch"
+  arn       = aws_sqs_queue.events.arn
+}
+
 # --- Alerts ----------------------------------------------------------------------------------
 
 resource "aws_sns_topic" "alerts" {
@@ -529,6 +601,7 @@ data "aws_iam_policy_document" "daemon" {
         "iam:ListAccessKeys",
         "iam:GetAccessKeyLastUsed",
         "iam:ListSigningCertificates",
+        "ec2:DescribeRegions",
         "securityhub:DescribeHub",
         "guardduty:ListDetectors",
         "guardduty:GetDetector",
@@ -536,6 +609,7 @@ data "aws_iam_policy_document" "daemon" {
         "config:DescribeConfigurationRecorderStatus",
         "config:DescribeDeliveryChannels",
         "access-analyzer:ListAnalyzers",
+        "access-analyzer:ListFindings",
         "elasticloadbalancing:DescribeLoadBalancers",
         "elasticloadbalancing:DescribeListeners",
         "acm:DescribeCertificate",
@@ -551,6 +625,23 @@ data "aws_iam_policy_document" "daemon" {
         "sqs:GetQueueAttributes",
       ]
       resources = ["*"]
+    }
+  }
+  # Findings go to the account's own default product; the hub is where they are read back
+  # and their workflow moved.
+  dynamic "statement" {
+    for_each = var.import_to_security_hub ? [1] : []
+    content {
+      sid = "ImportFindings"
+      actions = [
+        "securityhub:BatchImportFindings",
+        "securityhub:GetFindings",
+        "securityhub:BatchUpdateFindings",
+      ]
+      resources = [
+        "arn:${local.partition}:securityhub:*:${local.account}:product/${local.account}/default",
+        "arn:${local.partition}:securityhub:*:${local.account}:hub/default",
+      ]
     }
   }
 }

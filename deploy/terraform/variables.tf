@@ -116,6 +116,22 @@ variable "allow_posture_audit" {
   default     = true
 }
 
+variable "findings_min_severity" {
+  description = "EventBridge rules send Security Hub findings (Severity.Label), GuardDuty findings (in the same bands of their numeric severity) at or above this, and active Access Analyzer findings, to the queue: the daemon sends them to the sinks ([findings] min_severity filters again). OFF: no rule."
+  type        = string
+  default     = "HIGH"
+  validation {
+    condition     = contains(["OFF", "INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"], var.findings_min_severity)
+    error_message = "findings_min_severity must be OFF, INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL."
+  }
+}
+
+variable "import_to_security_hub" {
+  description = "Allow the posture audit to import its findings into Security Hub ([audit] security_hub = true, `trailwatch audit --security-hub`) in the account's default product, in every region, and to move their workflow when they pass."
+  type        = bool
+  default     = false
+}
+
 variable "shared_state" {
   description = "Create the DynamoDB table replicas share ([state] backend = \"dynamodb\", table = the state_table_name output): on-demand, TTL on expires, encrypted; and grant the daemon its item reads and writes. Needed when more than one replica consumes the queue."
   type        = bool

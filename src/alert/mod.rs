@@ -3,6 +3,7 @@
 //! The same document is written by `replay` and sent by the daemon's sinks, so its shape is
 //! part of trailwatch's interface (see docs/alerts.md).
 
+pub mod service_finding;
 mod summary;
 pub mod table;
 #[cfg(test)]

@@ -122,6 +122,8 @@ catalogue! {
         "Turn on an AWS Config recorder for all resource types, with a delivery channel, in the region.";
     AccessAnalyzerEnabled = "access-analyzer-enabled", Low, ["1.20"], "IAM Access Analyzer is enabled",
         "Create an IAM Access Analyzer (account or organization zone of trust) in the region.";
+    AccessAnalyzerFindings = "access-analyzer-findings", High, [], "No resource is reachable from outside the zone of trust (IAM Access Analyzer)",
+        "Remove or narrow the policy statement that grants the access the finding names; if the access is intended, archive the finding with an archive rule.";
     CloudtrailMultiRegion = "cloudtrail-multi-region", High, ["3.1", "3.2"], "A multi-region trail is logging with log file validation",
         "Create a multi-region trail with log file validation and make sure it is logging.";
     SupportRole = "support-role", Low, ["1.17"], "A support role exists",

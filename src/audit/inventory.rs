@@ -38,6 +38,8 @@ pub struct Inventory {
     /// What each principal used, from the trail (`--usage FILE`, or the daemon's record);
     /// None when there is no record.
     pub usage: Read<std::sync::Arc<super::permissions::usage::Usage>>,
+    /// The regions the account has enabled, when the audit listed them (no `audit.regions`).
+    pub enabled_regions: Read<Vec<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -50,9 +52,27 @@ pub struct RegionalInventory {
     pub config: Read<ConfigState>,
     /// Active analyzers (name, type).
     pub access_analyzers: Read<Vec<(String, String)>>,
+    /// The active findings of the external access analyzers (type ACCOUNT or ORGANIZATION).
+    pub external_access: Read<Vec<ExternalAccess>>,
     pub listener_certificates: Read<Vec<ListenerCertificate>>,
     /// SNS topics and SQS queues with their access policies.
     pub resource_policies: Read<Vec<ResourcePolicy>>,
+}
+
+/// An active IAM Access Analyzer finding: a resource reachable from outside the zone of
+/// trust.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalAccess {
+    pub id: String,
+    pub analyzer: String,
+    pub resource: String,
+    pub resource_type: String,
+    /// Who can reach it, as the analyzer names them (`AWS: 444455556666`, `AWS: *`).
+    pub principals: Vec<String>,
+    pub actions: Vec<String>,
+    pub public: bool,
+    /// The conditions the access depends on (`aws:SourceIp: 203.0.113.0/24`).
+    pub conditions: Vec<String>,
 }
 
 /// One S3 bucket: each part read on its own, so one refused call is an error for that

@@ -17,6 +17,7 @@ pub mod output;
 pub mod permissions;
 pub mod policy;
 pub mod principal;
+pub mod security_hub;
 pub mod settings;
 pub mod trigger;
 
@@ -34,6 +35,8 @@ pub struct Report {
     /// The principals and policies read, when they were: what a policy change on the trail
     /// is judged against until the next audit.
     pub authorization: Option<std::sync::Arc<inventory::Authorization>>,
+    /// The regions whose regional checks ran.
+    pub regions: Vec<String>,
 }
 
 impl Report {
@@ -50,6 +53,7 @@ impl Report {
             findings,
             principals,
             authorization: None,
+            regions: inventory.regions.iter().map(|r| r.region.clone()).collect(),
         }
     }
 

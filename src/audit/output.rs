@@ -1,4 +1,5 @@
-//! Findings as a table for people, JSON lines, CSV, or OCSF Compliance Findings.
+//! Findings as a table for people, JSON lines, CSV, OCSF Compliance Findings, or AWS
+//! Security Finding Format documents.
 
 use std::io::Write;
 
@@ -13,15 +14,21 @@ pub enum Format {
     Csv,
     /// OCSF 1.1 Compliance Finding (class 2003), one JSON object per line.
     Ocsf,
+    /// AWS Security Finding Format, one document per line: what `--security-hub` imports
+    /// (FAIL and MUTED findings, and PASS as archived; MANUAL and ERROR have no document).
+    Asff,
 }
 
 /// Writes findings (already in report order) in `format`.
+/// `home` is the region account-wide findings are filed in (ASFF).
 pub fn write(
     out: &mut dyn Write,
     findings: &[Finding],
     format: Format,
-    now_ms: i64,
+    now: chrono::DateTime<chrono::Utc>,
+    home: &str,
 ) -> std::io::Result<()> {
+    let now_ms = now.timestamp_millis();
     match format {
         Format::Table => table(out, findings),
         Format::Json => {
@@ -35,6 +42,17 @@ pub fn write(
         Format::Ocsf => {
             for f in findings {
                 serde_json::to_writer(&mut *out, &ocsf(f, now_ms))?;
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+        Format::Asff => {
+            let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            for d in findings
+                .iter()
+                .filter_map(|f| super::security_hub::asff::document(f, home, &at, &at))
+            {
+                serde_json::to_writer(&mut *out, &d)?;
                 out.write_all(b"\n")?;
             }
             Ok(())

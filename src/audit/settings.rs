@@ -15,7 +15,9 @@ pub struct AuditConfig {
     /// How often the daemon audits the whole account.
     #[serde(deserialize_with = "duration")]
     pub interval: Duration,
-    /// Regions for the regional checks; empty: the SDK's region.
+    /// Regions for the regional checks; empty: every region the account has enabled (EC2
+    /// DescribeRegions), read side by side. The first is where account-wide findings are
+    /// filed in Security Hub (empty: the SDK's region).
     pub regions: Vec<String>,
     /// Access keys, signing certificates and the root password are rotated within this.
     pub rotation_days: i64,
@@ -48,6 +50,10 @@ pub struct AuditConfig {
     /// burst of changes to one principal gives one re-audit.
     #[serde(deserialize_with = "duration")]
     pub debounce: Duration,
+    /// Import the findings into Security Hub after each audit (`trailwatch audit
+    /// --security-hub` does it once): account-wide findings into the first audited region's
+    /// hub, regional ones into their region's.
+    pub security_hub: bool,
     /// Where the daemon keeps the last audit's findings, so a restart does not resend them.
     pub state_file: Option<std::path::PathBuf>,
     pub accounts: Vec<AccountConfig>,
@@ -75,6 +81,7 @@ impl Default for AuditConfig {
             credential_report_timeout: Duration::from_secs(120),
             concurrency: 8,
             debounce: Duration::from_secs(3),
+            security_hub: false,
             state_file: None,
             accounts: vec![],
             mute: vec![],

@@ -209,11 +209,13 @@ pub fn of(record: &str) -> Option<Trigger> {
     })
 }
 
-const REGION_CHECKS: &[CheckId] = &[
+/// The checks judged per region.
+pub const REGION_CHECKS: &[CheckId] = &[
     CheckId::SecurityHubEnabled,
     CheckId::GuarddutyEnabled,
     CheckId::ConfigRecorderEnabled,
     CheckId::AccessAnalyzerEnabled,
+    CheckId::AccessAnalyzerFindings,
     CheckId::ElbCertificateRotation,
     // Topics' and queues' (a bucket's finding has no region).
     CheckId::ResourcePolicyPublic,

@@ -49,6 +49,11 @@ pub struct AuditArgs {
     /// Regions for the regional checks (repeatable; replaces audit.regions).
     #[arg(long = "region", value_name = "REGION")]
     regions: Vec<String>,
+    /// Import the findings into Security Hub (BatchImportFindings): failures active, muted
+    /// ones suppressed, and trailwatch's earlier findings that now pass or are gone archived.
+    /// Also `[audit] security_hub = true`.
+    #[arg(long = "security-hub")]
+    security_hub: bool,
     /// Print every check id with its severity and CIS section, and exit.
     #[arg(long = "list-checks")]
     list_checks: bool,
@@ -61,6 +66,14 @@ pub struct AuditArgs {
     /// records it using, and exit (AWS is not called).
     #[arg(long = "suggest-policy", value_name = "ARN", requires = "usage")]
     suggest_policy: Option<String>,
+}
+
+impl AuditArgs {
+    /// `--checks` and `--exclude-checks`: what is reported and imported.
+    fn selects(&self, f: &Finding) -> bool {
+        (self.checks.is_empty() || self.checks.contains(&f.check))
+            && !self.exclude_checks.contains(&f.check)
+    }
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -77,6 +90,7 @@ fn settings(args: &AuditArgs) -> Result<AuditConfig, super::Error> {
     if !args.regions.is_empty() {
         settings.regions = args.regions.clone();
     }
+    settings.security_hub |= args.security_hub;
     settings.validate()?;
     Ok(settings)
 }
@@ -112,14 +126,26 @@ pub fn run(args: AuditArgs) -> u8 {
         }
     };
     let now = args.now.unwrap_or_else(Utc::now);
-    let (mut findings, failed) = match &args.credential_report {
+    if settings.security_hub && args.credential_report.is_some() {
+        say!("error: --security-hub imports an account's audit; a --credential-report file is judged offline");
+        return exit::USAGE;
+    }
+    let (mut findings, failed, home) = match &args.credential_report {
         Some(path) => match std::fs::read(path) {
             Err(e) => {
                 say!("error: {}: cannot read: {e}", path.display());
                 return exit::USAGE;
             }
             Ok(bytes) => match audit::credential_report::CredentialReport::parse_any(&bytes) {
-                Ok(report) => (audit::audit_report(report, &settings, now), false),
+                Ok(report) => (
+                    audit::audit_report(report, &settings, now),
+                    false,
+                    settings
+                        .regions
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "us-east-1".into()),
+                ),
                 Err(e) => {
                     say!("error: {}: {e}", path.display());
                     return exit::USAGE;
@@ -128,10 +154,7 @@ pub fn run(args: AuditArgs) -> u8 {
         },
         None => online(&args, &settings, usage, now),
     };
-    findings.retain(|f| {
-        (args.checks.is_empty() || args.checks.contains(&f.check))
-            && !args.exclude_checks.contains(&f.check)
-    });
+    findings.retain(|f| args.selects(f));
     findings.sort_by(Finding::report_order);
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
@@ -139,7 +162,7 @@ pub fn run(args: AuditArgs) -> u8 {
         Format::Json
     });
     let mut out = std::io::stdout().lock();
-    if let Err(e) = output::write(&mut out, &findings, format, now.timestamp_millis()) {
+    if let Err(e) = output::write(&mut out, &findings, format, now, &home) {
         say!("error: writing the report: {e}");
         return exit::INPUT_FAILED;
     }
@@ -181,13 +204,15 @@ fn suggest_policy(arn: &str, usage: &Usage, file: &Path) -> u8 {
     exit::OK
 }
 
-/// Audits every account; the bool says some account could not be reached at all.
+/// Audits every account (and imports its findings into Security Hub when asked); the bool
+/// says some account could not be reached or some import failed; the string is the home
+/// region, where account-wide findings are filed.
 fn online(
     args: &AuditArgs,
     settings: &AuditConfig,
     usage: Option<Arc<Usage>>,
     now: DateTime<Utc>,
-) -> (Vec<Finding>, bool) {
+) -> (Vec<Finding>, bool, String) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -197,7 +222,7 @@ fn online(
             Ok(sdk) => sdk,
             Err(e) => {
                 say!("error: {e}");
-                return (Vec::new(), true);
+                return (Vec::new(), true, String::new());
             }
         };
         let roles: Vec<(String, Option<String>)> = if !args.role_arns.is_empty() {
@@ -229,6 +254,33 @@ fn online(
                 Ok(account) => {
                     let usage = usage.clone().map(Ok);
                     let report = audit::audit(&account, settings, usage, now).await;
+                    if settings.security_hub {
+                        // Only the checks asked for: the others' findings in the hub stand.
+                        let home = &collect::Account::home(&account.sdk, settings);
+                        let selected: Vec<Finding> = report
+                            .findings
+                            .iter()
+                            .filter(|f| args.selects(f))
+                            .cloned()
+                            .collect();
+                        let imported = audit::security_hub::import::import(
+                            &account.sdk,
+                            &account.id,
+                            home,
+                            &selected,
+                            &|f| args.selects(f),
+                            now,
+                        )
+                        .await;
+                        say!("security hub: account {}: {imported}", account.id);
+                        for failure in &imported.failures {
+                            say!("error: {failure}");
+                        }
+                        for warning in &imported.warnings {
+                            say!("warning: {warning}");
+                        }
+                        failed |= !imported.failures.is_empty();
+                    }
                     findings.extend(report.findings)
                 }
                 Err(e) => {
@@ -237,6 +289,7 @@ fn online(
                 }
             }
         }
-        (findings, failed)
+        let home = collect::Account::home(&sdk, settings);
+        (findings, failed, home)
     })
 }

@@ -65,6 +65,8 @@ pub struct Config {
     pub state: StateConfig,
     /// What each principal uses, recorded from the trail for the audit.
     pub usage: UsageConfig,
+    /// Findings of Security Hub, GuardDuty and Access Analyzer arriving on the queue.
+    pub findings: crate::alert::service_finding::FindingsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

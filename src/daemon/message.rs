@@ -51,6 +51,8 @@ pub struct Context {
     /// Unrecognized messages already logged, so a message is reported once, not once per
     /// redelivery.
     pub unrecognized: moka::sync::Cache<String, ()>,
+    /// `[findings]`: which findings of the security services are sent.
+    pub findings: crate::alert::service_finding::FindingsConfig,
 }
 
 /// Unrecognized message ids remembered (for a day) so each is logged once.
@@ -102,6 +104,9 @@ pub async fn handle(ctx: &Context, message: &Received, stop: &CancellationToken)
             return Outcome::Retry(Reason::Unrecognized);
         }
     };
+    if note == Notification::Findings {
+        return super::findings::handle(ctx, receipt, body, stop).await;
+    }
     let rules = ctx.rules();
     // The observations index this rule set's correlations, whatever a reload does meanwhile.
     let read_with = rules.clone();
@@ -121,6 +126,7 @@ pub async fn handle(ctx: &Context, message: &Received, stop: &CancellationToken)
                 None
             }
             Notification::Event => one_event(ctx, &matching, receipt, body, &batches).await,
+            Notification::Findings => None,
             Notification::Objects(objects) => {
                 let mut failure = None;
                 for obj in objects {

@@ -6,6 +6,7 @@
 pub mod consumer;
 mod dead_letters;
 mod error;
+mod findings;
 pub mod handover;
 mod message;
 mod posture;
@@ -93,6 +94,7 @@ pub async fn run(pipeline: Pipeline) -> Result<(), DaemonError> {
             record_usage: pipeline.record_usage,
             budget: Arc::new(Semaphore::new(PENDING_BUDGET)),
             unrecognized: message::unrecognized_memory(),
+            findings: cfg.findings.clone(),
         },
         state_file,
         pipeline,

@@ -50,6 +50,9 @@ pub struct PostureMonitor {
     /// Per account, the principals and policies the last audit read, with when: what a
     /// policy change's alert is judged against.
     authorizations: RwLock<HashMap<String, (Arc<Authorization>, String)>>,
+    /// Per account, the regions the last full audit covered: events from others are not
+    /// re-audited either.
+    regions: RwLock<HashMap<String, Vec<String>>>,
 }
 
 /// The events a reader must keep for the posture monitor.
@@ -96,6 +99,7 @@ impl PostureMonitor {
             triggers: tx,
             usage,
             authorizations: RwLock::default(),
+            regions: RwLock::default(),
         };
         (Arc::new(monitor), rx)
     }
@@ -130,6 +134,16 @@ impl PostureMonitor {
                 self.judge_change(a);
             }
         }
+    }
+
+    /// What the last audit knows of an IAM user or role (or the role of a session ARN).
+    pub fn of_principal(&self, arn: &str) -> Option<PrincipalPosture> {
+        let arn = iam_arn(arn)?;
+        self.principals
+            .read()
+            .expect("principals lock")
+            .get(&arn)
+            .cloned()
     }
 
     /// The principals a policy change touched, judged on the last audit of its account.
@@ -205,6 +219,12 @@ impl PostureMonitor {
                 .count();
             let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             self.keep_authorization(&account.id, &report, &at);
+            self.regions
+                .write()
+                .expect("regions lock")
+                .insert(account.id.clone(), report.regions.clone());
+            self.security_hub(account, &report.findings, &|_| true, now)
+                .await;
             let changes = {
                 let mut state = self.state.lock().expect("posture lock");
                 let changes = state.posture.apply(
@@ -245,10 +265,12 @@ impl PostureMonitor {
                 tracing::debug!(account = ?t.account, "event in an account that is not audited");
                 continue;
             };
-            let regions = account.regions(&self.settings);
+            let regions = self.regions.read().expect("regions lock");
+            let regions = regions.get(&account.id);
             for scope in t.scopes {
                 // Regions the full audit does not cover stay out of the event-driven one too.
-                if matches!(&scope, Scope::Region(r) if !regions.contains(r)) {
+                if matches!(&scope, Scope::Region(r) if !regions.is_some_and(|list| list.contains(r)))
+                {
                     continue;
                 }
                 scopes
@@ -263,6 +285,8 @@ impl PostureMonitor {
             let (report, failed) = audit::reaudit(account, &self.settings, &scope, now).await;
             let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             self.keep_authorization(&account_id, &report, &at);
+            self.security_hub(account, &report.findings, &|f| scope.covers(f), now)
+                .await;
             let mut changes = {
                 let mut state = self.state.lock().expect("posture lock");
                 let changes = state.posture.apply(
@@ -300,6 +324,38 @@ impl PostureMonitor {
             .emit(metrics);
             self.after_audit(metrics);
             self.send(changes, sinks, metrics).await;
+        }
+    }
+
+    /// Brings Security Hub in step with an audit's findings (`[audit] security_hub`).
+    async fn security_hub(
+        &self,
+        account: &Account,
+        findings: &[audit::Finding],
+        in_scope: &(dyn Fn(&audit::Finding) -> bool + Sync),
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        if !self.settings.security_hub {
+            return;
+        }
+        let home = Account::home(&account.sdk, &self.settings);
+        let imported = audit::security_hub::import::import(
+            &account.sdk,
+            &account.id,
+            &home,
+            findings,
+            in_scope,
+            now,
+        )
+        .await;
+        if imported.imported > 0 || !imported.failures.is_empty() {
+            tracing::info!(account = %account.id, imported = imported.imported, archived = imported.archived, workflows = imported.workflows, failed = imported.failures.len(), "security hub updated");
+        }
+        for failure in &imported.failures {
+            tracing::error!(account = %account.id, error = %failure, "security hub import failed");
+        }
+        for warning in &imported.warnings {
+            tracing::warn!(account = %account.id, error = %warning, "security hub workflow not updated");
         }
     }
 

@@ -204,6 +204,26 @@ impl InternalEvent for MessageUnrecognized<'_> {
     }
 }
 
+/// What became of each finding an EventBridge finding event carried.
+pub struct FindingsRead<'a> {
+    pub message_id: &'a str,
+    pub service: &'a str,
+    /// (outcome, count): sent, below_threshold, excluded, own, closed.
+    pub outcomes: &'a [(&'static str, usize)],
+}
+
+impl InternalEvent for FindingsRead<'_> {
+    fn emit(self, metrics: &Metrics) {
+        for &(outcome, count) in self.outcomes {
+            metrics
+                .findings_total
+                .with_label_values(&[self.service, outcome])
+                .inc_by(count as u64);
+        }
+        tracing::debug!(message_id = self.message_id, service = self.service, outcomes = ?self.outcomes, "finding event read");
+    }
+}
+
 /// An object a filter (key prefix, account, region) or its key's shape leaves out.
 pub struct ObjectSkipped<'a> {
     pub bucket: &'a str,

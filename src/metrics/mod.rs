@@ -49,6 +49,7 @@ pub struct Metrics {
     pub posture_audit_seconds: Histogram,
     pub posture_audits_total: IntCounterVec,
     pub posture_changes_total: IntCounterVec,
+    pub findings_total: IntCounterVec,
     /// The full name of every series registered, whether or not it has a sample yet.
     names: Vec<String>,
 }
@@ -186,6 +187,11 @@ impl Metrics {
                 "posture_changes_total",
                 "Posture changes sent to the sinks, by change (failed, resolved)",
                 &["change"],
+            ),
+            findings_total: counter_vec(
+                "findings_total",
+                "Findings of the security services read from the queue, by service (securityhub, guardduty, access-analyzer) and outcome (sent, below_threshold, excluded, own: trailwatch's imports echoed back, closed: archived, resolved or passed)",
+                &["service", "outcome"],
             ),
             alerts_total: counter_vec(
                 "alerts_total",

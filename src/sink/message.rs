@@ -1,9 +1,10 @@
-//! What sinks deliver: alerts and posture changes, each rendered for SNS, webhooks (generic,
+//! What sinks deliver: alerts, posture changes and the security services' findings, each rendered for SNS, webhooks (generic,
 //! Slack, PagerDuty) and JSON Lines through one trait, so every sink carries both.
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::alert::service_finding::ServiceFinding;
 use crate::alert::Alert;
 use crate::audit::change::{ChangeKind, PostureChange};
 use crate::rules::Level;
@@ -14,7 +15,8 @@ pub trait Message: Serialize + Send + Sync {
     fn level(&self) -> Level;
     /// The rule name or check id, as sink filters (`include_rules`, `exclude_rules`) name it.
     fn name(&self) -> &str;
-    /// `alert` or `posture` (SNS message attribute `kind`, for subscription filters).
+    /// `alert`, `posture` or `finding` (SNS message attribute `kind`, for subscription
+    /// filters).
     fn kind(&self) -> &'static str;
     fn account(&self) -> Option<&str>;
     /// One line for people: the SNS subject, the Slack header.
@@ -191,6 +193,93 @@ impl Message for PostureChange {
                 "class": f.check,
                 "custom_details": self,
             }
+        })
+    }
+}
+
+impl Message for ServiceFinding {
+    fn id(&self) -> &str {
+        &self.message_id
+    }
+    fn level(&self) -> Level {
+        self.severity
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> &'static str {
+        "finding"
+    }
+    fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+    fn headline(&self) -> String {
+        format!(
+            "[{}] {}: {} ({})",
+            self.severity,
+            self.product,
+            self.title,
+            self.account.as_deref().unwrap_or("unknown account")
+        )
+    }
+    fn slack(&self) -> Value {
+        let resource = self
+            .resource
+            .as_ref()
+            .map(|r| format!("{} ({})", r.id, r.r#type));
+        let posture = self.posture.as_ref().map(|p| {
+            let mut facts = Vec::new();
+            if p.admin == Some(true) {
+                facts.push("admin".to_string());
+            }
+            if p.mfa == Some(false) {
+                facts.push("no MFA".to_string());
+            }
+            if !p.failing.is_empty() {
+                facts.push(format!("fails {}", p.failing.join(", ")));
+            }
+            if facts.is_empty() {
+                "no failing check".to_string()
+            } else {
+                facts.join("; ")
+            }
+        });
+        json!({
+            "text": format!("[{}] {}: {}", self.severity, self.product, self.title),
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": format!("{}: {} ({})", self.product, self.title, self.severity)}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": format!("{}\n<{}|Open in the console>", self.description, self.console_url)}},
+                {"type": "section", "fields": [
+                    mrkdwn("Resource", resource.as_deref()),
+                    mrkdwn("Account / region", Some(&format!("{} / {}", self.account.as_deref().unwrap_or("-"), self.region.as_deref().unwrap_or("-")))),
+                    mrkdwn("Principal", self.principal.as_deref()),
+                    mrkdwn("Posture", posture.as_deref()),
+                ]},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("`{}` · finding `{}`", self.name, self.finding_id)}]}
+            ]
+        })
+    }
+    fn pagerduty(&self, routing_key: &str) -> Value {
+        let summary: String = format!("{}: {}", self.product, self.title)
+            .chars()
+            .take(1024)
+            .collect();
+        // One incident per finding: its updates add to the incident they opened.
+        json!({
+            "routing_key": routing_key,
+            "event_action": "trigger",
+            "dedup_key": format!("trailwatch-finding:{}:{}", self.service.as_str(), self.finding_id),
+            "payload": {
+                "summary": summary,
+                "source": self.account.as_deref().unwrap_or("aws"),
+                "severity": pd_severity(self.severity),
+                "timestamp": self.updated_at,
+                "component": self.service.as_str(),
+                "group": self.region,
+                "class": self.finding_type,
+                "custom_details": self,
+            },
+            "links": [{"href": self.console_url, "text": "Open in the console"}],
         })
     }
 }

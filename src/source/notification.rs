@@ -1,6 +1,7 @@
 //! What an SQS message asks trailwatch to do, for every delivery shape CloudTrail setups use:
 //! CloudTrail's SNS notification (enveloped or raw), S3 event notifications (direct or via
-//! SNS), the S3 test event, and EventBridge CloudTrail events.
+//! SNS), the S3 test event, EventBridge CloudTrail events, and the EventBridge finding events
+//! of Security Hub, GuardDuty and IAM Access Analyzer.
 
 use serde_json::Value;
 
@@ -19,6 +20,8 @@ pub enum Notification {
     Event,
     /// S3's test message, sent when a notification is configured: acknowledge and ignore.
     TestEvent,
+    /// An EventBridge event carrying security service findings: the body is the event.
+    Findings,
 }
 
 /// Why a body is not a notification trailwatch understands (kept short: it labels a metric).
@@ -108,8 +111,11 @@ fn parse_value(v: &Value, may_unwrap: bool) -> Result<Notification, Unrecognized
         if kind.ends_with("via CloudTrail") && obj.get("detail").is_some_and(Value::is_object) {
             return Ok(Notification::Event);
         }
+        if crate::alert::service_finding::DETAIL_TYPES.contains(&kind) {
+            return Ok(Notification::Findings);
+        }
         return Err(Unrecognized(format!(
-            "EventBridge event of type {kind:?} is not from CloudTrail"
+            "EventBridge event of type {kind:?} is neither from CloudTrail nor a finding"
         )));
     }
     Err(Unrecognized(

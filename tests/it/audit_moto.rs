@@ -144,6 +144,8 @@ fn seeded_account_gives_exact_findings() {
         f("role-service-inactivity", "root", "", "ERROR"),
         f("access-analyzer-enabled", "root", "us-east-1", "ERROR"),
         f("access-analyzer-enabled", "root", "eu-west-1", "ERROR"),
+        f("access-analyzer-findings", "root", "us-east-1", "ERROR"),
+        f("access-analyzer-findings", "root", "eu-west-1", "ERROR"),
         f("server-certificate-expired", "legacy", "", "FAIL"),
         f(
             "elb-certificate-rotation",
@@ -654,4 +656,44 @@ fn usage_replayed_from_the_trail_against_what_is_granted() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Without `audit.regions` the regional checks run in every region the account has enabled,
+/// as EC2 DescribeRegions lists them (moto lists every region it knows as enabled).
+#[test]
+fn every_enabled_region_is_audited() {
+    let moto = Moto::start();
+    let listed = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import boto3; print(' '.join(sorted(r['RegionName'] for r in boto3.client('ec2').describe_regions()['Regions'])))",
+        ])
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", common::moto::REGION)
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let expected: Vec<String> = stdout(&listed)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert!(expected.len() > 10, "{expected:?}");
+    let out = moto.trailwatch(&["audit", "--format", "json", "--checks", "guardduty-enabled"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let findings: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut regions: Vec<String> = findings
+        .iter()
+        .map(|f| {
+            assert_eq!(f["status"], "FAIL", "{f}");
+            assert_eq!(f["reason"], "no GuardDuty detector");
+            f["region"].as_str().unwrap().to_string()
+        })
+        .collect();
+    regions.sort();
+    assert_eq!(regions, expected);
 }

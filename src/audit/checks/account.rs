@@ -5,7 +5,7 @@ use super::Eval;
 use crate::audit::catalog::CheckId;
 use crate::audit::catalog::MANUAL;
 use crate::audit::finding::Status;
-use crate::audit::inventory::{Inventory, PasswordPolicy, RegionalInventory};
+use crate::audit::inventory::{ExternalAccess, Inventory, PasswordPolicy, RegionalInventory};
 
 pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
     let arn = ev.root_arn();
@@ -16,6 +16,20 @@ pub fn evaluate(ev: &mut Eval, inv: &Inventory) {
     }
     for region in &inv.regions {
         regional(ev, region, &arn);
+    }
+    if let Some(Err(e)) = &inv.enabled_regions {
+        let audited: Vec<&str> = inv.regions.iter().map(|r| r.region.as_str()).collect();
+        for &check in crate::audit::trigger::REGION_CHECKS {
+            ev.push(
+                check,
+                Status::Error,
+                &arn,
+                format!(
+                    "{e}: the other enabled regions are unknown, only {} was audited",
+                    audited.join(", ")
+                ),
+            );
+        }
     }
     match &inv.trails {
         None => {}
@@ -225,5 +239,75 @@ fn regional(ev: &mut Eval, r: &RegionalInventory, arn: &str) {
             )
             .region = Some(region.into());
         }
+    }
+    match &r.external_access {
+        None => {}
+        Some(Err(e)) => ev.regional_error(CheckId::AccessAnalyzerFindings, arn, region, e),
+        Some(Ok(findings)) => external_access(ev, r, findings, arn, region),
+    }
+}
+
+/// Each active external access finding fails on its resource; with an external access
+/// analyzer and none, the region passes. Without such an analyzer there is nothing to judge
+/// (access-analyzer-enabled fails instead).
+fn external_access(
+    ev: &mut Eval,
+    r: &RegionalInventory,
+    findings: &[ExternalAccess],
+    arn: &str,
+    region: &str,
+) {
+    let analyzers: Vec<&str> = match &r.access_analyzers {
+        Some(Ok(a)) => a
+            .iter()
+            .filter(|(_, t)| t == "ACCOUNT" || t == "ORGANIZATION")
+            .map(|(n, _)| n.as_str())
+            .collect(),
+        _ => Vec::new(),
+    };
+    if findings.is_empty() {
+        if !analyzers.is_empty() {
+            ev.push(
+                CheckId::AccessAnalyzerFindings,
+                Status::Pass,
+                arn,
+                format!(
+                    "no active external access finding ({})",
+                    analyzers.join(", ")
+                ),
+            )
+            .region = Some(region.into());
+        }
+        return;
+    }
+    for f in findings {
+        let who = if f.principals.is_empty() {
+            "someone outside the zone of trust".to_string()
+        } else {
+            f.principals.join(", ")
+        };
+        let mut reason = format!(
+            "{} {who} can {}",
+            if f.public { "public:" } else { "external:" },
+            if f.actions.is_empty() {
+                "reach it".to_string()
+            } else {
+                f.actions.join(", ")
+            }
+        );
+        if !f.conditions.is_empty() {
+            reason.push_str(&format!(" when {}", f.conditions.join(", ")));
+        }
+        reason.push_str(&format!(
+            " ({} finding {} of analyzer {})",
+            f.resource_type, f.id, f.analyzer
+        ));
+        ev.push(
+            CheckId::AccessAnalyzerFindings,
+            Status::Fail,
+            &f.resource,
+            reason,
+        )
+        .region = Some(region.into());
     }
 }

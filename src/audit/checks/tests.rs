@@ -246,6 +246,7 @@ fn regional_services_trails_and_analyzers() {
         } else {
             vec![]
         })),
+        external_access: None,
         listener_certificates: None,
         resource_policies: None,
     };
@@ -287,6 +288,109 @@ fn regional_services_trails_and_analyzers() {
         trail.reason.contains("log file validation false"),
         "{}",
         trail.reason
+    );
+}
+
+#[test]
+fn each_active_external_access_finding_fails_on_its_resource() {
+    use crate::audit::inventory::ExternalAccess;
+    let analyzers = |list: &[(&str, &str)]| {
+        Some(Ok(list
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect()))
+    };
+    let mut inv = inventory();
+    inv.regions = vec![
+        RegionalInventory {
+            region: "eu-west-1".into(),
+            access_analyzers: analyzers(&[
+                ("org", "ORGANIZATION"),
+                ("unused", "ACCOUNT_UNUSED_ACCESS"),
+            ]),
+            external_access: Some(Ok(vec![
+                ExternalAccess {
+                    id: "f-1".into(),
+                    analyzer: "org".into(),
+                    resource: "arn:aws:s3:::exports".into(),
+                    resource_type: "AWS::S3::Bucket".into(),
+                    principals: vec!["AWS: *".into()],
+                    actions: vec!["s3:GetObject".into(), "s3:ListBucket".into()],
+                    public: true,
+                    conditions: vec![],
+                },
+                ExternalAccess {
+                    id: "f-2".into(),
+                    analyzer: "org".into(),
+                    resource: "arn:aws:iam::111122223333:role/partner".into(),
+                    resource_type: "AWS::IAM::Role".into(),
+                    principals: vec!["AWS: 444455556666".into()],
+                    actions: vec!["sts:AssumeRole".into()],
+                    public: false,
+                    conditions: vec!["sts:ExternalId: abc".into()],
+                },
+            ])),
+            ..Default::default()
+        },
+        // An analyzer and nothing found: the region passes.
+        RegionalInventory {
+            region: "us-east-1".into(),
+            access_analyzers: analyzers(&[("account", "ACCOUNT")]),
+            external_access: Some(Ok(vec![])),
+            ..Default::default()
+        },
+        // Only an unused-access analyzer: nothing judged here (access-analyzer-enabled is
+        // where a missing analyzer fails).
+        RegionalInventory {
+            region: "ap-south-1".into(),
+            access_analyzers: analyzers(&[("unused", "ACCOUNT_UNUSED_ACCESS")]),
+            external_access: Some(Ok(vec![])),
+            ..Default::default()
+        },
+        RegionalInventory {
+            region: "sa-east-1".into(),
+            external_access: Some(Err(ApiError {
+                call: "access-analyzer:ListFindings",
+                message: "AccessDeniedException: no".into(),
+            })),
+            ..Default::default()
+        },
+    ];
+    let f: Vec<(Status, String, Option<String>, String)> =
+        evaluate(&inv, &AuditConfig::default(), now())
+            .into_iter()
+            .filter(|x| x.check == "access-analyzer-findings")
+            .map(|x| (x.status, x.resource, x.region, x.reason))
+            .collect();
+    let region = |r: &str| Some(r.to_string());
+    assert_eq!(
+        f,
+        vec![
+            (
+                Status::Fail,
+                "arn:aws:s3:::exports".into(),
+                region("eu-west-1"),
+                "public: AWS: * can s3:GetObject, s3:ListBucket (AWS::S3::Bucket finding f-1 of analyzer org)".into()
+            ),
+            (
+                Status::Fail,
+                "arn:aws:iam::111122223333:role/partner".into(),
+                region("eu-west-1"),
+                "external: AWS: 444455556666 can sts:AssumeRole when sts:ExternalId: abc (AWS::IAM::Role finding f-2 of analyzer org)".into()
+            ),
+            (
+                Status::Pass,
+                "arn:aws:iam::111122223333:root".into(),
+                region("us-east-1"),
+                "no active external access finding (account)".into()
+            ),
+            (
+                Status::Error,
+                "arn:aws:iam::111122223333:root".into(),
+                region("sa-east-1"),
+                "access-analyzer:ListFindings failed: AccessDeniedException: no (the audit needs access-analyzer:ListFindings)".into()
+            ),
+        ]
     );
 }
 

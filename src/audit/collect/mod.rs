@@ -5,6 +5,7 @@
 
 mod iam;
 mod regional;
+mod regions;
 mod resources;
 mod scoped;
 
@@ -12,8 +13,9 @@ pub use scoped::inventory as scoped_inventory;
 
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 
-use super::inventory::{ApiError, Inventory};
+use super::inventory::{ApiError, Inventory, Read};
 use super::settings::AuditConfig;
 
 /// The SDK configuration of one account (the default chain, or a role assumed in it).
@@ -68,43 +70,57 @@ impl Account {
         Account::identify(sdk).await
     }
 
-    pub fn regions(&self, settings: &AuditConfig) -> Vec<String> {
-        if settings.regions.is_empty() {
-            vec![self
-                .sdk
-                .region()
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "us-east-1".into())]
-        } else {
-            settings.regions.clone()
+    /// The regions to audit: `audit.regions`, else every region the account has enabled
+    /// (the `Err` when they could not be listed: then the home region alone).
+    pub async fn regions(&self, settings: &AuditConfig) -> (Vec<String>, Read<Vec<String>>) {
+        if !settings.regions.is_empty() {
+            return (settings.regions.clone(), None);
         }
+        let home = Account::home(&self.sdk, settings);
+        match regions::enabled(&self.sdk, &home).await {
+            Ok(list) => (list.clone(), Some(Ok(list))),
+            Err(e) => (vec![home], Some(Err(e))),
+        }
+    }
+
+    /// The first audited region: where account-wide findings are filed.
+    pub fn home(sdk: &aws_config::SdkConfig, settings: &AuditConfig) -> String {
+        settings.regions.first().cloned().unwrap_or_else(|| {
+            sdk.region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".into())
+        })
     }
 }
 
 /// Reads everything the checks need from one account.
 pub async fn inventory(account: &Account, settings: &AuditConfig) -> Inventory {
     let iam = aws_sdk_iam::Client::new(&account.sdk);
-    let regions = account.regions(settings);
-    let (report, auth, root_mfa, summary, password, certs, trails, buckets) = tokio::join!(
+    let home = Account::home(&account.sdk, settings);
+    let (report, auth, root_mfa, summary, password, certs, trails, buckets, (regions, listed)) = tokio::join!(
         iam::credential_report(&iam, settings.credential_report_timeout),
         iam::authorization(&iam),
         iam::root_virtual_mfa(&iam),
         iam::account_summary(&iam),
         iam::password_policy(&iam),
         iam::server_certificates(&iam),
-        regional::trails(&account.sdk, &regions[0]),
+        regional::trails(&account.sdk, &home),
         resources::buckets(&account.sdk, None, settings.concurrency),
+        account.regions(settings),
     );
     let activity = match &auth {
         Ok(a) => iam::service_activity(&iam, a, settings.concurrency).await,
         Err(e) => Err(e.clone()),
     };
     let server_certs = certs.as_ref().ok().cloned().unwrap_or_default();
-    let mut regional = Vec::new();
-    for region in &regions {
-        regional
-            .push(regional::read(&account.sdk, region, &server_certs, settings.concurrency).await);
-    }
+    // Regions side by side, each with its own calls side by side: `concurrency` regions at
+    // a time keeps the calls in flight near what one region's per-resource reads allow.
+    let (sdk, known, concurrency) = (&account.sdk, &server_certs, settings.concurrency);
+    let regional: Vec<_> = futures_util::stream::iter(regions)
+        .map(|region| async move { regional::read(sdk, &region, known, concurrency).await })
+        .buffered(concurrency)
+        .collect()
+        .await;
     Inventory {
         account: account.id.clone(),
         credential_report: Some(report),
@@ -117,6 +133,7 @@ pub async fn inventory(account: &Account, settings: &AuditConfig) -> Inventory {
         trails: Some(trails),
         buckets: Some(buckets),
         regions: regional,
+        enabled_regions: listed,
         usage: None,
     }
 }

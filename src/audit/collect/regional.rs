@@ -39,7 +39,13 @@ pub async fn read(
         security_hub: Some(security_hub),
         guardduty: Some(guardduty),
         config: Some(config),
-        access_analyzers: Some(access_analyzers),
+        external_access: Some(match &access_analyzers {
+            Ok(analyzers) => external_access(&sdk, analyzers).await,
+            Err(e) => Err(e.clone()),
+        }),
+        access_analyzers: Some(
+            access_analyzers.map(|list| list.into_iter().map(|a| (a.name, a.kind)).collect()),
+        ),
         listener_certificates: Some(listener_certificates),
         resource_policies: Some(resource_policies),
     }
@@ -123,15 +129,73 @@ async fn config(sdk: &aws_config::SdkConfig) -> Result<ConfigState, ApiError> {
     })
 }
 
-async fn access_analyzers(sdk: &aws_config::SdkConfig) -> Result<Vec<(String, String)>, ApiError> {
+struct Analyzer {
+    arn: String,
+    name: String,
+    kind: String,
+}
+
+async fn access_analyzers(sdk: &aws_config::SdkConfig) -> Result<Vec<Analyzer>, ApiError> {
     use aws_sdk_accessanalyzer::types::AnalyzerStatus;
     let aa = aws_sdk_accessanalyzer::Client::new(sdk);
     let analyzers: Vec<_> = all_items!(aa.list_analyzers(), "access-analyzer:ListAnalyzers")?;
     Ok(analyzers
         .iter()
         .filter(|a| *a.status() == AnalyzerStatus::Active)
-        .map(|a| (a.name().to_string(), a.r#type().as_str().to_string()))
+        .map(|a| Analyzer {
+            arn: a.arn().to_string(),
+            name: a.name().to_string(),
+            kind: a.r#type().as_str().to_string(),
+        })
         .collect())
+}
+
+/// The active findings of the external access analyzers (the unused-access kinds judge
+/// something else, which the permission checks cover).
+async fn external_access(
+    sdk: &aws_config::SdkConfig,
+    analyzers: &[Analyzer],
+) -> Result<Vec<ExternalAccess>, ApiError> {
+    use aws_sdk_accessanalyzer::types::Criterion;
+    let aa = aws_sdk_accessanalyzer::Client::new(sdk);
+    let mut out = Vec::new();
+    for a in analyzers
+        .iter()
+        .filter(|a| matches!(a.kind.as_str(), "ACCOUNT" | "ORGANIZATION"))
+    {
+        let findings: Vec<_> = all_items!(
+            aa.list_findings()
+                .analyzer_arn(&a.arn)
+                .filter("status", Criterion::builder().eq("ACTIVE").build()),
+            "access-analyzer:ListFindings"
+        )?;
+        out.extend(findings.iter().map(|f| {
+            let mut principals: Vec<String> = f
+                .principal()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            principals.sort();
+            let mut conditions: Vec<String> = f
+                .condition()
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            conditions.sort();
+            ExternalAccess {
+                id: f.id().to_string(),
+                analyzer: a.name.clone(),
+                resource: f.resource().unwrap_or_default().to_string(),
+                resource_type: f.resource_type().as_str().to_string(),
+                principals,
+                actions: f.action().to_vec(),
+                public: f.is_public().unwrap_or(false),
+                conditions,
+            }
+        }));
+    }
+    Ok(out)
 }
 
 /// The default certificate of every HTTPS and TLS listener, with its expiry from ACM or IAM.

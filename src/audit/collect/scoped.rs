@@ -34,7 +34,7 @@ pub async fn inventory(account: &Account, settings: &AuditConfig, scope: &Scope)
                 Some(super::resources::buckets(&account.sdk, only, settings.concurrency).await)
         }
         Scope::Trails => {
-            let region = account.regions(settings).swap_remove(0);
+            let region = Account::home(&account.sdk, settings);
             inv.trails = Some(regional::trails(&account.sdk, &region).await);
         }
         Scope::ServerCertificates => {

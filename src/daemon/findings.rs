@@ -1,0 +1,89 @@
+//! An EventBridge event of Security Hub, GuardDuty or Access Analyzer on the queue: its
+//! findings at or above `[findings] min_severity`, not excluded, with the posture of the
+//! principal they name, go to the sinks like alerts. The message is deleted once every sink
+//! accepted them, held while a sink is down, and left for the dead-letter queue when it is
+//! not a finding event trailwatch can read.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::alert::service_finding::{self, ServiceFinding, Verdict};
+use crate::metrics::events::{
+    AlertsNotDelivered, FindingsRead, InternalEvent, MessageUnrecognized,
+};
+use crate::metrics::Reason;
+use crate::source::queue::Receipt;
+
+use super::consumer::Outcome;
+use super::message::Context;
+
+pub async fn handle(
+    ctx: &Context,
+    receipt: &Receipt,
+    body: &str,
+    stop: &CancellationToken,
+) -> Outcome {
+    let event: serde_json::Value = match serde_json::from_str(body) {
+        Ok(v) => v,
+        // The consumer parsed it as JSON to route it here.
+        Err(_) => serde_json::Value::Null,
+    };
+    let read = match service_finding::from_event(&event) {
+        Ok(r) => r,
+        Err(why) => {
+            let first = !ctx.unrecognized.contains_key(&receipt.message_id);
+            ctx.unrecognized.insert(receipt.message_id.clone(), ());
+            MessageUnrecognized {
+                message_id: &receipt.message_id,
+                queue: &receipt.queue,
+                why: &why,
+                first,
+            }
+            .emit(&ctx.metrics);
+            return Outcome::Retry(Reason::Unrecognized);
+        }
+    };
+    // `aws.guardduty`, `aws.securityhub`, `aws.access-analyzer`.
+    let service = event
+        .get("source")
+        .and_then(serde_json::Value::as_str)
+        .map(|s| s.trim_start_matches("aws."))
+        .unwrap_or("unknown");
+    let mut outcomes = vec![("own", read.own), ("closed", read.closed)];
+    let mut send: Vec<Arc<ServiceFinding>> = Vec::new();
+    for mut f in read.findings {
+        let verdict = ctx.findings.judge(&f);
+        match outcomes.iter_mut().find(|(o, _)| *o == verdict.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => outcomes.push((verdict.as_str(), 1)),
+        }
+        if verdict == Verdict::Send {
+            if let (Some(posture), Some(arn)) = (&ctx.posture, &f.principal) {
+                f.posture = posture.of_principal(arn);
+            }
+            send.push(Arc::new(f));
+        }
+    }
+    outcomes.retain(|(_, n)| *n > 0);
+    FindingsRead {
+        message_id: &receipt.message_id,
+        service,
+        outcomes: &outcomes,
+    }
+    .emit(&ctx.metrics);
+    match ctx.sinks.deliver_until(&send, stop).await {
+        Ok(()) => Outcome::Done,
+        Err(_) if stop.is_cancelled() => Outcome::Stopped,
+        Err(errors) => {
+            let sinks: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
+            AlertsNotDelivered {
+                message_id: &receipt.message_id,
+                sinks: &sinks,
+                first_error: &errors[0],
+            }
+            .emit(&ctx.metrics);
+            Outcome::Hold(Reason::SinkFailed)
+        }
+    }
+}
