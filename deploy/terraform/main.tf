@@ -627,6 +627,22 @@ data "aws_iam_policy_document" "daemon" {
       resources = ["*"]
     }
   }
+  dynamic "statement" {
+    for_each = var.organization_role != "" ? [1] : []
+    content {
+      sid       = "AuditOrganization"
+      actions   = ["organizations:ListAccounts"]
+      resources = ["*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.organization_role != "" ? [1] : []
+    content {
+      sid       = "AssumeAuditRole"
+      actions   = ["sts:AssumeRole"]
+      resources = ["arn:${local.partition}:iam::*:role/${var.organization_role}"]
+    }
+  }
   # Findings go to the account's own default product; the hub is where they are read back
   # and their workflow moved.
   dynamic "statement" {

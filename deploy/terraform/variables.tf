@@ -126,6 +126,16 @@ variable "findings_min_severity" {
   }
 }
 
+variable "organization_role" {
+  description = "The role name `[audit] organization_role` assumes in every account of the organization (deploy it there with a StackSet); empty: the daemon audits no other account. Grants organizations:ListAccounts and sts:AssumeRole on that role name in any account."
+  type        = string
+  default     = ""
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{0,64}$", var.organization_role))
+    error_message = "organization_role is a role name (up to 64 of letters, digits and +=,.@_-), not an ARN."
+  }
+}
+
 variable "import_to_security_hub" {
   description = "Allow the posture audit to import its findings into Security Hub ([audit] security_hub = true, `trailwatch audit --security-hub`) in the account's default product, in every region, and to move their workflow when they pass."
   type        = bool

@@ -48,6 +48,9 @@ macro_rules! catalogue {
 }
 
 catalogue! {
+    // The audit itself.
+    AccountAudited = "account-audited", High, [], "Every account of the organization can be audited",
+        "Deploy the audit role (audit.organization_role) in the account, trusting the account trailwatch runs in, with the AuditPosture permissions; or fix what the error names.";
     // Root user.
     RootAccessKeys = "root-access-keys", Critical, ["1.4"], "Root user has no active access key",
         "Delete the root user's access keys (Security credentials page, signed in as root); use IAM roles or users instead.";

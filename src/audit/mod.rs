@@ -79,6 +79,24 @@ pub async fn audit(
     Report::of(&inventory, settings, now).keeping_authorization(inventory)
 }
 
+/// Whether one account of the organization could be audited (`account-audited`): PASS, or
+/// ERROR with why it could not (the rest of the organization is audited all the same).
+pub fn account_reached(
+    account: &str,
+    error: Option<&str>,
+    settings: &AuditConfig,
+    now: DateTime<Utc>,
+) -> Finding {
+    let mut ev = checks::Eval::new(settings, now, account);
+    let root = ev.root_arn();
+    let (status, reason) = match error {
+        None => (Status::Pass, "audited".to_string()),
+        Some(e) => (Status::Error, e.to_string()),
+    };
+    ev.push(catalog::CheckId::AccountAudited, status, &root, reason)
+        .clone()
+}
+
 /// The credential-report checks alone, on a report read from a file.
 pub fn audit_report(
     report: credential_report::CredentialReport,

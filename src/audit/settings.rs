@@ -57,6 +57,10 @@ pub struct AuditConfig {
     /// Where the daemon keeps the last audit's findings, so a restart does not resend them.
     pub state_file: Option<std::path::PathBuf>,
     pub accounts: Vec<AccountConfig>,
+    /// Audit every active account of the organization through this role, assumed in each
+    /// (the account trailwatch runs in with its own credentials); run from the management
+    /// account or a delegated administrator. `accounts` wins when both are set.
+    pub organization_role: Option<String>,
     pub mute: Vec<MuteConfig>,
 }
 
@@ -84,6 +88,7 @@ impl Default for AuditConfig {
             security_hub: false,
             state_file: None,
             accounts: vec![],
+            organization_role: None,
             mute: vec![],
         }
     }
@@ -216,6 +221,19 @@ impl AuditConfig {
                 return invalid(
                     format!("audit.trusted_accounts[{i}]"),
                     format!("{a:?} is not an account id (12 digits)"),
+                );
+            }
+        }
+        if let Some(role) = &self.organization_role {
+            let name_ok = !role.is_empty()
+                && role.len() <= 64
+                && role
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+            if !name_ok {
+                return invalid(
+                    "audit.organization_role",
+                    format!("{role:?} is not a role name (the name alone, as OrganizationAccountAccessRole, not an ARN)"),
                 );
             }
         }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::Args;
+use futures_util::StreamExt;
 
 use super::exit;
 use trailwatch::audit::catalog::{self, CheckId};
@@ -46,6 +47,11 @@ pub struct AuditArgs {
     /// replaces [[audit.accounts]]).
     #[arg(long = "role-arn", value_name = "ARN")]
     role_arns: Vec<String>,
+    /// Audit every active account of the organization through this role (the name, assumed
+    /// in each; replaces audit.organization_role). Run from the management account or a
+    /// delegated administrator.
+    #[arg(long = "organization-role", value_name = "NAME")]
+    organization_role: Option<String>,
     /// Regions for the regional checks (repeatable; replaces audit.regions).
     #[arg(long = "region", value_name = "REGION")]
     regions: Vec<String>,
@@ -91,6 +97,11 @@ fn settings(args: &AuditArgs) -> Result<AuditConfig, super::Error> {
         settings.regions = args.regions.clone();
     }
     settings.security_hub |= args.security_hub;
+    if args.organization_role.is_some() {
+        settings
+            .organization_role
+            .clone_from(&args.organization_role);
+    }
     settings.validate()?;
     Ok(settings)
 }
@@ -204,6 +215,40 @@ fn suggest_policy(arn: &str, usage: &Usage, file: &Path) -> u8 {
     exit::OK
 }
 
+/// Imports one account's findings of the selected checks into Security Hub (the others'
+/// findings in the hub stand); false when some could not be imported.
+async fn security_hub(
+    args: &AuditArgs,
+    account: &collect::Account,
+    settings: &AuditConfig,
+    findings: &[Finding],
+    now: DateTime<Utc>,
+) -> bool {
+    let home = collect::Account::home(&account.sdk, settings);
+    let selected: Vec<Finding> = findings
+        .iter()
+        .filter(|f| args.selects(f))
+        .cloned()
+        .collect();
+    let imported = audit::security_hub::import::import(
+        &account.sdk,
+        &account.id,
+        &home,
+        &selected,
+        &|f| args.selects(f),
+        now,
+    )
+    .await;
+    say!("security hub: account {}: {imported}", account.id);
+    for failure in &imported.failures {
+        say!("error: {failure}");
+    }
+    for warning in &imported.warnings {
+        say!("warning: {warning}");
+    }
+    imported.failures.is_empty()
+}
+
 /// Audits every account (and imports its findings into Security Hub when asked); the bool
 /// says some account could not be reached or some import failed; the string is the home
 /// region, where account-wide findings are filed.
@@ -225,69 +270,65 @@ fn online(
                 return (Vec::new(), true, String::new());
             }
         };
-        let roles: Vec<(String, Option<String>)> = if !args.role_arns.is_empty() {
-            args.role_arns.iter().map(|r| (r.clone(), None)).collect()
-        } else {
-            settings
-                .accounts
-                .iter()
-                .map(|a| (a.role_arn.clone(), a.external_id.clone()))
-                .collect()
-        };
-        let accounts = if roles.is_empty() {
-            vec![(
-                "default credentials".to_string(),
-                collect::Account::identify(sdk.clone()).await,
-            )]
-        } else {
-            let mut v = Vec::new();
-            for (role, external_id) in roles {
-                let account = collect::Account::assume(&sdk, &role, external_id.as_deref()).await;
-                v.push((role, account));
+        let roles: Vec<(String, Option<String>)> =
+            args.role_arns.iter().map(|r| (r.clone(), None)).collect();
+        let mut settings = settings.clone();
+        let targets = match collect::organization::targets(&sdk, &settings, &roles).await {
+            Ok(t) => t,
+            Err(e) => {
+                say!("error: {e}");
+                return (Vec::new(), true, String::new());
             }
-            v
         };
+        // The organization's own accounts are trusted by role-trust-cross-account.
+        if let Some(ids) = &targets.organization {
+            settings.trusted_accounts.extend(ids.iter().cloned());
+        }
+        let settings = &settings;
+        let in_organization = targets.organization.is_some();
+        // `audit.concurrency` accounts at a time.
+        let results: Vec<(Vec<Finding>, bool)> = futures_util::stream::iter(targets.targets)
+            .map(|target| {
+                let usage = usage.clone();
+                async move {
+                    let mut findings = Vec::new();
+                    let account = match target.account {
+                        Ok(a) => a,
+                        Err(e) => {
+                            say!("error: {}: {e}", target.label);
+                            if let (true, Some(id)) = (in_organization, &target.id) {
+                                let why = e.to_string();
+                                findings.push(audit::account_reached(
+                                    id,
+                                    Some(&why),
+                                    settings,
+                                    now,
+                                ));
+                            }
+                            return (findings, true);
+                        }
+                    };
+                    if in_organization {
+                        findings.push(audit::account_reached(&account.id, None, settings, now));
+                    }
+                    let report = audit::audit(&account, settings, usage.map(Ok), now).await;
+                    let mut failed = false;
+                    if settings.security_hub {
+                        failed =
+                            !security_hub(args, &account, settings, &report.findings, now).await;
+                    }
+                    findings.extend(report.findings);
+                    (findings, failed)
+                }
+            })
+            .buffer_unordered(settings.concurrency)
+            .collect()
+            .await;
         let mut findings = Vec::new();
         let mut failed = false;
-        for (name, account) in accounts {
-            match account {
-                Ok(account) => {
-                    let usage = usage.clone().map(Ok);
-                    let report = audit::audit(&account, settings, usage, now).await;
-                    if settings.security_hub {
-                        // Only the checks asked for: the others' findings in the hub stand.
-                        let home = &collect::Account::home(&account.sdk, settings);
-                        let selected: Vec<Finding> = report
-                            .findings
-                            .iter()
-                            .filter(|f| args.selects(f))
-                            .cloned()
-                            .collect();
-                        let imported = audit::security_hub::import::import(
-                            &account.sdk,
-                            &account.id,
-                            home,
-                            &selected,
-                            &|f| args.selects(f),
-                            now,
-                        )
-                        .await;
-                        say!("security hub: account {}: {imported}", account.id);
-                        for failure in &imported.failures {
-                            say!("error: {failure}");
-                        }
-                        for warning in &imported.warnings {
-                            say!("warning: {warning}");
-                        }
-                        failed |= !imported.failures.is_empty();
-                    }
-                    findings.extend(report.findings)
-                }
-                Err(e) => {
-                    say!("error: {name}: {e}");
-                    failed = true;
-                }
-            }
+        for (f, account_failed) in results {
+            findings.extend(f);
+            failed |= account_failed;
         }
         let home = collect::Account::home(&sdk, settings);
         (findings, failed, home)

@@ -230,33 +230,33 @@ async fn start_posture(
     Arc<posture::PostureMonitor>,
     tokio::sync::mpsc::UnboundedReceiver<crate::audit::trigger::Trigger>,
 )> {
-    use crate::audit::collect::Account;
     let cfg = &pipeline.config;
     if !cfg.audit.enabled {
         return None;
     }
-    let mut accounts = Vec::new();
-    if cfg.audit.accounts.is_empty() {
-        match Account::identify(sdk.clone()).await {
-            Ok(a) => accounts.push(a),
-            Err(e) => tracing::error!(error = %e, "posture audit off"),
+    let mut settings = cfg.audit.clone();
+    let accounts = match posture::reachable(sdk, &settings).await {
+        Ok((accounts, organization)) => {
+            settings.trusted_accounts.extend(organization);
+            accounts
         }
-    } else {
-        for a in &cfg.audit.accounts {
-            match Account::assume(sdk, &a.role_arn, a.external_id.as_deref()).await {
-                Ok(account) => accounts.push(account),
-                Err(e) => tracing::error!(role = %a.role_arn, error = %e, "account not audited"),
-            }
+        Err(e) => {
+            tracing::error!(error = %e, "posture audit off");
+            return None;
         }
-    }
+    };
     if accounts.is_empty() {
         return None;
     }
     tracing::info!(accounts = ?accounts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), interval = ?cfg.audit.interval, "posture audit on");
-    let mut settings = cfg.audit.clone();
     settings.state_file = cfg.posture_state_file();
     let usage = pipeline.record_usage.then(|| state.clone());
-    Some(posture::PostureMonitor::new(accounts, settings, usage))
+    Some(posture::PostureMonitor::new(
+        sdk.clone(),
+        accounts,
+        settings,
+        usage,
+    ))
 }
 
 /// Returns on SIGTERM or SIGINT; reloads rules on SIGHUP.

@@ -38,7 +38,10 @@ struct StateFile {
 }
 
 pub struct PostureMonitor {
-    accounts: Vec<Account>,
+    /// The daemon's own AWS configuration: with `organization_role`, each full audit lists
+    /// the organization's accounts again through it.
+    base: aws_config::SdkConfig,
+    accounts: RwLock<Vec<Account>>,
     settings: AuditConfig,
     state_file: Option<PathBuf>,
     state: Mutex<StateFile>,
@@ -63,6 +66,7 @@ pub fn watch() -> super::handover::Watch {
 impl PostureMonitor {
     /// The monitor and the receiving end of its trigger queue (for [`run`]).
     pub fn new(
+        base: aws_config::SdkConfig,
         accounts: Vec<Account>,
         settings: AuditConfig,
         usage: Option<Arc<dyn State>>,
@@ -91,7 +95,8 @@ impl PostureMonitor {
             .map(|p| (p.arn.clone(), p.clone()))
             .collect();
         let monitor = PostureMonitor {
-            accounts,
+            base,
+            accounts: RwLock::new(accounts),
             state_file: settings.state_file.clone(),
             settings,
             state: Mutex::new(state),
@@ -190,10 +195,28 @@ impl PostureMonitor {
         }
     }
 
-    fn account(&self, id: Option<&str>) -> Option<&Account> {
+    fn account(&self, id: Option<&str>) -> Option<Account> {
+        let accounts = self.accounts.read().expect("accounts lock");
         match id {
-            Some(id) => self.accounts.iter().find(|a| a.id == id),
-            None => self.accounts.first(),
+            Some(id) => accounts.iter().find(|a| a.id == id).cloned(),
+            None => accounts.first().cloned(),
+        }
+    }
+
+    /// With `organization_role`, the organization's accounts as they are now: accounts that
+    /// joined are audited from this audit on. A failed listing keeps the last ones.
+    async fn refresh_accounts(&self) {
+        if self.settings.organization_role.is_none() {
+            return;
+        }
+        match reachable(&self.base, &self.settings).await {
+            Ok((accounts, _)) if !accounts.is_empty() => {
+                *self.accounts.write().expect("accounts lock") = accounts;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "organization not listed; auditing the accounts of the last listing")
+            }
         }
     }
 
@@ -207,8 +230,10 @@ impl PostureMonitor {
     }
 
     async fn full_audit(&self, sinks: &SinkSet, metrics: &Metrics) {
+        self.refresh_accounts().await;
         let usage = self.usage().await;
-        for account in &self.accounts {
+        let accounts = self.accounts.read().expect("accounts lock").clone();
+        for account in &accounts {
             let started = Instant::now();
             let now = chrono::Utc::now();
             let report = audit::audit(account, &self.settings, usage.clone(), now).await;
@@ -279,7 +304,10 @@ impl PostureMonitor {
             }
         }
         for ((account_id, scope), info) in scopes {
-            let account = self.account(Some(&account_id)).expect("chosen above");
+            let Some(account) = self.account(Some(&account_id)) else {
+                continue;
+            };
+            let account = &account;
             let started = Instant::now();
             let now = chrono::Utc::now();
             let (report, failed) = audit::reaudit(account, &self.settings, &scope, now).await;
@@ -436,6 +464,23 @@ impl PostureMonitor {
     fn has_pending(&self) -> bool {
         !self.state.lock().expect("posture lock").pending.is_empty()
     }
+}
+
+/// The accounts `[audit]` names that can be reached (each one that cannot is logged), and
+/// the organization's account ids when it lists them.
+pub async fn reachable(
+    base: &aws_config::SdkConfig,
+    settings: &AuditConfig,
+) -> Result<(Vec<Account>, Vec<String>), crate::audit::collect::CollectError> {
+    let targets = crate::audit::collect::organization::targets(base, settings, &[]).await?;
+    let mut accounts = Vec::new();
+    for t in targets.targets {
+        match t.account {
+            Ok(a) => accounts.push(a),
+            Err(e) => tracing::error!(account = %t.label, error = %e, "account not audited"),
+        }
+    }
+    Ok((accounts, targets.organization.unwrap_or_default()))
 }
 
 /// The IAM ARN of an actor: users as they are, assumed-role sessions as their role.

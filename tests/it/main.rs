@@ -17,6 +17,7 @@ mod filters;
 mod layering;
 mod memory;
 mod monitoring;
+mod organization;
 mod queue_consumer;
 mod reader_props;
 mod replay_cli;

@@ -4,6 +4,7 @@
 //! `audit.concurrency`; throttling is retried by the SDK's standard retry.
 
 mod iam;
+pub mod organization;
 mod regional;
 mod regions;
 mod resources;
@@ -30,6 +31,10 @@ pub struct Account {
 pub enum CollectError {
     #[error("sts:GetCallerIdentity failed, so no account can be audited: {0}")]
     Identity(String),
+    #[error("sts:AssumeRole of {role} failed (the caller needs sts:AssumeRole on it, and the role must trust the caller's account): {message}")]
+    AssumeRole { role: String, message: String },
+    #[error("organizations:ListAccounts failed, so the organization's accounts are unknown (run from the management account or a delegated administrator): {0}")]
+    Organization(String),
 }
 
 impl Account {
@@ -61,6 +66,16 @@ impl Account {
             provider = provider.external_id(id);
         }
         let provider = provider.build().await;
+        // Asked now, so a role that cannot be assumed says so, not a later call's failure.
+        if let Err(e) =
+            aws_sdk_sts::config::ProvideCredentials::provide_credentials(&provider).await
+        {
+            let full = DisplayErrorContext(&e).to_string();
+            return Err(CollectError::AssumeRole {
+                role: role_arn.to_string(),
+                message: cut(&full),
+            });
+        }
         let sdk = base
             .to_builder()
             .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
@@ -164,14 +179,16 @@ where
                     ),
                 }
             }
-            None => {
-                let full = DisplayErrorContext(e).to_string();
-                match full.char_indices().nth(300) {
-                    Some((cut, _)) => format!("{}…", &full[..cut]),
-                    None => full,
-                }
-            }
+            None => cut(&DisplayErrorContext(e).to_string()),
         },
+    }
+}
+
+/// An error chain cut short: it can run to kilobytes.
+fn cut(full: &str) -> String {
+    match full.char_indices().nth(300) {
+        Some((at, _)) => format!("{}…", &full[..at]),
+        None => full.to_string(),
     }
 }
 
