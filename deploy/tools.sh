@@ -3,8 +3,8 @@
 # they were tested with: moto server (the local AWS), cfn-lint, hadolint, kubernetes-validate
 # and python-hcl2 from deploy/requirements.txt with every dependency pinned by
 # deploy/constraints.txt; checkov from deploy/requirements-checkov.txt in its own virtualenv;
-# Prometheus, promtool and systemd-analyze from Debian. A tool that is missing or at another
-# version is (re)installed; when every pin holds, nothing is called.
+# Prometheus, promtool, systemd-analyze and headless Chromium from Debian. A tool that is
+# missing or at another version is (re)installed; when every pin holds, nothing is called.
 #
 #   deploy/tools.sh          # everything the tests need
 #   deploy/tools.sh --demo   # only what deploy/local/run.sh needs (moto server)
@@ -40,6 +40,8 @@ fi
 missing=()
 have prometheus && have promtool || missing+=(prometheus)
 have systemd-analyze || missing+=(systemd)
+# The HTML report's test renders it in a real browser.
+have chromium-headless-shell || missing+=(chromium-headless-shell)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "install the Debian packages ${missing[*]} (apt-get install ${missing[*]})" >&2

@@ -220,6 +220,31 @@ pub fn get(id: &str) -> Option<&'static Check> {
     CheckId::parse(id).map(CheckId::check)
 }
 
+/// The catalogue's sections (the report groups its counts by them), each named with its
+/// first check: the checks follow in catalogue order.
+const SECTIONS: &[(&str, CheckId)] = &[
+    ("The audit", CheckId::AccountAudited),
+    ("Root user", CheckId::RootAccessKeys),
+    ("IAM users", CheckId::AdminsMinimum),
+    ("Roles and groups", CheckId::RoleUnused),
+    ("Certificates", CheckId::ElbCertificateRotation),
+    ("Resources anyone can reach", CheckId::ResourcePolicyPublic),
+    ("Account settings", CheckId::PasswordPolicy),
+    ("Permissions", CheckId::AdminAccess),
+    ("Decided by a person", CheckId::ContactDetails),
+];
+
+impl CheckId {
+    /// The catalogue section the check is listed in.
+    pub fn section(self) -> &'static str {
+        SECTIONS
+            .iter()
+            .rev()
+            .find(|(_, first)| *first <= self)
+            .map_or(SECTIONS[0].0, |(name, _)| name)
+    }
+}
+
 /// The checks only a person can decide (status MANUAL in every report).
 pub const MANUAL: &[CheckId] = &[
     CheckId::ContactDetails,

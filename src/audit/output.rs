@@ -1,10 +1,11 @@
-//! Findings as a table for people, JSON lines, CSV, OCSF Compliance Findings, or AWS
-//! Security Finding Format documents.
+//! Findings as a table for people, JSON lines, CSV, OCSF Compliance Findings, AWS Security
+//! Finding Format documents or an HTML page; or a benchmark's summary by requirement.
 
 use std::io::Write;
 
 use serde_json::json;
 
+use super::compliance::Requirement;
 use super::finding::{Finding, Severity, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -17,19 +18,38 @@ pub enum Format {
     /// AWS Security Finding Format, one document per line: what `--security-hub` imports
     /// (FAIL and MUTED findings, and PASS as archived; MANUAL and ERROR have no document).
     Asff,
+    /// One self-contained HTML page: counts, the benchmark summary, findings with filters.
+    Html,
 }
 
 /// Writes findings (already in report order) in `format`.
-/// `home` is the region account-wide findings are filed in (ASFF).
+/// `home` is the region account-wide findings are filed in (ASFF). With `compliance` (a
+/// benchmark's summary), table, JSON and CSV print the summary instead of the findings, and
+/// the HTML page carries both.
 pub fn write(
     out: &mut dyn Write,
     findings: &[Finding],
     format: Format,
     now: chrono::DateTime<chrono::Utc>,
     home: &str,
+    compliance: Option<&[Requirement]>,
 ) -> std::io::Result<()> {
     let now_ms = now.timestamp_millis();
+    match (format, compliance) {
+        (Format::Html, _) => return super::html::write(out, findings, compliance, now),
+        (Format::Table, Some(reqs)) => return requirements_table(out, reqs),
+        (Format::Json, Some(reqs)) => {
+            for r in reqs {
+                serde_json::to_writer(&mut *out, r)?;
+                out.write_all(b"\n")?;
+            }
+            return Ok(());
+        }
+        (Format::Csv, Some(reqs)) => return requirements_csv(out, reqs),
+        _ => {}
+    }
     match format {
+        Format::Html => unreachable!("written above"),
         Format::Table => table(out, findings),
         Format::Json => {
             for f in findings {
@@ -58,6 +78,70 @@ pub fn write(
             Ok(())
         }
     }
+}
+
+/// A benchmark's requirements, one line each, then the counts per status.
+fn requirements_table(out: &mut dyn Write, reqs: &[Requirement]) -> std::io::Result<()> {
+    if let Some(r) = reqs.first() {
+        writeln!(out, "{}", r.benchmark)?;
+    }
+    writeln!(
+        out,
+        "REQUIREMENT  STATUS  FAIL  MUTED  PASS  ERROR  MANUAL  CHECKS"
+    )?;
+    for r in reqs {
+        writeln!(
+            out,
+            "{}{}{:>4}  {:>5}  {:>4}  {:>5}  {:>6}  {}",
+            cell(&r.requirement, 12),
+            cell(&r.status.to_string(), 7),
+            r.fail,
+            r.muted,
+            r.pass,
+            r.error,
+            r.manual,
+            r.checks.join(", ")
+        )?;
+    }
+    let count = |s: Status| reqs.iter().filter(|r| r.status == s).count();
+    writeln!(
+        out,
+        "\n{} requirements: {} FAIL, {} ERROR, {} MANUAL, {} PASS",
+        reqs.len(),
+        count(Status::Fail),
+        count(Status::Error),
+        count(Status::Manual),
+        count(Status::Pass)
+    )
+}
+
+fn requirements_csv(out: &mut dyn Write, reqs: &[Requirement]) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "benchmark",
+        "requirement",
+        "status",
+        "checks",
+        "fail",
+        "muted",
+        "pass",
+        "error",
+        "manual",
+    ])?;
+    for r in reqs {
+        w.write_record([
+            r.benchmark,
+            &r.requirement,
+            &r.status.to_string(),
+            &r.checks.join(";"),
+            &r.fail.to_string(),
+            &r.muted.to_string(),
+            &r.pass.to_string(),
+            &r.error.to_string(),
+            &r.manual.to_string(),
+        ])?;
+    }
+    w.flush()
 }
 
 fn cell(s: &str, width: usize) -> String {

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 
 use super::exit;
 use trailwatch::audit::catalog::{self, CheckId};
+use trailwatch::audit::compliance::Benchmark;
 use trailwatch::audit::output::{self, Format};
 use trailwatch::audit::permissions::{unused, usage::Usage};
 use trailwatch::audit::{self, collect, AuditConfig, Finding, Severity, Status};
@@ -24,9 +25,15 @@ pub struct AuditArgs {
     /// mutes; the rest of the file is not needed.
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Output format [default: table on a terminal, json otherwise].
+    /// Output format [default: table on a terminal, json otherwise]; html writes one
+    /// self-contained page.
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// Print, instead of the findings, the benchmark's requirements trailwatch decides with
+    /// PASS, FAIL, MANUAL or ERROR, in that version's numbering (table, json, csv; html adds
+    /// it to the page).
+    #[arg(long, value_enum, value_name = "BENCHMARK")]
+    compliance: Option<Benchmark>,
     /// Run only these checks (comma-separated ids; see --list-checks).
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     checks: Vec<CheckId>,
@@ -172,8 +179,22 @@ pub fn run(args: AuditArgs) -> u8 {
     } else {
         Format::Json
     });
+    if args.compliance.is_some() && matches!(format, Format::Ocsf | Format::Asff) {
+        say!("error: --compliance prints a summary as table, json, csv or html, not {format:?}");
+        return exit::USAGE;
+    }
+    let compliance = args
+        .compliance
+        .map(|b| audit::compliance::summarize(&findings, b));
     let mut out = std::io::stdout().lock();
-    if let Err(e) = output::write(&mut out, &findings, format, now, &home) {
+    if let Err(e) = output::write(
+        &mut out,
+        &findings,
+        format,
+        now,
+        &home,
+        compliance.as_deref(),
+    ) {
         say!("error: writing the report: {e}");
         return exit::INPUT_FAILED;
     }

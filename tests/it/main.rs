@@ -14,6 +14,7 @@ mod daemon_posture;
 mod daemon_samples;
 mod deploy;
 mod filters;
+mod html_report;
 mod layering;
 mod memory;
 mod monitoring;

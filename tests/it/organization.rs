@@ -13,7 +13,7 @@ use common::{stderr, stdout};
 const MANAGEMENT: &str = "123456789012";
 
 /// An organization with two member accounts and a closed one; the members' ids, sorted.
-async fn organization(moto: &Moto) -> Vec<String> {
+pub async fn organization(moto: &Moto) -> Vec<String> {
     let aws = aws(&moto.url).await;
     let org = aws_sdk_organizations::Client::new(&aws.sdk);
     org.create_organization()
