@@ -216,6 +216,7 @@ pub fn sign(secret: &str, timestamp: &str, body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::message::Message;
 
     #[test]
     fn signature_matches_a_known_value() {
@@ -239,6 +240,45 @@ mod tests {
         let slack = a.slack();
         assert!(slack["text"].as_str().unwrap().starts_with("[critical] "));
         assert_eq!(slack["blocks"][0]["type"], "header");
+    }
+
+    #[test]
+    fn a_finding_in_slack_and_pagerduty() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/findings/guardduty.json"
+        );
+        let event = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut f = crate::alert::service_finding::from_event(&event)
+            .unwrap()
+            .findings
+            .remove(0);
+        f.posture = Some(crate::audit::PrincipalPosture {
+            arn: "arn:aws:iam::111122223333:role/web-server".into(),
+            admin: Some(true),
+            failing: vec!["role-unused".into()],
+            ..Default::default()
+        });
+        let pd = f.pagerduty("KEY");
+        assert_eq!(pd["event_action"], "trigger");
+        assert_eq!(
+            pd["dedup_key"], "trailwatch-finding:guardduty:16afba5c5c43e07c9e3e5e2e544e95df",
+            "every update of a finding goes to one incident"
+        );
+        assert_eq!(pd["payload"]["severity"], "error");
+        assert_eq!(pd["payload"]["component"], "guardduty");
+        assert_eq!(pd["links"][0]["href"], f.console_url.as_str());
+        let slack = f.slack();
+        assert_eq!(
+            slack["text"],
+            "[high] GuardDuty: Credentials for instance role web-server used from external IP address."
+        );
+        let fields = slack["blocks"][2]["fields"].as_array().unwrap();
+        assert_eq!(fields[3]["text"], "*Posture*\nadmin; fails role-unused");
+        assert!(slack["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("|Open in the console>"));
     }
 
     #[test]

@@ -203,7 +203,7 @@ async fn the_daemon_audits_the_organization_and_reaudits_the_account_an_event_na
     let setup = common::moto::provision(&aws).await;
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        "[audit]\nenabled = true\nregions = [\"us-east-1\"]\ndebounce = \"500ms\"\norganization_role = \"OrganizationAccountAccessRole\"\nstate_file = \"{}\"\n",
+        "[audit]\nenabled = true\nregions = [\"us-east-1\"]\ndebounce = \"500ms\"\norganization_role = \"OrganizationAccountAccessRole\"\nsecurity_hub = true\nstate_file = \"{}\"\n",
         dir.path().join("posture.json").display()
     );
     let daemon = start(
@@ -307,4 +307,31 @@ async fn the_daemon_audits_the_organization_and_reaudits_the_account_an_event_na
     for account in members[1..].iter().map(String::as_str).chain([MANAGEMENT]) {
         assert_eq!(password(&got, account, "resolved"), 0, "{account}");
     }
+    // Each account's findings went to its own Security Hub; the re-audit archived the
+    // member's password-policy findings there.
+    let states = |hub: Vec<aws_sdk_securityhub::types::AwsSecurityFinding>| {
+        let mut v: Vec<String> = hub
+            .iter()
+            .filter(|f| f.generator_id() == Some("password-policy"))
+            .map(|f| f.record_state().unwrap().as_str().to_string())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    assert_eq!(states(hub_findings(&aws.sdk).await), vec!["ACTIVE"]);
+    assert_eq!(states(hub_findings(&member_sdk).await), vec!["ARCHIVED"]);
+}
+
+/// Every finding of the account's Security Hub in us-east-1.
+async fn hub_findings(
+    sdk: &aws_config::SdkConfig,
+) -> Vec<aws_sdk_securityhub::types::AwsSecurityFinding> {
+    let hub = aws_sdk_securityhub::Client::new(sdk);
+    let mut out = Vec::new();
+    let mut pages = hub.get_findings().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        out.extend(page.unwrap().findings().iter().cloned());
+    }
+    out
 }

@@ -93,7 +93,7 @@ pub async fn import(
                 .region(aws_config::Region::new(region.to_string()))
                 .build(),
         );
-        let mut target = Target {
+        let target = Target {
             client: &client,
             account,
             region,
@@ -115,7 +115,7 @@ struct Target<'a> {
 }
 
 impl Target<'_> {
-    async fn import(&mut self, findings: &[&Finding], now: &str, out: &mut Imported) {
+    async fn import(&self, findings: &[&Finding], now: &str, out: &mut Imported) {
         let (client, account, region, home) = (self.client, self.account, self.region, self.home);
         let product = asff::product_arn(partition(region), region, account);
         let held = match held(client, account, &product).await {
