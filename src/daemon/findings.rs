@@ -9,9 +9,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::service_finding::{self, ServiceFinding, Verdict};
-use crate::metrics::events::{
-    AlertsNotDelivered, FindingsRead, InternalEvent, MessageUnrecognized,
-};
+use crate::metrics::events::{AlertsNotDelivered, FindingsRead, InternalEvent};
 use crate::metrics::Reason;
 use crate::source::queue::Receipt;
 
@@ -31,18 +29,7 @@ pub async fn handle(
     };
     let read = match service_finding::from_event(&event) {
         Ok(r) => r,
-        Err(why) => {
-            let first = !ctx.unrecognized.contains_key(&receipt.message_id);
-            ctx.unrecognized.insert(receipt.message_id.clone(), ());
-            MessageUnrecognized {
-                message_id: &receipt.message_id,
-                queue: &receipt.queue,
-                why: &why,
-                first,
-            }
-            .emit(&ctx.metrics);
-            return Outcome::Retry(Reason::Unrecognized);
-        }
+        Err(why) => return super::message::unrecognized(ctx, receipt, &why),
     };
     // `aws.guardduty`, `aws.securityhub`, `aws.access-analyzer`.
     let service = event

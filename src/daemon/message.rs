@@ -87,22 +87,26 @@ impl Context {
     }
 }
 
+/// A message trailwatch cannot handle: logged once (at debug level on its redeliveries),
+/// counted, and left for the dead-letter queue.
+pub fn unrecognized(ctx: &Context, receipt: &Receipt, why: &dyn std::fmt::Display) -> Outcome {
+    let first = !ctx.unrecognized.contains_key(&receipt.message_id);
+    ctx.unrecognized.insert(receipt.message_id.clone(), ());
+    MessageUnrecognized {
+        message_id: &receipt.message_id,
+        queue: &receipt.queue,
+        why,
+        first,
+    }
+    .emit(&ctx.metrics);
+    Outcome::Retry(Reason::Unrecognized)
+}
+
 pub async fn handle(ctx: &Context, message: &Received, stop: &CancellationToken) -> Outcome {
     let (receipt, body) = (&message.receipt, message.body.as_str());
     let note = match notification::parse(body) {
         Ok(n) => n,
-        Err(why) => {
-            let first = !ctx.unrecognized.contains_key(&receipt.message_id);
-            ctx.unrecognized.insert(receipt.message_id.clone(), ());
-            MessageUnrecognized {
-                message_id: &receipt.message_id,
-                queue: &receipt.queue,
-                why: &why,
-                first,
-            }
-            .emit(&ctx.metrics);
-            return Outcome::Retry(Reason::Unrecognized);
-        }
+        Err(why) => return unrecognized(ctx, receipt, &why),
     };
     if note == Notification::Findings {
         return super::findings::handle(ctx, receipt, body, stop).await;

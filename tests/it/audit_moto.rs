@@ -335,30 +335,14 @@ async fn a_denied_call_is_an_error_naming_the_permission_and_the_rest_goes_on() 
         ("INITIAL_NO_AUTH_ACTION_COUNT", "3"),
     ]);
     let aws = common::moto::aws(&moto.url).await;
-    let iam = aws_sdk_iam::Client::new(&aws.sdk);
-    iam.create_user().user_name("auditor").send().await.unwrap();
     let policy = r#"{"Version":"2012-10-17","Statement":[
         {"Effect":"Allow","Action":["iam:*","sts:GetCallerIdentity","securityhub:*","guardduty:*","config:*","elasticloadbalancing:*","acm:*","cloudtrail:*","access-analyzer:*"],"Resource":"*"},
         {"Effect":"Deny","Action":["iam:GetAccountPasswordPolicy","iam:GetAccountAuthorizationDetails"],"Resource":"*"}]}"#;
-    iam.put_user_policy()
-        .user_name("auditor")
-        .policy_name("audit")
-        .policy_document(policy)
-        .send()
-        .await
-        .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("auditor")
-        .send()
-        .await
-        .unwrap()
-        .access_key
-        .unwrap();
+    let (key_id, secret) = common::moto::user_with_policy(&aws.sdk, "auditor", policy).await;
     let out = moto
         .command(&["audit", "--format", "json", "--region", "us-east-1"])
-        .env("AWS_ACCESS_KEY_ID", key.access_key_id())
-        .env("AWS_SECRET_ACCESS_KEY", key.secret_access_key())
+        .env("AWS_ACCESS_KEY_ID", &key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));

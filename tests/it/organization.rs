@@ -46,6 +46,19 @@ pub async fn organization(moto: &Moto) -> Vec<String> {
     ids
 }
 
+/// `trailwatch audit` of the organization, two checks, one region.
+const ORGANIZATION_AUDIT: &[&str] = &[
+    "audit",
+    "--format",
+    "json",
+    "--region",
+    "us-east-1",
+    "--organization-role",
+    "OrganizationAccountAccessRole",
+    "--checks",
+    "account-audited,password-policy",
+];
+
 fn by_account(out: &std::process::Output) -> BTreeMap<String, Vec<(String, String)>> {
     let mut map: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for line in stdout(out).lines() {
@@ -68,17 +81,7 @@ fn by_account(out: &std::process::Output) -> BTreeMap<String, Vec<(String, Strin
 async fn every_active_account_is_audited_through_the_role() {
     let moto = Moto::start();
     let members = organization(&moto).await;
-    let out = moto.trailwatch(&[
-        "audit",
-        "--format",
-        "json",
-        "--region",
-        "us-east-1",
-        "--organization-role",
-        "OrganizationAccountAccessRole",
-        "--checks",
-        "account-audited,password-policy",
-    ]);
+    let out = moto.trailwatch(ORGANIZATION_AUDIT);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let got = by_account(&out);
     let mut accounts: Vec<String> = members.clone();
@@ -121,37 +124,16 @@ async fn an_account_that_cannot_be_reached_is_an_error_for_that_account_only() {
     let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "8")]);
     let members = organization(&moto).await;
     let aws = aws(&moto.url).await;
-    let iam = aws_sdk_iam::Client::new(&aws.sdk);
-    iam.create_user().user_name("auditor").send().await.unwrap();
-    iam.put_user_policy()
-        .user_name("auditor")
-        .policy_name("audit")
-        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*"}]}"#)
-        .send()
-        .await
-        .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("auditor")
-        .send()
-        .await
-        .unwrap()
-        .access_key
-        .unwrap();
+    let (key_id, secret) = common::moto::user_with_policy(
+        &aws.sdk,
+        "auditor",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*"}]}"#,
+    )
+    .await;
     let out = moto
-        .command(&[
-            "audit",
-            "--format",
-            "json",
-            "--region",
-            "us-east-1",
-            "--organization-role",
-            "OrganizationAccountAccessRole",
-            "--checks",
-            "account-audited,password-policy",
-        ])
-        .env("AWS_ACCESS_KEY_ID", key.access_key_id())
-        .env("AWS_SECRET_ACCESS_KEY", key.secret_access_key())
+        .command(ORGANIZATION_AUDIT)
+        .env("AWS_ACCESS_KEY_ID", &key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

@@ -395,6 +395,38 @@ fn each_active_external_access_finding_fails_on_its_resource() {
 }
 
 #[test]
+fn regions_that_cannot_be_listed_are_an_error_per_regional_check() {
+    let mut inv = inventory();
+    inv.regions = vec![RegionalInventory {
+        region: "us-east-1".into(),
+        guardduty: Some(Ok(vec![])),
+        ..Default::default()
+    }];
+    inv.enabled_regions = Some(Err(ApiError {
+        call: "ec2:DescribeRegions",
+        message: "UnauthorizedOperation: no".into(),
+    }));
+    let f = evaluate(&inv, &AuditConfig::default(), now());
+    let errors: Vec<(&str, Option<&str>, &str)> = f
+        .iter()
+        .filter(|x| x.status == Status::Error)
+        .map(|x| (x.check.as_str(), x.region.as_deref(), x.reason.as_str()))
+        .collect();
+    let reason = "ec2:DescribeRegions failed: UnauthorizedOperation: no (the audit needs ec2:DescribeRegions): the other enabled regions are unknown, only us-east-1 was audited";
+    assert_eq!(
+        errors,
+        crate::audit::trigger::REGION_CHECKS
+            .iter()
+            .map(|c| (c.as_str(), None, reason))
+            .collect::<Vec<_>>()
+    );
+    // The region that was read is judged as ever.
+    assert!(f.iter().any(|x| x.check == "guardduty-enabled"
+        && x.region.as_deref() == Some("us-east-1")
+        && x.status == Status::Fail));
+}
+
+#[test]
 fn buckets_topics_and_queues_anyone_can_reach() {
     use crate::audit::inventory::{Bucket, PublicAccessBlock, ResourcePolicy};
     let open = r#"{"Statement":[{"Sid":"Public","Effect":"Allow","Principal":"*","Action":"s3:GetObject"}]}"#;

@@ -452,3 +452,34 @@ pub async fn provision(aws: &Aws) -> Setup {
         topic_arn,
     }
 }
+
+/// An IAM user with one inline policy, and its access key (id, secret): with moto's IAM
+/// enforcement on (`INITIAL_NO_AUTH_ACTION_COUNT`), what that user may call is what the
+/// policy allows.
+pub async fn user_with_policy(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    policy: &str,
+) -> (String, String) {
+    let iam = aws_sdk_iam::Client::new(sdk);
+    iam.create_user().user_name(name).send().await.unwrap();
+    iam.put_user_policy()
+        .user_name(name)
+        .policy_name("policy")
+        .policy_document(policy)
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    (
+        key.access_key_id().to_string(),
+        key.secret_access_key().to_string(),
+    )
+}
