@@ -248,8 +248,9 @@ impl PostureMonitor {
                 .write()
                 .expect("regions lock")
                 .insert(account.id.clone(), report.regions.clone());
-            self.security_hub(account, &report.findings, &|_| true, now)
-                .await;
+            // Security Hub is brought in step after the sinks have the changes: people hear
+            // first.
+            let for_hub = self.settings.security_hub.then(|| report.findings.clone());
             let changes = {
                 let mut state = self.state.lock().expect("posture lock");
                 let changes = state.posture.apply(
@@ -279,6 +280,9 @@ impl PostureMonitor {
                 .set(now.timestamp());
             self.after_audit(metrics);
             self.send(changes, sinks, metrics).await;
+            if let Some(findings) = for_hub {
+                self.security_hub(account, &findings, &|_| true, now).await;
+            }
         }
     }
 
@@ -313,8 +317,7 @@ impl PostureMonitor {
             let (report, failed) = audit::reaudit(account, &self.settings, &scope, now).await;
             let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             self.keep_authorization(&account_id, &report, &at);
-            self.security_hub(account, &report.findings, &|f| scope.covers(f), now)
-                .await;
+            let for_hub = self.settings.security_hub.then(|| report.findings.clone());
             let mut changes = {
                 let mut state = self.state.lock().expect("posture lock");
                 let changes = state.posture.apply(
@@ -352,6 +355,10 @@ impl PostureMonitor {
             .emit(metrics);
             self.after_audit(metrics);
             self.send(changes, sinks, metrics).await;
+            if let Some(findings) = for_hub {
+                self.security_hub(account, &findings, &|f| scope.covers(f), now)
+                    .await;
+            }
         }
     }
 
@@ -363,9 +370,6 @@ impl PostureMonitor {
         in_scope: &(dyn Fn(&audit::Finding) -> bool + Sync),
         now: chrono::DateTime<chrono::Utc>,
     ) {
-        if !self.settings.security_hub {
-            return;
-        }
         let home = Account::home(&account.sdk, &self.settings);
         let imported = audit::security_hub::import::import(
             &account.sdk,
