@@ -279,7 +279,7 @@ fn guardduty(
     let key = d.pointer("/resource/accessKeyDetails");
     let principal = key.and_then(|k| {
         let name = text(k, "/userName")?;
-        let partition = "aws";
+        let partition = text(d, "/partition").unwrap_or("aws");
         match (text(k, "/userType")?, account) {
             ("IAMUser", Some(a)) => Some(format!("arn:{partition}:iam::{a}:user/{name}")),
             ("AssumedRole", Some(a)) => Some(format!("arn:{partition}:iam::{a}:role/{name}")),

@@ -31,12 +31,13 @@ pub async fn handle(
         Ok(r) => r,
         Err(why) => return super::message::unrecognized(ctx, receipt, &why),
     };
-    // `aws.guardduty`, `aws.securityhub`, `aws.access-analyzer`.
-    let service = event
-        .get("source")
-        .and_then(serde_json::Value::as_str)
-        .map(|s| s.trim_start_matches("aws."))
-        .unwrap_or("unknown");
+    // A metric label: one of the three services, whatever the event claims.
+    let service = match event.get("source").and_then(serde_json::Value::as_str) {
+        Some("aws.securityhub") => "securityhub",
+        Some("aws.guardduty") => "guardduty",
+        Some("aws.access-analyzer") => "access-analyzer",
+        _ => "unknown",
+    };
     let mut outcomes = vec![("own", read.own), ("closed", read.closed)];
     let mut send: Vec<Arc<ServiceFinding>> = Vec::new();
     for mut f in read.findings {
