@@ -27,6 +27,16 @@ pub async fn handle(
         // The consumer parsed it as JSON to route it here.
         Err(_) => serde_json::Value::Null,
     };
+    // EventBridge → SNS → SQS delivers the event inside SNS's envelope.
+    let event = match (
+        event.get("Type").and_then(serde_json::Value::as_str),
+        event.get("Message").and_then(serde_json::Value::as_str),
+    ) {
+        (Some("Notification"), Some(inner)) => {
+            serde_json::from_str(inner).unwrap_or(serde_json::Value::Null)
+        }
+        _ => event,
+    };
     let read = match service_finding::from_event(&event) {
         Ok(r) => r,
         Err(why) => return super::message::unrecognized(ctx, receipt, &why),

@@ -84,6 +84,13 @@ async fn open_findings_above_the_threshold_reach_the_sinks_once_with_the_princip
         excluded,
         sample("security-hub.json"),
         sample("access-analyzer.json"),
+        // The same finding again, through SNS (EventBridge → SNS → SQS): delivered once.
+        serde_json::json!({
+            "Type": "Notification",
+            "MessageId": "0f1c2b7e-6d1a-5c55-9b1e-3d7e8c2a4f10",
+            "TopicArn": "arn:aws:sns:eu-west-1:111122223333:findings",
+            "Message": sample("access-analyzer.json").to_string(),
+        }),
         unreadable,
     ];
     for body in &bodies {
@@ -165,7 +172,11 @@ async fn open_findings_above_the_threshold_reach_the_sinks_once_with_the_princip
     assert_eq!(count("securityhub", "below_threshold"), 1.0);
     assert_eq!(count("securityhub", "own"), 1.0);
     assert_eq!(count("securityhub", "closed"), 1.0);
-    assert_eq!(count("access-analyzer", "sent"), 1.0);
+    assert_eq!(
+        count("access-analyzer", "sent"),
+        2.0,
+        "read twice, delivered once"
+    );
     // The unreadable event is not deleted: it is counted and left for the dead-letter queue.
     wait_for("the unreadable event", Duration::from_secs(20), || {
         daemon.metric("trailwatch_sqs_messages_failed_total{reason=\"unrecognized\"}") >= 1.0
