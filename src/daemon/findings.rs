@@ -9,8 +9,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::service_finding::{self, ServiceFinding, Verdict};
-use crate::metrics::events::{AlertsNotDelivered, FindingsRead, InternalEvent};
-use crate::metrics::Reason;
+use crate::metrics::events::{FindingsRead, InternalEvent};
 use crate::source::queue::Receipt;
 
 use super::consumer::Outcome;
@@ -73,15 +72,6 @@ pub async fn handle(
     match ctx.sinks.deliver_until(&send, stop).await {
         Ok(()) => Outcome::Done,
         Err(_) if stop.is_cancelled() => Outcome::Stopped,
-        Err(errors) => {
-            let sinks: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
-            AlertsNotDelivered {
-                message_id: &receipt.message_id,
-                sinks: &sinks,
-                first_error: &errors[0],
-            }
-            .emit(&ctx.metrics);
-            Outcome::Hold(Reason::SinkFailed)
-        }
+        Err(errors) => Outcome::Hold(super::message::not_delivered(ctx, receipt, &errors)),
     }
 }

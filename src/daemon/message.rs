@@ -316,13 +316,23 @@ async fn deliver(
         if stop.is_cancelled() {
             return Reason::Released;
         }
-        let sinks: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
-        AlertsNotDelivered {
-            message_id: &receipt.message_id,
-            sinks: &sinks,
-            first_error: &errors[0],
-        }
-        .emit(&ctx.metrics);
-        Reason::SinkFailed
+        not_delivered(ctx, receipt, &errors)
     })
+}
+
+/// Sinks that did not accept a message's alerts (or findings): logged and counted; the
+/// message is held until they do.
+pub fn not_delivered(
+    ctx: &Context,
+    receipt: &Receipt,
+    errors: &[crate::sink::SinkError],
+) -> Reason {
+    let sinks: Vec<&str> = errors.iter().map(|e| e.sink.as_str()).collect();
+    AlertsNotDelivered {
+        message_id: &receipt.message_id,
+        sinks: &sinks,
+        first_error: &errors[0],
+    }
+    .emit(&ctx.metrics);
+    Reason::SinkFailed
 }

@@ -153,6 +153,17 @@ pub async fn inventory(account: &Account, settings: &AuditConfig) -> Inventory {
     }
 }
 
+/// The AWS partition a region belongs to, as ARNs name it.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// An SDK error as one line: the service's code and message (read from the body when the SDK
 /// could not parse it); the HTTP status when the endpoint answered without either (an API it
 /// does not implement); the cause when no answer came (no credentials, no network), cut

@@ -67,7 +67,7 @@ pub async fn targets(
         });
     };
     let ids = active_accounts(base).await?;
-    let partition = partition_of(base);
+    let partition = super::partition(base.region().map_or("", |r| r.as_ref()));
     let me = &me;
     let targets = futures_util::stream::iter(ids.clone())
         .map(|id| async move {
@@ -92,14 +92,6 @@ pub async fn targets(
         targets,
         organization: Some(ids),
     })
-}
-
-fn partition_of(sdk: &aws_config::SdkConfig) -> &'static str {
-    match sdk.region().map(|r| r.as_ref().to_string()) {
-        Some(r) if r.starts_with("cn-") => "aws-cn",
-        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
-        _ => "aws",
-    }
 }
 
 /// The organization's active accounts, sorted, from the management account or a delegated

@@ -27,7 +27,9 @@ fn failed(message: impl Into<String>) -> ApiError {
 pub async fn enabled(sdk: &aws_config::SdkConfig, home: &str) -> Result<Vec<String>, ApiError> {
     let endpoint = match sdk.endpoint_url() {
         Some(url) => url.trim_end_matches('/').to_string(),
-        None if home.starts_with("cn-") => format!("https://ec2.{home}.amazonaws.com.cn"),
+        None if super::partition(home) == "aws-cn" => {
+            format!("https://ec2.{home}.amazonaws.com.cn")
+        }
         None => format!("https://ec2.{home}.amazonaws.com"),
     };
     let provider = sdk

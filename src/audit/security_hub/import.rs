@@ -56,16 +56,6 @@ struct Held {
     workflow: Option<String>,
 }
 
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
 /// Imports one account's findings: account-wide ones into `home`'s hub, regional ones into
 /// their region's. Findings held in the hub that `in_scope` leaves out are not touched (a
 /// re-audit of one user says nothing of the others); a full audit passes `|_| true`.
@@ -117,7 +107,7 @@ struct Target<'a> {
 impl Target<'_> {
     async fn import(&self, findings: &[&Finding], now: &str, out: &mut Imported) {
         let (client, account, region, home) = (self.client, self.account, self.region, self.home);
-        let product = asff::product_arn(partition(region), region, account);
+        let product = asff::product_arn(crate::audit::collect::partition(region), region, account);
         let held = match held(client, account, &product).await {
             Ok(h) => h,
             Err(e) => {
