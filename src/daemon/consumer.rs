@@ -205,6 +205,10 @@ async fn receive_loop<Q: Queue, H: Handler>(
     deleter: mpsc::Sender<Receipt>,
 ) {
     let mut failures = 0u32;
+    // Until the queue has answered once, receives do not wait for messages: readiness
+    // (/readyz) comes from the first answer, and an empty queue's long poll would hold it
+    // back for the whole wait (20 s by default) at every start and rollout.
+    let mut wait = Duration::ZERO;
     loop {
         // Only ask for as many messages as there is room to work on.
         let first = tokio::select! {
@@ -220,11 +224,12 @@ async fn receive_loop<Q: Queue, H: Handler>(
         }
         let received = tokio::select! {
             _ = run.stop_receiving.cancelled() => return,
-            r = queue.receive(permits.len(), run.settings.wait, run.settings.visibility) => r,
+            r = queue.receive(permits.len(), wait, run.settings.visibility) => r,
         };
         let messages = match received {
             Ok(m) => {
                 failures = 0;
+                wait = run.settings.wait;
                 run.health.mark_received();
                 m
             }
