@@ -22,6 +22,6 @@ export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
 CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 if [ ! -d target/debug/deps ]; then
-    echo "build: the first build compiles the AWS SDK and every dependency: 10 to 20 minutes on 2 cores; cargo prints each crate as it goes"
+    echo "build: the first build compiles the AWS SDK and every dependency: about 8 minutes on 2 cores; cargo prints each crate as it goes"
 fi
 cargo test --locked --all-targets --no-run

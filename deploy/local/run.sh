@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../.."
 say() { printf '\n==== %s\n' "$*"; }
 say "tools: moto server at its pinned version (deploy/tools.sh --demo)"
 deploy/tools.sh --demo
-say "build: tests/build.sh, the build tests/run.sh uses too (the first one compiles the AWS SDK: 10 to 20 minutes on 2 cores)"
+say "build: tests/build.sh, the build tests/run.sh uses too (the first one compiles the AWS SDK: about 8 minutes on 2 cores)"
 build_start=$SECONDS
 tests/build.sh
 say "build: done in $((SECONDS - build_start))s"
