@@ -161,6 +161,27 @@ fn queue_with(n: usize) -> (Arc<MemoryQueue>, Vec<String>) {
     (queue, ids)
 }
 
+/// An empty queue's first answer makes the daemon ready at once, not after a whole long poll
+/// (20 s here); the receives after it wait for messages, and one sent later is worked on as
+/// it arrives.
+#[tokio::test(start_paused = true)]
+async fn an_empty_queue_is_ready_at_once_and_then_long_polled() {
+    let (queue, _) = queue_with(0);
+    let run = start(queue, 4, |_, _| async { Outcome::Done });
+    let started = Instant::now();
+    until_within("ready", Duration::from_secs(1), || run.health.is_ready()).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let id = run.queue.send("late");
+    let sent = Instant::now();
+    until("deleted", || run.queue.deleted() == [id.clone()]).await;
+    let calls = run.handler.calls();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].2 - sent < Duration::from_secs(1), "{calls:?}");
+    run.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn finished_messages_are_deleted_and_nothing_else_happens() {
     let (queue, mut ids) = queue_with(25);
